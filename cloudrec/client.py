@@ -1,0 +1,188 @@
+"""The Python client: join a room, publish tracks to the room's recorder, and
+drive the mixer with the SDK's calls in Python style.
+
+    async with Participant(url, "demo", "alice") as alice:
+        await alice.publish(video=ColorVideoTrack(...), audio=ToneAudioTrack(...))
+        alice.on("svrMixerStateChanged", print)
+        await alice.start_svr_mixer(cfgs, contents, outputs)
+
+Mixer calls raise CloudrecError (with the SPEC code) where the SDK returns one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+
+from cloudrec.wire import MixerState
+from signaling.client import Message, SignalingClient
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+def ws_url(server: str) -> str:
+    """Accepts http(s)://host:port or ws(s)://host:port[/ws]."""
+    url = server.rstrip("/")
+    if url.startswith("http"):
+        url = "ws" + url[4:]
+    return url if url.endswith("/ws") else url + "/ws"
+
+
+class Participant:
+    def __init__(self, server: str, room: str, user: str) -> None:
+        self.room = room
+        self.user = user
+        self.participants: list[dict[str, Any]] = []
+        self._client = SignalingClient(ws_url(server))
+        self._events: dict[str, list[EventHandler]] = {}
+        self._video: MediaStreamTrack | None = None
+        self._audio: MediaStreamTrack | None = None
+        self._cam_id = 0
+        self._pcs: dict[str, RTCPeerConnection] = {}
+        self._lock = asyncio.Lock()
+        self.connected_to_recorder = asyncio.Event()
+
+    async def __aenter__(self) -> Participant:
+        await self.join()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.leave()
+
+    # -- room ---------------------------------------------------------------------
+
+    async def join(self) -> None:
+        self._client.on("event", self._on_event)
+        self._client.on("presence", self._on_presence)
+        self._client.on("signal", self._on_signal)
+        await self._client.connect()
+        reply = await self._client.request({"type": "join", "room": self.room, "user": self.user})
+        self.participants = list(reply.get("participants", []))
+
+    async def leave(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.request({"type": "leave"}, timeout=5.0)
+        await self._close_pcs()
+        await self._client.close()
+
+    async def publish(
+        self, video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None,
+        cam_id: int = 0,
+    ) -> None:
+        """Announces the tracks and sends them to the recorder whenever one is present."""
+        self._video, self._audio, self._cam_id = video, audio, cam_id
+        tracks: list[dict[str, Any]] = []
+        if video is not None:
+            tracks.append({"kind": "video", "source": "camera", "camId": cam_id})
+        if audio is not None:
+            tracks.append({"kind": "audio", "source": "mic"})
+        await self._client.request({"type": "tracks", "tracks": tracks})
+        for p in self.participants:
+            if p.get("role") == "recorder":
+                await self._offer_to(str(p["userID"]))
+
+    # -- the SDK's mixer calls ------------------------------------------------------
+
+    async def start_svr_mixer(
+        self, cfgs: list[dict[str, Any]], contents: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+    ) -> None:
+        await self._client.request(
+            {"type": "startSvrMixer", "cfgs": cfgs, "contents": contents, "outputs": outputs}
+        )
+
+    async def update_svr_mixer_content(self, contents: list[dict[str, Any]]) -> None:
+        await self._client.request({"type": "updateSvrMixerContent", "contents": contents})
+
+    async def get_svr_mixer_state(self) -> MixerState:
+        reply = await self._client.request({"type": "getSvrMixerState"})
+        return MixerState(int(reply["state"]))
+
+    async def stop_svr_mixer(self) -> None:
+        await self._client.request({"type": "stopSvrMixer"}, timeout=60.0)
+
+    def on(self, event: str, handler: EventHandler) -> None:
+        self._events.setdefault(event, []).append(handler)
+
+    def off(self, event: str, handler: EventHandler) -> None:
+        handlers = self._events.get(event, [])
+        if handler in handlers:
+            handlers.remove(handler)
+
+    # -- protocol -------------------------------------------------------------------
+
+    def _on_event(self, message: Message) -> None:
+        for handler in list(self._events.get(str(message.get("name")), [])):
+            handler(dict(message.get("data") or {}))
+
+    async def _on_presence(self, message: Message) -> None:
+        self.participants = list(message.get("participants", []))
+        who = message.get("user") or {}
+        if who.get("role") != "recorder":
+            return
+        if message.get("event") == "join":
+            await self._offer_to(str(who["userID"]))
+        elif message.get("event") == "leave":
+            pc = self._pcs.pop(str(who["userID"]), None)
+            self.connected_to_recorder.clear()
+            if pc is not None:
+                await pc.close()
+
+    async def _offer_to(self, recorder: str) -> None:
+        if self._video is None and self._audio is None:
+            return
+        async with self._lock:
+            old = self._pcs.pop(recorder, None)
+            if old is not None:
+                await old.close()
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self._pcs[recorder] = pc
+
+            @pc.on("connectionstatechange")
+            def _state() -> None:
+                if pc.connectionState == "connected":
+                    self.connected_to_recorder.set()
+
+            meta: list[tuple[RTCRtpTransceiver, dict[str, Any]]] = []
+            for track, info in (
+                (self._video, {"kind": "video", "source": "camera", "camId": self._cam_id}),
+                (self._audio, {"kind": "audio", "source": "mic"}),
+            ):
+                if track is not None:
+                    transceiver = pc.addTransceiver(track, direction="sendonly")
+                    meta.append((transceiver, info))
+            await pc.setLocalDescription(await pc.createOffer())
+            tracks = [{**info, "mid": t.mid} for t, info in meta]
+            local = pc.localDescription
+            await self._client.request(
+                {"type": "signal", "to": recorder,
+                 "data": {"sdp": {"type": local.type, "sdp": local.sdp}, "tracks": tracks}}
+            )
+
+    async def _on_signal(self, message: Message) -> None:
+        data = message.get("data") or {}
+        sdp = data.get("sdp")
+        pc = self._pcs.get(str(message.get("from")))
+        if pc is not None and isinstance(sdp, dict) and sdp.get("type") == "answer":
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp["sdp"], type="answer"))
+
+    async def _close_pcs(self) -> None:
+        pcs, self._pcs = list(self._pcs.values()), {}
+        await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)

@@ -1,0 +1,46 @@
+"""Runs signaling, REST and the in-process recorder together on one port."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from cloudrec.config import Config
+from recorder.launcher import InProcessLauncher
+from signaling.app import make_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    config: Config
+    runner: web.AppRunner
+    launcher: InProcessLauncher
+    base_url: str
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.launcher.close()
+
+
+async def start_server(config: Config) -> RunningServer:
+    """Listens on config.host:config.port (port 0 picks a free one)."""
+    config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    launcher = InProcessLauncher(config)
+    runner = web.AppRunner(make_app(config, launcher), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound socket only here
+    port = server.sockets[0].getsockname()[1] if server is not None else config.port
+    base_url = f"http://{config.host}:{port}"
+    launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"
+    log.info("cloudrec listening on %s (recordings in %s)", base_url, config.recordings_dir)
+    return RunningServer(config, runner, launcher, base_url)

@@ -1,0 +1,119 @@
+"""Synthetic participant media: a colour-filled camera with a moving marker and a
+sine tone; optionally a white flash and a 50 ms beep at each whole second."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+
+AUDIO_RATE = 48_000
+AUDIO_PTIME_S = 0.020
+BEEP_S = 0.050
+BEEP_HZ = 1_000
+TONE_AMPLITUDE = 0.25
+MARKER_PX = 16
+
+
+def parse_hex_color(value: str) -> tuple[int, int, int]:
+    digits = value.lstrip("#")
+    if len(digits) != 6:
+        raise ValueError(f"colour must be #RRGGBB, not {value!r}")
+    r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    return r, g, b
+
+
+def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """BT.601 limited range, what encoders and decoders here assume."""
+    r, g, b = rgb
+    y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
+    u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+    v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+    return round(y), round(u), round(v)
+
+
+class _Paced:
+    """Shared pacing: the n-th item is due at start + n * period on the wall clock."""
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._start: float | None = None
+        self._n = 0
+
+    async def next(self) -> tuple[int, float]:
+        if self._start is None:
+            self._start = time.time()
+        due = self._start + self._n * self._period
+        delay = due - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        n = self._n
+        self._n += 1
+        return n, due
+
+
+class ColorVideoTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, color: str, width: int, height: int, fps: int, flash: bool) -> None:
+        super().__init__()
+        self._yuv = rgb_to_yuv(parse_hex_color(color))
+        self._width, self._height, self._fps, self._flash = width, height, fps, flash
+        self._pace = _Paced(1 / fps)
+        self._planes = self._fill(self._yuv)
+        self._white = self._fill(rgb_to_yuv((255, 255, 255)))
+
+    def _fill(self, yuv: tuple[int, int, int]) -> np.ndarray:
+        w, h = self._width, self._height
+        image = np.empty((h * 3 // 2, w), np.uint8)
+        image[:h] = yuv[0]
+        chroma = image[h:].reshape(2, h // 2, w // 2)
+        chroma[0] = yuv[1]
+        chroma[1] = yuv[2]
+        return image
+
+    async def recv(self) -> av.VideoFrame:
+        n, due = await self._pace.next()
+        # The flash is the frame whose capture instant is the first at or after
+        # each whole second of wall clock: the beep starts at that same second.
+        flash = self._flash and math.floor(due) != math.floor(due - 1 / self._fps)
+        if flash:
+            image = self._white
+        else:
+            image = self._planes.copy()
+            x = (n * 4) % max(1, self._width - MARKER_PX)
+            image[: MARKER_PX, x : x + MARKER_PX] = 255 - self._yuv[0]
+        frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+        frame.pts = n
+        frame.time_base = fractions.Fraction(1, self._fps)
+        return frame
+
+
+class ToneAudioTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, tone_hz: float, flash: bool) -> None:
+        super().__init__()
+        self._tone = tone_hz
+        self._flash = flash
+        self._samples = int(AUDIO_RATE * AUDIO_PTIME_S)
+        self._pace = _Paced(AUDIO_PTIME_S)
+
+    async def recv(self) -> av.AudioFrame:
+        n, due = await self._pace.next()
+        t = due + np.arange(self._samples) / AUDIO_RATE
+        signal = TONE_AMPLITUDE * np.sin(2 * np.pi * self._tone * t)
+        if self._flash:
+            in_beep = (t - np.floor(t)) < BEEP_S
+            signal = np.where(in_beep, 0.8 * np.sin(2 * np.pi * BEEP_HZ * t), signal)
+        pcm = (signal * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = n * self._samples
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        return frame

@@ -1,0 +1,457 @@
+"""The svrMixer wire format (SPEC §2), parsed once into frozen dataclasses.
+
+Every function here is pure. A malformed document raises CloudrecError whose
+message names the offending field with its JSON path, e.g.
+``contents[0].content[1].width must be > 0``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
+from typing import Any
+
+from cloudrec.errors import CloudrecError, ErrorCode, param_error
+
+
+class StreamTypes(IntFlag):
+    AUDIO = 1
+    VIDEO = 2
+
+
+class ContentType(IntEnum):
+    VIDEO = 0
+    PIC = 1
+    SCREEN = 2
+    MEDIA = 3
+    TIMESTAMP = 4
+    REMOTE_SCREEN = 5
+    WBOARD = 6
+    TEXT = 7
+    AUDIO = 9
+
+
+class KeepAspect(IntEnum):
+    STRETCH = 0
+    KEEP = 1
+    CROP = 2
+
+
+class OutputType(IntEnum):
+    FILE = 0
+    LIVE = 1
+
+
+class MixerState(IntEnum):
+    NULL = 0
+    STARTING = 1
+    RUNNING = 2
+    PAUSED = 3
+    STOPPING = 4
+
+
+class OutputState(IntEnum):
+    NONE = 0
+    CREATED = 1
+    WRITING = 2
+    CLOSED = 3
+    ERR = 4
+    UPLOADING = 5
+    UPLOADSUCCESS = 6
+    UPLOADERR = 7
+
+
+# Content types the compositor draws today; the others are valid SPEC values that
+# this server answers with FEATURE_NOT_ENABLED rather than silently ignoring.
+SUPPORTED_CONTENT_TYPES = frozenset({ContentType.VIDEO, ContentType.TIMESTAMP, ContentType.AUDIO})
+VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
+MAX_FILENAME_LENGTH = 255
+DEFAULT_QP = 26
+DEFAULT_FRAME_RATE = 15
+FILE_GOP_SECONDS = 15
+_COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds a request must respect; all come from the server config."""
+
+    max_width: int = 1920
+    max_height: int = 1080
+    max_mixers: int = 4
+    max_contents: int = 32
+    max_outputs: int = 4
+
+
+@dataclass(frozen=True)
+class VideoCfg:
+    width: int
+    height: int
+    frame_rate: int
+    bit_rate: int
+    default_qp: int
+    gop: int
+
+
+@dataclass(frozen=True)
+class MixerCfg:
+    id: str
+    stream_types: StreamTypes
+    video: VideoCfg | None
+
+    @property
+    def has_audio(self) -> bool:
+        return StreamTypes.AUDIO in self.stream_types
+
+
+@dataclass(frozen=True)
+class Content:
+    type: ContentType
+    left: int
+    top: int
+    width: int
+    height: int
+    keep_aspect: KeepAspect
+    param: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def camid(self) -> str:
+        return self.param.get("camid", "")
+
+
+@dataclass(frozen=True)
+class MixerContents:
+    id: str
+    content: tuple[Content, ...]
+
+    @property
+    def audio_users(self) -> frozenset[str] | None:
+        """Whose audio this mixer hears; None means everybody's (no type-9 content)."""
+        users = {c.param["userid"] for c in self.content if c.type is ContentType.AUDIO}
+        return frozenset(users) if users else None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    type: OutputType
+    filename: str
+    container: str
+
+
+@dataclass(frozen=True)
+class MixerOutputs:
+    id: str
+    output: tuple[OutputSpec, ...]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    cfgs: tuple[MixerCfg, ...]
+    contents: tuple[MixerContents, ...]
+    outputs: tuple[MixerOutputs, ...]
+
+    def contents_for(self, mixer_id: str) -> MixerContents:
+        return contents_for(self.contents, mixer_id)
+
+
+def contents_for(contents: Sequence[MixerContents], mixer_id: str) -> MixerContents:
+    for c in contents:
+        if c.id == mixer_id:
+            return c
+    return MixerContents(id=mixer_id, content=())
+
+
+# -- field readers -------------------------------------------------------------
+
+
+def _obj(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise param_error(f"{path} must be an object")
+    return value
+
+
+def _list(value: Any, path: str, *, min_len: int, max_len: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise param_error(f"{path} must be a list")
+    if not min_len <= len(value) <= max_len:
+        raise param_error(f"{path} must hold {min_len} to {max_len} items, not {len(value)}")
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, path: str, default: int | None = None) -> int:
+    value = obj.get(key, default)
+    if value is None:
+        raise param_error(f"{path}.{key} is required")
+    # bool is an int subclass in Python; true/false is never a valid number here.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise param_error(f"{path}.{key} must be an integer")
+    return value
+
+
+def _id(obj: Mapping[str, Any], path: str) -> str:
+    value = obj.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise param_error(f"{path}.id must be a non-empty string of at most 64 characters")
+    return value
+
+
+def _in_range(value: int, lo: int, hi: int, name: str) -> int:
+    if not lo <= value <= hi:
+        raise param_error(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+# -- cfgs ----------------------------------------------------------------------
+
+
+def parse_video_cfg(raw: Any, path: str, limits: Limits) -> VideoCfg:
+    cfg = _obj(raw, path)
+    width = _int(cfg, "width", path)
+    height = _int(cfg, "height", path)
+    for name, value in (("width", width), ("height", height)):
+        if value <= 0 or value % 2:
+            raise param_error(f"{path}.{name} must be a positive even number, not {value}")
+    if width > limits.max_width or height > limits.max_height:
+        raise CloudrecError(
+            ErrorCode.RECORD_SIZE_ERR,
+            f"{path} size {width}x{height} is over the limit "
+            f"{limits.max_width}x{limits.max_height}",
+        )
+    frame_rate = _in_range(
+        _int(cfg, "frameRate", path, DEFAULT_FRAME_RATE), 1, 30, f"{path}.frameRate"
+    )
+    bit_rate = _int(cfg, "bitRate", path, default_bit_rate(width, height))
+    _in_range(bit_rate, 10_000, 50_000_000, f"{path}.bitRate")
+    qp = _in_range(_int(cfg, "defaultQP", path, DEFAULT_QP), 0, 51, f"{path}.defaultQP")
+    gop = _int(cfg, "gop", path, frame_rate * FILE_GOP_SECONDS)
+    _in_range(gop, 1, 1000, f"{path}.gop")
+    return VideoCfg(width, height, frame_rate, bit_rate, qp, gop)
+
+
+def default_bit_rate(width: int, height: int) -> int:
+    """SPEC's guide (360p 500k, 720p 1M, 1080p 2M), scaled by pixel count between."""
+    pixels = width * height
+    if pixels <= 640 * 360:
+        return 500_000
+    if pixels <= 1280 * 720:
+        return 1_000_000
+    return 2_000_000
+
+
+def parse_cfgs(raw: Any, limits: Limits) -> tuple[MixerCfg, ...]:
+    items = _list(raw, "cfgs", min_len=1, max_len=limits.max_mixers)
+    cfgs: list[MixerCfg] = []
+    for i, item in enumerate(items):
+        path = f"cfgs[{i}]"
+        obj = _obj(item, path)
+        mixer_id = _id(obj, path)
+        if any(c.id == mixer_id for c in cfgs):
+            raise param_error(f"{path}.id '{mixer_id}' is used twice")
+        st = _int(obj, "streamTypes", path, 3)
+        if st not in (1, 2, 3):
+            raise param_error(f"{path}.streamTypes must be 1, 2 or 3, not {st}")
+        stream_types = StreamTypes(st)
+        if StreamTypes.VIDEO not in stream_types:
+            raise CloudrecError(
+                ErrorCode.FEATURE_NOT_ENABLED,
+                f"{path}.streamTypes 1 (audio-only mixer) is not enabled on this server",
+            )
+        video = parse_video_cfg(obj.get("cfg"), f"{path}.cfg", limits)
+        cfgs.append(MixerCfg(mixer_id, stream_types, video))
+    return tuple(cfgs)
+
+
+# -- contents ------------------------------------------------------------------
+
+
+def _param(raw: Any, path: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    obj = _obj(raw, path)
+    out: dict[str, str] = {}
+    for key, value in obj.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise param_error(f"{path}.{key} must be a string or a number")
+        out[str(key)] = str(value)
+    return out
+
+
+def split_camid(camid: str) -> tuple[str, int]:
+    """``"alice.-1"`` -> ``("alice", -1)``; the user ID itself may hold dots."""
+    user, sep, cam = camid.rpartition(".")
+    if not sep or not user:
+        raise ValueError(camid)
+    return user, int(cam)
+
+
+def parse_content(raw: Any, path: str, canvas: VideoCfg) -> Content:
+    obj = _obj(raw, path)
+    type_value = _int(obj, "type", path)
+    try:
+        ctype = ContentType(type_value)
+    except ValueError:
+        raise param_error(f"{path}.type {type_value} is not a content type") from None
+    if ctype not in SUPPORTED_CONTENT_TYPES:
+        raise CloudrecError(
+            ErrorCode.FEATURE_NOT_ENABLED,
+            f"{path}.type {type_value} ({ctype.name}) is not enabled on this server",
+        )
+    if ctype is ContentType.AUDIO:
+        # SPEC: a type-9 param is a plain user-ID string; {"userid": ...} is accepted too.
+        raw_param = obj.get("param")
+        user = raw_param.get("userid") if isinstance(raw_param, Mapping) else raw_param
+        if not isinstance(user, str) or not user:
+            raise param_error(f"{path}.param must be a user ID string")
+        return Content(ctype, 0, 0, 0, 0, KeepAspect.KEEP, {"userid": user})
+    param = _param(obj.get("param"), f"{path}.param")
+    left = _int(obj, "left", path, 0)
+    top = _int(obj, "top", path, 0)
+    width = _int(obj, "width", path)
+    height = _int(obj, "height", path)
+    for name, value in (("left", left), ("top", top)):
+        if value < 0:
+            raise param_error(f"{path}.{name} must be >= 0")
+    for name, value in (("width", width), ("height", height)):
+        if value <= 0:
+            raise param_error(f"{path}.{name} must be > 0")
+    if left + width > canvas.width or top + height > canvas.height:
+        raise param_error(
+            f"{path} rectangle ({left},{top} {width}x{height}) "
+            f"is outside the {canvas.width}x{canvas.height} canvas"
+        )
+    keep = _int(obj, "keepAspectRatio", path, 1)
+    if keep not in (0, 1, 2):
+        raise param_error(f"{path}.keepAspectRatio must be 0, 1 or 2, not {keep}")
+    if ctype is ContentType.VIDEO:
+        camid = param.get("camid", "")
+        try:
+            split_camid(camid)
+        except ValueError:
+            raise param_error(
+                f"{path}.param.camid must look like 'userID.camID', not '{camid}'"
+            ) from None
+    for key in ("color", "background"):
+        if key in param and not _COLOR_RE.match(param[key]):
+            raise param_error(f"{path}.param.{key} must be #RRGGBB or #RRGGBBAA")
+    if "font-size" in param:
+        try:
+            size = int(param["font-size"])
+        except ValueError:
+            raise param_error(f"{path}.param.font-size must be an integer") from None
+        _in_range(size, 6, 200, f"{path}.param.font-size")
+    return Content(ctype, left, top, width, height, KeepAspect(keep), param)
+
+
+def parse_contents(
+    raw: Any, cfgs: Sequence[MixerCfg], limits: Limits
+) -> tuple[MixerContents, ...]:
+    by_id = {c.id: c for c in cfgs}
+    items = _list(raw, "contents", min_len=0, max_len=len(cfgs))
+    result: list[MixerContents] = []
+    for i, item in enumerate(items):
+        path = f"contents[{i}]"
+        obj = _obj(item, path)
+        mixer_id = _id(obj, path)
+        cfg = by_id.get(mixer_id)
+        if cfg is None:
+            raise param_error(f"{path}.id '{mixer_id}' names no mixer in cfgs")
+        if any(c.id == mixer_id for c in result):
+            raise param_error(f"{path}.id '{mixer_id}' is used twice")
+        content_raw = _list(
+            obj.get("content", []), f"{path}.content", min_len=0, max_len=limits.max_contents
+        )
+        canvas = cfg.video
+        if canvas is None:
+            raise param_error(f"{path}.id '{mixer_id}' is an audio-only mixer")
+        content = tuple(
+            parse_content(c, f"{path}.content[{j}]", canvas)
+            for j, c in enumerate(content_raw)
+        )
+        result.append(MixerContents(mixer_id, content))
+    return tuple(result)
+
+
+# -- outputs -------------------------------------------------------------------
+
+
+def parse_filename(value: Any, path: str, allowed: frozenset[str]) -> tuple[str, str]:
+    """Checks a requested recording name; returns it normalised and its container.
+
+    The name is relative to the recordings directory, so it may not climb out
+    of it; storage resolves it again before opening (defence in depth).
+    """
+    bad = ErrorCode.INVALIDFILENAME
+    if not isinstance(value, str) or not value:
+        raise CloudrecError(bad, f"{path} must be a non-empty string")
+    if len(value) > MAX_FILENAME_LENGTH:
+        raise CloudrecError(bad, f"{path} is longer than {MAX_FILENAME_LENGTH} characters")
+    if "\x00" in value or "\\" in value or any(ord(ch) < 32 for ch in value):
+        raise CloudrecError(bad, f"{path} holds a control character or a backslash")
+    parts = [p for p in value.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise CloudrecError(bad, f"{path} '{value}' may not contain '.' or '..' segments")
+    name = parts[-1]
+    stem, dot, ext = name.rpartition(".")
+    ext = ext.lower()
+    if not dot or not stem or ext not in allowed:
+        raise CloudrecError(
+            bad, f"{path} '{value}' must end in one of: {', '.join(sorted(allowed))}"
+        )
+    return "/" + "/".join(parts), ext
+
+
+def parse_outputs(
+    raw: Any, cfgs: Sequence[MixerCfg], limits: Limits
+) -> tuple[MixerOutputs, ...]:
+    by_id = {c.id: c for c in cfgs}
+    items = _list(raw, "outputs", min_len=1, max_len=len(cfgs))
+    result: list[MixerOutputs] = []
+    seen_files: set[str] = set()
+    for i, item in enumerate(items):
+        path = f"outputs[{i}]"
+        obj = _obj(item, path)
+        mixer_id = _id(obj, path)
+        if mixer_id not in by_id:
+            raise param_error(f"{path}.id '{mixer_id}' names no mixer in cfgs")
+        if any(o.id == mixer_id for o in result):
+            raise param_error(f"{path}.id '{mixer_id}' is used twice")
+        specs: list[OutputSpec] = []
+        out_items = _list(obj.get("output"), f"{path}.output", min_len=1, max_len=limits.max_outputs)
+        for j, out in enumerate(out_items):
+            opath = f"{path}.output[{j}]"
+            oobj = _obj(out, opath)
+            otype = _int(oobj, "type", opath, 0)
+            if otype == OutputType.LIVE:
+                raise CloudrecError(
+                    ErrorCode.FEATURE_NOT_ENABLED,
+                    f"{opath}.type 1 (live push) is not enabled on this server",
+                )
+            if otype != OutputType.FILE:
+                raise param_error(f"{opath}.type must be 0 (file) or 1 (live), not {otype}")
+            filename, container = parse_filename(
+                oobj.get("filename"), f"{opath}.filename", VIDEO_CONTAINERS
+            )
+            if filename in seen_files:
+                raise CloudrecError(
+                    ErrorCode.FILEALREADYEXISTS, f"{opath}.filename '{filename}' is used twice"
+                )
+            seen_files.add(filename)
+            specs.append(OutputSpec(OutputType.FILE, filename, container))
+        result.append(MixerOutputs(mixer_id, tuple(specs)))
+    missing = [c.id for c in cfgs if all(o.id != c.id for o in result)]
+    if missing:
+        raise param_error(f"outputs has no entry for mixer id '{missing[0]}'")
+    return tuple(result)
+
+
+def parse_start(cfgs: Any, contents: Any, outputs: Any, limits: Limits) -> StartRequest:
+    parsed_cfgs = parse_cfgs(cfgs, limits)
+    return StartRequest(
+        parsed_cfgs,
+        parse_contents(contents if contents is not None else [], parsed_cfgs, limits),
+        parse_outputs(outputs, parsed_cfgs, limits),
+    )

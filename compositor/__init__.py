@@ -1,0 +1,1 @@
+"""Pure drawing on numpy BGR canvases: fitting, video tiles, text overlays."""

@@ -1,0 +1,1 @@
+"""The recording bot: WebRTC ingest, mixer sessions, clocks, audio, encoding, outputs."""

@@ -1,0 +1,103 @@
+"""Per-participant audio buffers on the 48 kHz timeline, and the mix."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 48_000
+CHANNELS = 2
+TICK_MS = 20
+TICK_SAMPLES = SAMPLE_RATE * TICK_MS // 1000
+# Network jitter makes 20 ms packets arrive in bursts; this much is buffered
+# before a participant is heard again after an underrun, so bursts don't click.
+PREROLL_SAMPLES = 3 * TICK_SAMPLES
+# Beyond this a buffer drops its oldest samples: a sender whose clock runs fast
+# must not push its audio ever later against the video.
+MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES
+INT16_MAX = 32767
+
+
+class AudioBuffer:
+    """One participant's audio, resampled to 48 kHz stereo s16, as a FIFO.
+
+    Lives on the event loop: push() from the track reader, pull() from the
+    session's audio clock.
+    """
+
+    def __init__(self) -> None:
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
+        self._chunks: deque[np.ndarray] = deque()
+        self._buffered = 0
+        self._primed = False
+        self.underruns = 0
+        self.dropped_samples = 0
+
+    def push(self, frame: av.AudioFrame) -> None:
+        for out in self._resampler.resample(frame):
+            # s16 packed: one plane of interleaved L R L R ...
+            samples = out.to_ndarray().reshape(-1, CHANNELS)
+            self._chunks.append(samples)
+            self._buffered += len(samples)
+        excess = self._buffered - MAX_BUFFER_SAMPLES
+        if excess > 0:
+            self._take(excess)
+            self.dropped_samples += excess
+
+    def pull(self, count: int) -> np.ndarray | None:
+        """``count`` samples (count x 2 int16), or None while silent or re-priming."""
+        if not self._primed:
+            if self._buffered < PREROLL_SAMPLES:
+                return None
+            self._primed = True
+        if self._buffered < count:
+            self._primed = False
+            self.underruns += 1
+            if not self._buffered:
+                return None
+            # Play out what is left, padded, rather than holding it back.
+            out = np.zeros((count, CHANNELS), np.int16)
+            have = self._take(self._buffered)
+            out[: len(have)] = have
+            return out
+        return self._take(count)
+
+    def _take(self, count: int) -> np.ndarray:
+        parts: list[np.ndarray] = []
+        need = count
+        while need:
+            head = self._chunks[0]
+            if len(head) <= need:
+                parts.append(self._chunks.popleft())
+                need -= len(head)
+            else:
+                parts.append(head[:need])
+                self._chunks[0] = head[need:]
+                need = 0
+        self._buffered -= count
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def mix(blocks: Iterable[np.ndarray], count: int) -> np.ndarray:
+    """Sums blocks of ``count`` x 2 int16 samples; a sum that would clip is scaled
+    down to full scale for the whole block instead, so loud overlaps never wrap or
+    square off. Silence where nobody sends."""
+    total = np.zeros((count, CHANNELS), np.int32)
+    for block in blocks:
+        total += block
+    peak = int(np.abs(total).max()) if count else 0
+    if peak > INT16_MAX:
+        total = total * INT16_MAX // peak
+    return total.astype(np.int16)
+
+
+def to_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples).reshape(1, -1), format="s16", layout="stereo"
+    )
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    return frame

@@ -1,0 +1,224 @@
+"""The recording bot: an ordinary peer of the room (role ``recorder``) that
+receives every publisher's tracks over aiortc and runs the mixer session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+from cloudrec.config import Config
+from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.wire import parse_contents, parse_start
+from recorder.audio import AudioBuffer
+from recorder.outputs import OutputInfo
+from recorder.session import RecordingSession
+from recorder.tracks import TrackRegistry
+from signaling.client import Message, SignalingClient
+
+log = logging.getLogger(__name__)
+
+BOT_USER_PREFIX = "recorder-"
+
+
+class RecorderBot:
+    def __init__(self, ws_url: str, room: str, config: Config) -> None:
+        self.room = room
+        self.user = BOT_USER_PREFIX + room
+        self._config = config
+        self._client = SignalingClient(ws_url)
+        self._registry = TrackRegistry()
+        self._audio: dict[str, AudioBuffer] = {}
+        self._pcs: dict[str, RTCPeerConnection] = {}
+        self._track_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        self._readers: set[asyncio.Task[None]] = set()
+        self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._session: RecordingSession | None = None
+        self._leave = asyncio.Event()
+
+    async def run(self) -> None:
+        """Joins, serves the session until told to leave (or cut off), cleans up."""
+        client = self._client
+        client.on("signal", self._on_signal)
+        client.on("presence", self._on_presence)
+        client.on("mixer.start", self._on_start)
+        client.on("mixer.update", self._on_update)
+        client.on("mixer.stop", self._on_stop)
+        client.on("mixer.leave", lambda _m: self._leave.set())
+        await client.connect()
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            await client.request(
+                {"type": "join", "room": self.room, "user": self.user, "role": "recorder",
+                 "key": self._config.bot_key}
+            )
+            closed = asyncio.create_task(client.closed.wait())
+            leave = asyncio.create_task(self._leave.wait())
+            await asyncio.wait({closed, leave}, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            leave.cancel()
+        finally:
+            if self._session is not None:
+                await self._session.stop()
+            await self._outbox.join()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            await self._close_peers()
+            await client.close()
+
+    # -- outbound: one queue keeps output info ahead of the reply that follows it
+
+    def _post(self, message: Message) -> None:
+        self._outbox.put_nowait(message)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            try:
+                await self._client.send(message)
+            except (CloudrecError, ConnectionError) as exc:
+                log.warning("bot %s could not send %s: %s", self.user, message.get("type"), exc)
+            finally:
+                self._outbox.task_done()
+
+    def _reply(self, request: Message, err: int = 0, message: str = "") -> None:
+        self._post({"type": "reply", "rid": request.get("rid"), "err": err, "message": message})
+
+    def _emit_info(self, info: OutputInfo) -> None:
+        self._post({"type": "mixer.outputInfo", "data": info.to_wire()})
+
+    # -- mixer requests from the server -----------------------------------------
+
+    async def _on_start(self, message: Message) -> None:
+        try:
+            if self._session is not None:
+                raise CloudrecError(ErrorCode.RECORDSTARTED, "this bot is recording already")
+            request = parse_start(
+                message.get("cfgs"), message.get("contents"), message.get("outputs"),
+                self._config.limits,
+            )
+            session = RecordingSession(
+                request, self._registry, self._audio, self._emit_info, self._hit_limit,
+                self._config.max_recording_seconds,
+            )
+            session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
+            session.start()
+            self._session = session
+            self._reply(message)
+        except CloudrecError as exc:
+            self._reply(message, int(exc.code), exc.message)
+
+    async def _on_update(self, message: Message) -> None:
+        try:
+            if self._session is None:
+                raise CloudrecError(ErrorCode.PARAM_ERR, "nothing is being recorded")
+            contents = parse_contents(
+                message.get("contents"), self._session.request.cfgs, self._config.limits
+            )
+            self._session.update(contents)
+            self._reply(message)
+        except CloudrecError as exc:
+            self._reply(message, int(exc.code), exc.message)
+
+    async def _on_stop(self, message: Message) -> None:
+        if self._session is not None:
+            await self._session.stop()
+        self._reply(message)
+
+    def _hit_limit(self, code: ErrorCode) -> None:
+        self._post({"type": "mixer.ended", "err": int(code)})
+
+    # -- WebRTC ingest ----------------------------------------------------------
+
+    async def _on_signal(self, message: Message) -> None:
+        user = str(message.get("from"))
+        data = message.get("data") or {}
+        sdp = data.get("sdp")
+        if isinstance(sdp, dict) and sdp.get("type") == "offer":
+            await self._answer(user, str(sdp.get("sdp", "")), data.get("tracks") or [])
+        elif isinstance(data.get("candidate"), dict) and user in self._pcs:
+            cand = data["candidate"]
+            if cand.get("candidate"):
+                candidate = candidate_from_sdp(str(cand["candidate"]).removeprefix("candidate:"))
+                candidate.sdpMid = cand.get("sdpMid")
+                candidate.sdpMLineIndex = cand.get("sdpMLineIndex")
+                await self._pcs[user].addIceCandidate(candidate)
+
+    async def _answer(self, user: str, sdp: str, tracks: list[dict[str, Any]]) -> None:
+        self._track_meta[user] = {str(t.get("mid")): t for t in tracks if isinstance(t, dict)}
+        pc = self._pcs.get(user)
+        if pc is None:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self._pcs[user] = pc
+            pc.on("track", lambda track, u=user, p=pc: self._on_track(u, p, track))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        local = pc.localDescription
+        self._post(
+            {"type": "signal", "to": user,
+             "data": {"sdp": {"type": local.type, "sdp": local.sdp}}}
+        )
+
+    def _on_track(self, user: str, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        mid = next(
+            (t.mid for t in pc.getTransceivers() if t.receiver.track is track), None
+        )
+        meta = self._track_meta.get(user, {}).get(str(mid), {})
+        if track.kind == "video":
+            if meta.get("source", "camera") != "camera":
+                return
+            cam = int(meta.get("camId", 0))
+            reader = self._read_video(user, cam, track)
+        else:
+            reader = self._read_audio(user, track)
+        task = asyncio.create_task(reader)
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _read_video(self, user: str, cam: int, track: MediaStreamTrack) -> None:
+        loop = asyncio.get_running_loop()
+        self._registry.add_camera(user, cam)
+        try:
+            while True:
+                frame = await track.recv()
+                self._registry.update(user, cam, frame, loop.time())  # type: ignore[arg-type]
+        except MediaStreamError:
+            self._registry.camera_ended(user, cam)
+
+    async def _read_audio(self, user: str, track: MediaStreamTrack) -> None:
+        buffer = self._audio[user] = AudioBuffer()
+        try:
+            while True:
+                buffer.push(await track.recv())  # type: ignore[arg-type]
+        except MediaStreamError:
+            if self._audio.get(user) is buffer:
+                del self._audio[user]
+
+    async def _on_presence(self, message: Message) -> None:
+        if message.get("event") != "leave":
+            return
+        user = str((message.get("user") or {}).get("userID", ""))
+        self._registry.user_left(user)
+        self._audio.pop(user, None)
+        self._track_meta.pop(user, None)
+        pc = self._pcs.pop(user, None)
+        if pc is not None:
+            await pc.close()
+
+    async def _close_peers(self) -> None:
+        pcs, self._pcs = list(self._pcs.values()), {}
+        await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+        for task in list(self._readers):
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)

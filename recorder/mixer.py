@@ -1,0 +1,201 @@
+"""One mixer: compose + mix + encode on its own worker thread, fed by the clocks.
+
+The event loop only snapshots inputs and enqueues jobs; everything that costs
+CPU (frame conversion, compositing, mixing, encoding, muxing) runs on the
+worker, so the loop stays free for WebRTC.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from cloudrec.errors import ErrorCode
+from cloudrec.wire import ContentType, MixerCfg, MixerContents, OutputState
+from compositor.compose import Compositor, VideoSource
+from recorder.audio import mix, to_frame
+from recorder.outputs import FileOutput, OutputInfo
+from recorder.tracks import FrameRef
+
+log = logging.getLogger(__name__)
+
+# Video jobs waiting beyond this are dropped (the worker repeats the previous
+# canvas in their place, so the file keeps its rate); audio jobs never are.
+MAX_PENDING_VIDEO_JOBS = 30
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    tick: int
+    wallclock: float
+    contents: MixerContents
+    frames: dict[str, FrameRef]
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    pts: int
+    blocks: dict[str, np.ndarray]
+    count: int
+
+
+@dataclass
+class MixerStats:
+    frames_encoded: int = 0
+    frames_dropped: int = 0
+    frames_repeated: int = 0
+
+
+@dataclass
+class _Converted:
+    """The BGR image of the last frame seen per camid; a frame shown on several
+    ticks is converted once."""
+
+    frames: dict[str, tuple[av.VideoFrame, np.ndarray]] = field(default_factory=dict)
+
+    def image(self, camid: str, frame: av.VideoFrame) -> np.ndarray:
+        cached = self.frames.get(camid)
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        image = frame.to_ndarray(format="bgr24")
+        self.frames[camid] = (frame, image)
+        return image
+
+
+_STOP = object()
+
+
+class Mixer:
+    def __init__(
+        self,
+        cfg: MixerCfg,
+        contents: MixerContents,
+        outputs: list[FileOutput],
+        on_output_change: Callable[[OutputInfo], None],
+    ) -> None:
+        if cfg.video is None:
+            raise ValueError("a mixer needs a video cfg")
+        self.cfg = cfg
+        self.video = cfg.video
+        self.contents = contents
+        self.outputs = outputs
+        self.stats = MixerStats()
+        self._on_output_change = on_output_change
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._pending_video = 0
+        self._pending_lock = threading.Lock()
+        self._compositor = Compositor(self.video.width, self.video.height)
+        self._converted = _Converted()
+        self._last_tick = -1
+        self._last_canvas: np.ndarray | None = None
+        self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
+
+    # -- event-loop side ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def camids(self) -> set[str]:
+        return {c.camid for c in self.contents.content if c.type is ContentType.VIDEO}
+
+    def submit_video(self, tick: int, wallclock: float, frames: dict[str, FrameRef]) -> None:
+        with self._pending_lock:
+            if self._pending_video >= MAX_PENDING_VIDEO_JOBS:
+                self.stats.frames_dropped += 1
+                return
+            self._pending_video += 1
+        self._queue.put(VideoJob(tick, wallclock, self.contents, frames))
+
+    def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
+        if self.cfg.has_audio:
+            self._queue.put(AudioJob(pts, blocks, count))
+
+    def finish(self) -> None:
+        """Asks the worker to drain its queue, close the outputs and end; join() waits."""
+        self._queue.put(_STOP)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    # -- worker side -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is _STOP:
+                break
+            if isinstance(job, VideoJob):
+                with self._pending_lock:
+                    self._pending_video -= 1
+                self._video(job)
+            elif isinstance(job, AudioJob):
+                self._audio(job)
+        for output in self.outputs:
+            if output.state in (OutputState.CREATED, OutputState.WRITING):
+                try:
+                    output.close()
+                except (OSError, av.FFmpegError) as exc:
+                    log.error("closing %s failed: %s", output.path, exc)
+                    output.fail(_error_code(exc))
+            self._on_output_change(output.info())
+
+    def _video(self, job: VideoJob) -> None:
+        sources = {
+            camid: VideoSource(
+                self._converted.image(camid, ref.frame) if ref.frame is not None else None,
+                ref.label,
+            )
+            for camid, ref in job.frames.items()
+        }
+        canvas = self._compositor.compose(job.contents.content, sources, job.wallclock)
+        # Ticks dropped under load repeat the last canvas: the rate stays constant.
+        if self._last_canvas is not None:
+            for tick in range(self._last_tick + 1, job.tick):
+                self._encode(self._last_canvas, tick)
+                self.stats.frames_repeated += 1
+        self._encode(canvas, job.tick)
+        self._last_canvas = canvas
+        self._last_tick = job.tick
+
+    def _encode(self, canvas: np.ndarray, tick: int) -> None:
+        for output in self.outputs:
+            if output.state not in (OutputState.CREATED, OutputState.WRITING):
+                continue
+            # A fresh frame per output: encode() rewrites pts in place.
+            frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+            frame.pts = tick
+            before = output.state
+            self._write(output, lambda o=output, f=frame: o.write_video(f))
+            if output.state is not before:
+                self._on_output_change(output.info())
+        self.stats.frames_encoded += 1
+
+    def _audio(self, job: AudioJob) -> None:
+        users = self.contents.audio_users
+        chosen = [b for user, b in job.blocks.items() if users is None or user in users]
+        samples = mix(chosen, job.count)
+        for output in self.outputs:
+            if output.state in (OutputState.CREATED, OutputState.WRITING):
+                frame = to_frame(samples, job.pts)
+                self._write(output, lambda o=output, f=frame: o.write_audio(f))
+
+    def _write(self, output: FileOutput, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except (OSError, av.FFmpegError) as exc:
+            log.error("writing %s failed: %s", output.path, exc)
+            output.fail(_error_code(exc))
+            self._on_output_change(output.info())
+
+
+def _error_code(exc: Exception) -> int:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return int(ErrorCode.RECORD_NO_DISK)
+    return int(ErrorCode.FILE_ERR)

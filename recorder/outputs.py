@@ -1,0 +1,161 @@
+"""Recording files written through PyAV, crash-safe from the first second.
+
+MP4 is written fragmented (a self-contained fragment at least every second and
+each flushed to disk at once), so a process killed mid-way leaves a file that
+plays up to its last fragment; ts, flv and mkv are streamable by nature.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+
+from cloudrec.wire import OutputSpec, OutputState, VideoCfg
+
+AUDIO_RATE = 48_000
+AUDIO_LAYOUT = "stereo"
+AUDIO_BIT_RATE = 128_000
+X264_PRESET = "veryfast"
+# Fragments (and mkv clusters) this long bound what a kill can lose.
+FRAGMENT_MS = 500
+
+_FORMATS = {"mp4": "mp4", "ts": "mpegts", "flv": "flv", "mkv": "matroska"}
+_FORMAT_OPTIONS = {
+    "mp4": {
+        "movflags": "frag_keyframe+empty_moov+default_base_moof",
+        "frag_duration": str(FRAGMENT_MS * 1000),
+    },
+    "mkv": {"cluster_time_limit": str(FRAGMENT_MS), "live": "1"},
+}
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """One svrMixerOutputInfo payload."""
+
+    id: str
+    fileName: str  # noqa: N815 - wire name
+    state: OutputState
+    duration: int
+    fileSize: int  # noqa: N815 - wire name
+    errCode: int  # noqa: N815 - wire name
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "fileName": self.fileName,
+            "state": int(self.state),
+            "duration": self.duration,
+            "fileSize": self.fileSize,
+            "errCode": self.errCode,
+        }
+
+
+def x264_options(video: VideoCfg) -> dict[str, str]:
+    """Capped CRF: defaultQP sets the quality, bitRate caps the rate (VBV), gop the
+    longest keyframe interval. zerolatency drops lookahead and B-frames, so each
+    frame leaves the encoder at once: a kill loses one fragment, not a lookahead
+    more, and live pushes gain no delay. One thread per encoder: on a small machine
+    many recordings in parallel use the cores better than frame threads in each."""
+    return {
+        "preset": X264_PRESET,
+        "tune": "zerolatency",
+        "crf": str(video.default_qp),
+        "maxrate": str(video.bit_rate),
+        "bufsize": str(video.bit_rate * 2),
+        "threads": "1",
+    }
+
+
+class FileOutput:
+    """One file: its own encoders and container. Not thread-safe; one writer thread."""
+
+    def __init__(
+        self, mixer_id: str, spec: OutputSpec, path: Path, video: VideoCfg, audio: bool
+    ) -> None:
+        self.mixer_id = mixer_id
+        self.spec = spec
+        self.path = path
+        self.video_cfg = video
+        self.state = OutputState.NONE
+        self.err_code = 0
+        self._video_frames = 0
+        self._audio_samples = 0
+        options = {
+            **_FORMAT_OPTIONS.get(spec.container, {}),
+            "flush_packets": "1",
+            # AAC's priming delay starts audio before zero; shifting both streams
+            # together keeps every video frame exactly 1/frameRate long (otherwise
+            # fragmented MP4 stretches the first frame by the delay).
+            "avoid_negative_ts": "make_non_negative",
+        }
+        self._container: av.container.OutputContainer = av.open(
+            str(path), "w", format=_FORMATS[spec.container], options=options
+        )
+        vstream = self._container.add_stream("libx264", rate=video.frame_rate)
+        vstream.width = video.width
+        vstream.height = video.height
+        vstream.pix_fmt = "yuv420p"
+        vstream.time_base = Fraction(1, video.frame_rate)
+        vstream.codec_context.gop_size = video.gop
+        vstream.codec_context.options = x264_options(video)
+        self._video = vstream
+        self._audio: av.audio.stream.AudioStream | None = None
+        if audio:
+            astream = self._container.add_stream("aac", rate=AUDIO_RATE, layout=AUDIO_LAYOUT)
+            astream.bit_rate = AUDIO_BIT_RATE
+            astream.time_base = Fraction(1, AUDIO_RATE)
+            self._audio = astream
+        self.state = OutputState.CREATED
+
+    def write_video(self, frame: av.VideoFrame) -> None:
+        """``frame.pts`` is the output tick; the frame must be ours to modify."""
+        self._container.mux(self._video.encode(frame))
+        self._video_frames = max(self._video_frames, (frame.pts or 0) + 1)
+        self.state = OutputState.WRITING
+
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        if self._audio is None:
+            return
+        self._container.mux(self._audio.encode(frame))
+        self._audio_samples = (frame.pts or 0) + frame.samples
+
+    def close(self) -> None:
+        """Flushes the encoders and finalises the container; safe to call twice."""
+        if self.state in (OutputState.CLOSED, OutputState.ERR):
+            return
+        try:
+            self._container.mux(self._video.encode(None))
+            if self._audio is not None:
+                self._container.mux(self._audio.encode(None))
+        finally:
+            self._container.close()
+        self.state = OutputState.CLOSED
+
+    def fail(self, code: int) -> None:
+        """Ends this output after an error, keeping what was written playable."""
+        self.err_code = code
+        try:
+            self._container.close()
+        except (OSError, av.FFmpegError):
+            pass  # the file is already as complete as it can get
+        self.state = OutputState.ERR
+
+    @property
+    def duration_ms(self) -> int:
+        video_ms = self._video_frames * 1000 // self.video_cfg.frame_rate
+        return max(video_ms, self._audio_samples * 1000 // AUDIO_RATE)
+
+    def info(self) -> OutputInfo:
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = 0
+        return OutputInfo(
+            self.mixer_id, self.spec.filename, self.state, self.duration_ms, size, self.err_code
+        )

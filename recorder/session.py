@@ -1,0 +1,145 @@
+"""A running svrMixer session inside the bot: its mixers, clocks and outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.wire import MixerContents, OutputState, StartRequest, contents_for
+from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
+from recorder.clock import ClockStats, ticks
+from recorder.mixer import Mixer
+from recorder.outputs import FileOutput, OutputInfo
+from recorder.storage import check_free_disk, recording_path, reserve
+from recorder.tracks import TrackRegistry
+
+log = logging.getLogger(__name__)
+
+INFO_PERIOD_S = 1.0
+AUDIO_PERIOD = Fraction(TICK_MS, 1000)
+
+
+class RecordingSession:
+    def __init__(
+        self,
+        request: StartRequest,
+        registry: TrackRegistry,
+        audio: dict[str, AudioBuffer],
+        emit: Callable[[OutputInfo], None],
+        on_limit: Callable[[ErrorCode], None],
+        max_seconds: float,
+    ) -> None:
+        self.request = request
+        self._registry = registry
+        self._audio = audio
+        self._emit = emit
+        self._on_limit = on_limit
+        self._max_seconds = max_seconds
+        self.mixers: list[Mixer] = []
+        self.video_clock = ClockStats()
+        self.audio_clock = ClockStats()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    def open(self, recordings_dir: Path, min_free_mb: int) -> None:
+        """Creates every output file; on any failure none is left behind."""
+        check_free_disk(recordings_dir, min_free_mb)
+        loop = asyncio.get_running_loop()
+
+        def from_worker(info: OutputInfo) -> None:
+            loop.call_soon_threadsafe(self._emit, info)
+
+        created: list[FileOutput] = []
+        try:
+            for cfg in self.request.cfgs:
+                assert cfg.video is not None  # the wire parser refuses audio-only mixers
+                outputs: list[FileOutput] = []
+                specs = next(o for o in self.request.outputs if o.id == cfg.id).output
+                for spec in specs:
+                    path = recording_path(recordings_dir, spec.filename)
+                    reserve(path, spec.filename)
+                    try:
+                        output = FileOutput(cfg.id, spec, path, cfg.video, cfg.has_audio)
+                    except Exception:
+                        path.unlink(missing_ok=True)
+                        raise
+                    created.append(output)
+                    outputs.append(output)
+                contents = contents_for(self.request.contents, cfg.id)
+                self.mixers.append(Mixer(cfg, contents, outputs, from_worker))
+        except Exception as exc:
+            for output in created:
+                output.fail(0)
+                output.path.unlink(missing_ok=True)
+            self.mixers.clear()
+            if isinstance(exc, CloudrecError):
+                raise
+            raise CloudrecError(ErrorCode.FILE_ERR, f"outputs cannot be opened: {exc}") from exc
+        for mixer in self.mixers:
+            for output in mixer.outputs:
+                self._emit(output.info())
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for mixer in self.mixers:
+            mixer.start()
+            self._tasks.append(asyncio.create_task(self._video_clock(mixer, start)))
+        self._tasks.append(asyncio.create_task(self._audio_clock(start)))
+        self._tasks.append(asyncio.create_task(self._report(start)))
+
+    def update(self, contents: tuple[MixerContents, ...]) -> None:
+        """Whole replacement: a mixer left out of ``contents`` shows an empty canvas."""
+        for mixer in self.mixers:
+            mixer.contents = contents_for(contents, mixer.cfg.id)
+
+    async def stop(self) -> list[OutputInfo]:
+        """Stops the clocks, drains the workers and finalises every output; idempotent."""
+        if not self._stopped:
+            self._stopped = True
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for mixer in self.mixers:
+                mixer.finish()
+            await asyncio.gather(*(asyncio.to_thread(m.join) for m in self.mixers))
+        return [o.info() for m in self.mixers for o in m.outputs]
+
+    async def _video_clock(self, mixer: Mixer, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        period = Fraction(1, mixer.video.frame_rate)
+        async for tick in ticks(start, period, self.video_clock, loop):
+            frames = self._registry.snapshot(mixer.camids(), loop.time())
+            mixer.submit_video(tick, time.time(), frames)
+
+    async def _audio_clock(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        async for tick in ticks(start, AUDIO_PERIOD, self.audio_clock, loop):
+            blocks = {}
+            for user, buffer in list(self._audio.items()):
+                block = buffer.pull(TICK_SAMPLES)
+                if block is not None:
+                    blocks[user] = block
+            for mixer in self.mixers:
+                mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES)
+
+    async def _report(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        limited = False
+        while True:
+            await asyncio.sleep(INFO_PERIOD_S)
+            for mixer in self.mixers:
+                for output in mixer.outputs:
+                    if output.state is OutputState.WRITING:
+                        self._emit(output.info())
+            if not limited and loop.time() - start >= self._max_seconds:
+                limited = True
+                self._on_limit(ErrorCode.RECORD_MAX)

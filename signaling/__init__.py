@@ -1,0 +1,1 @@
+"""The aiohttp signaling server: rooms, peers, the message protocol, REST control."""

@@ -1,0 +1,228 @@
+"""The room's svrMixer session as the server sees it: the state machine, the
+calls that move it, and the latest output info, for every caller (WebSocket or
+REST). The recording itself happens in the bot, reached through the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from cloudrec.config import Config
+from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
+from signaling.rooms import Peer, Room, RoomRegistry
+
+log = logging.getLogger(__name__)
+
+BOT_JOIN_TIMEOUT_S = 10.0
+BOT_STOP_TIMEOUT_S = 30.0
+
+# The only moves the state may make; anything else is a bug, not a user error.
+TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
+    MixerState.NULL: frozenset({MixerState.STARTING}),
+    MixerState.STARTING: frozenset({MixerState.RUNNING, MixerState.NULL}),
+    MixerState.RUNNING: frozenset({MixerState.STOPPING, MixerState.NULL}),
+    MixerState.STOPPING: frozenset({MixerState.NULL}),
+    MixerState.PAUSED: frozenset(),
+}
+
+
+class BotLauncher(Protocol):
+    """Starts a recording bot that joins ``room`` through the signaling protocol."""
+
+    def launch(self, room: str) -> Awaitable[None]: ...
+
+
+Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class RoomMixer:
+    def __init__(self, room: str) -> None:
+        self.room = room
+        self.state = MixerState.NULL
+        self.bot: Peer | None = None
+        self.bot_joined: asyncio.Future[Peer] | None = None
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lock = asyncio.Lock()
+        self.request: StartRequest | None = None
+
+
+class MixerControl:
+    def __init__(self, config: Config, rooms: RoomRegistry, launcher: BotLauncher) -> None:
+        self._config = config
+        self._rooms = rooms
+        self._launcher = launcher
+        self._mixers: dict[str, RoomMixer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Stops every recording (outputs finalised), then waits for our own tasks."""
+        for room in list(self._mixers):
+            await self.stop(room, "server")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _mixer(self, room: str) -> RoomMixer:
+        mixer = self._mixers.get(room)
+        if mixer is None:
+            mixer = self._mixers[room] = RoomMixer(room)
+        return mixer
+
+    def running_sessions(self) -> int:
+        return sum(1 for m in self._mixers.values() if m.state is not MixerState.NULL)
+
+    # -- events ----------------------------------------------------------------
+
+    async def _emit(self, room: str, name: str, data: dict[str, Any]) -> None:
+        target = self._rooms.get(room)
+        if target is not None:
+            await target.broadcast(
+                {"type": "event", "name": name, "data": data}, role="participant"
+            )
+
+    async def _move(self, mixer: RoomMixer, state: MixerState, err: int, operator: str) -> None:
+        if state not in TRANSITIONS[mixer.state]:
+            raise RuntimeError(f"mixer of room {mixer.room}: {mixer.state.name} -> {state.name}")
+        mixer.state = state
+        await self._emit(
+            mixer.room,
+            "svrMixerStateChanged",
+            {"state": int(state), "err": err, "operatorID": operator},
+        )
+
+    # -- calls -----------------------------------------------------------------
+
+    def get_state(self, room: str) -> MixerState:
+        mixer = self._mixers.get(room)
+        return mixer.state if mixer else MixerState.NULL
+
+    def output_infos(self, room: str) -> list[dict[str, Any]]:
+        mixer = self._mixers.get(room)
+        return list(mixer.outputs.values()) if mixer else []
+
+    async def start(self, room: str, operator: str, body: dict[str, Any]) -> None:
+        mixer = self._mixer(room)
+        async with mixer.lock:
+            if mixer.state is not MixerState.NULL:
+                raise CloudrecError(
+                    ErrorCode.RECORDSTARTED, f"room '{room}' is already recording"
+                )
+            request = parse_start(
+                body.get("cfgs"), body.get("contents"), body.get("outputs"), self._config.limits
+            )
+            if self._rooms.get(room) is None:
+                raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{room}' does not exist")
+            if self.running_sessions() >= self._config.max_sessions:
+                raise CloudrecError(
+                    ErrorCode.NOMORE_MCU,
+                    f"all {self._config.max_sessions} recorders of this server are busy",
+                )
+            mixer.outputs = {}
+            mixer.request = request
+            await self._move(mixer, MixerState.STARTING, 0, operator)
+            try:
+                bot = await self._bring_bot(mixer)
+                await bot.request(
+                    {
+                        "type": "mixer.start",
+                        "cfgs": body.get("cfgs"),
+                        "contents": body.get("contents") or [],
+                        "outputs": body.get("outputs"),
+                    }
+                )
+            except CloudrecError as exc:
+                await self._dismiss_bot(mixer)
+                await self._move(mixer, MixerState.NULL, int(exc.code), operator)
+                raise
+            await self._move(mixer, MixerState.RUNNING, 0, operator)
+
+    async def update(self, room: str, operator: str, body: dict[str, Any]) -> None:
+        mixer = self._mixers.get(room)
+        if (
+            mixer is None
+            or mixer.state is not MixerState.RUNNING
+            or mixer.bot is None
+            or mixer.request is None
+        ):
+            raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
+        parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
+        async with mixer.lock:
+            await mixer.bot.request({"type": "mixer.update", "contents": body.get("contents")})
+        await self._emit(room, "svrMixerCfgChanged", {})
+
+    async def stop(self, room: str, operator: str, err: int = 0) -> None:
+        """Idempotent: stopping a room that is not recording does nothing."""
+        mixer = self._mixers.get(room)
+        if mixer is None:
+            return
+        async with mixer.lock:
+            if mixer.state is not MixerState.RUNNING:
+                return
+            await self._move(mixer, MixerState.STOPPING, 0, operator)
+            try:
+                if mixer.bot is not None:
+                    await mixer.bot.request({"type": "mixer.stop"}, timeout=BOT_STOP_TIMEOUT_S)
+            except CloudrecError as exc:
+                log.warning("room %s: the bot failed to stop cleanly: %s", room, exc.message)
+                err = err or int(exc.code)
+            finally:
+                await self._dismiss_bot(mixer)
+                await self._move(mixer, MixerState.NULL, err, operator)
+
+    # -- the bot ---------------------------------------------------------------
+
+    async def _bring_bot(self, mixer: RoomMixer) -> Peer:
+        mixer.bot_joined = asyncio.get_running_loop().create_future()
+        await self._launcher.launch(mixer.room)
+        try:
+            bot = await asyncio.wait_for(mixer.bot_joined, BOT_JOIN_TIMEOUT_S)
+        except TimeoutError:
+            raise CloudrecError(
+                ErrorCode.NOMORE_MCU, "no recorder joined the room in time"
+            ) from None
+        mixer.bot = bot
+        return bot
+
+    async def _dismiss_bot(self, mixer: RoomMixer) -> None:
+        bot, mixer.bot = mixer.bot, None
+        mixer.bot_joined = None
+        if bot is not None:
+            await bot.send({"type": "mixer.leave"})
+
+    def recorder_joined(self, room: Room, peer: Peer) -> bool:
+        """Whether a recorder is expected in ``room``; an unexpected one is refused."""
+        mixer = self._mixers.get(room.name)
+        if mixer is None or mixer.bot_joined is None or mixer.bot_joined.done():
+            return False
+        mixer.bot_joined.set_result(peer)
+        return True
+
+    async def recorder_message(self, peer: Peer, message: dict[str, Any]) -> None:
+        """Output info and fatal ends reported by the room's bot."""
+        if peer.room is None:
+            return
+        mixer = self._mixers.get(peer.room.name)
+        if mixer is None or mixer.bot is not peer:
+            return
+        if message.get("type") == "mixer.outputInfo":
+            info = message.get("data")
+            if isinstance(info, dict):
+                mixer.outputs[(str(info.get("id")), str(info.get("fileName")))] = info
+                await self._emit(mixer.room, "svrMixerOutputInfo", info)
+        elif message.get("type") == "mixer.ended":
+            # The bot hit a limit (length, disk) and asks to be stopped; stopping
+            # waits on the bot's reply, so it cannot run inside the bot's reader.
+            err = int(message.get("err", ErrorCode.SERVER_EXCEPTION))
+            task = asyncio.create_task(self.stop(mixer.room, peer.user, err))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def recorder_left(self, peer: Peer, room: str) -> None:
+        mixer = self._mixers.get(room)
+        if mixer is None or mixer.bot is not peer:
+            return
+        peer.fail_pending()
+        if mixer.state is MixerState.RUNNING and not mixer.lock.locked():
+            mixer.bot = None
+            await self._move(mixer, MixerState.NULL, int(ErrorCode.SERVER_EXCEPTION), peer.user)

@@ -1,0 +1,99 @@
+"""REST control of a room's mixer for server-side callers (same JSON as the wire)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.mixer_control import MixerControl
+from signaling.rooms import RoomRegistry
+
+REST_OPERATOR = "api"
+
+_STATUS = {
+    ErrorCode.PARAM_ERR: 400,
+    ErrorCode.ROOM_NOT_EXIST: 404,
+    ErrorCode.RECORDSTARTED: 409,
+    ErrorCode.FILEALREADYEXISTS: 409,
+    ErrorCode.INVALIDFILENAME: 400,
+    ErrorCode.RECORD_SIZE_ERR: 400,
+    ErrorCode.FEATURE_NOT_ENABLED: 501,
+    ErrorCode.NOMORE_MCU: 503,
+    ErrorCode.RECORD_NO_DISK: 507,
+    ErrorCode.PERMISSIONDENIED: 403,
+    ErrorCode.NOT_LOGIN: 401,
+}
+
+
+def error_response(exc: CloudrecError) -> web.Response:
+    return web.json_response(exc.to_wire(), status=_STATUS.get(exc.code, 500))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CloudrecError(ErrorCode.PARAM_ERR, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise CloudrecError(ErrorCode.PARAM_ERR, "body must be a JSON object")
+    return body
+
+
+class RestApi:
+    def __init__(self, rooms: RoomRegistry, control: MixerControl) -> None:
+        self._rooms = rooms
+        self._control = control
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/v1/rooms/{room}/mixer", self.start),
+            web.put("/api/v1/rooms/{room}/mixer", self.update),
+            web.get("/api/v1/rooms/{room}/mixer", self.state),
+            web.delete("/api/v1/rooms/{room}/mixer", self.stop),
+            web.get("/api/v1/rooms/{room}", self.room),
+        ]
+
+    async def start(self, request: web.Request) -> web.Response:
+        try:
+            await self._control.start(request.match_info["room"], REST_OPERATOR, await _body(request))
+        except CloudrecError as exc:
+            return error_response(exc)
+        return await self.state(request)
+
+    async def update(self, request: web.Request) -> web.Response:
+        try:
+            await self._control.update(request.match_info["room"], REST_OPERATOR, await _body(request))
+        except CloudrecError as exc:
+            return error_response(exc)
+        return await self.state(request)
+
+    async def state(self, request: web.Request) -> web.Response:
+        room = request.match_info["room"]
+        return web.json_response(
+            {
+                "state": int(self._control.get_state(room)),
+                "outputs": self._control.output_infos(room),
+            }
+        )
+
+    async def stop(self, request: web.Request) -> web.Response:
+        await self._control.stop(request.match_info["room"], REST_OPERATOR)
+        return await self.state(request)
+
+    async def room(self, request: web.Request) -> web.Response:
+        name = request.match_info["room"]
+        room = self._rooms.get(name)
+        if room is None:
+            return error_response(
+                CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{name}' does not exist")
+            )
+        return web.json_response(
+            {
+                "room": name,
+                "participants": room.participants(),
+                "mixerState": int(self._control.get_state(name)),
+            }
+        )

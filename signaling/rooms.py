@@ -1,0 +1,142 @@
+"""Rooms and the peers in them, with the limits that bound both."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from cloudrec.errors import CloudrecError, ErrorCode
+
+ROLE_PARTICIPANT = "participant"
+ROLE_RECORDER = "recorder"
+PEER_REQUEST_TIMEOUT_S = 20.0
+USER_ID_MAX = 64
+ROOM_ID_MAX = 64
+
+
+@dataclass(eq=False)
+class Peer:
+    """One WebSocket connection, joined to at most one room."""
+
+    ws: web.WebSocketResponse
+    user: str = ""
+    role: str = ROLE_PARTICIPANT
+    room: Room | None = None
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+    _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _rids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(message))
+
+    async def request(
+        self, message: dict[str, Any], timeout: float = PEER_REQUEST_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """A server-to-peer request (server to bot); raises CloudrecError on ``err``."""
+        rid = next(self._rids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        try:
+            await self.send({**message, "rid": rid})
+            reply = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise CloudrecError(
+                ErrorCode.SERVER_EXCEPTION, f"{self.role} '{self.user}' did not answer in time"
+            ) from None
+        finally:
+            self._pending.pop(rid, None)
+        err = int(reply.get("err", 0))
+        if err:
+            raise CloudrecError(ErrorCode(err), str(reply.get("message", "")))
+        return reply
+
+    def resolve_reply(self, message: dict[str, Any]) -> bool:
+        rid = message.get("rid")
+        future = self._pending.get(rid) if isinstance(rid, int) else None
+        if future is None or future.done():
+            return False
+        future.set_result(message)
+        return True
+
+    def fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    CloudrecError(ErrorCode.SERVER_EXCEPTION, f"'{self.user}' disconnected")
+                )
+
+    def describe(self) -> dict[str, Any]:
+        return {"userID": self.user, "role": self.role, "tracks": self.tracks}
+
+
+@dataclass(eq=False)
+class Room:
+    name: str
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+    def participants(self) -> list[dict[str, Any]]:
+        return [p.describe() for p in self.peers.values()]
+
+    async def broadcast(
+        self, message: dict[str, Any], *, exclude: Peer | None = None, role: str | None = None
+    ) -> None:
+        targets = [
+            p for p in self.peers.values() if p is not exclude and (role is None or p.role == role)
+        ]
+        await asyncio.gather(*(p.send(message) for p in targets), return_exceptions=True)
+
+
+def check_id(value: Any, name: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise CloudrecError(
+            ErrorCode.PARAM_ERR, f"{name} must be a non-empty string of at most {max_len} characters"
+        )
+    if any(ord(ch) < 32 for ch in value) or "/" in value:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} may not hold '/' or control characters")
+    return value
+
+
+class RoomRegistry:
+    def __init__(self, max_rooms: int, max_peers_per_room: int) -> None:
+        self.rooms: dict[str, Room] = {}
+        self._max_rooms = max_rooms
+        self._max_peers = max_peers_per_room
+
+    def get(self, name: str) -> Room | None:
+        return self.rooms.get(name)
+
+    def join(self, peer: Peer, room_name: str, user: str) -> Room:
+        room = self.rooms.get(room_name)
+        if room is None:
+            if len(self.rooms) >= self._max_rooms:
+                raise CloudrecError(
+                    ErrorCode.NOMORE_MCU, f"room: the server holds {self._max_rooms} rooms already"
+                )
+            room = Room(room_name)
+        if user in room.peers:
+            raise CloudrecError(ErrorCode.PARAM_ERR, f"user '{user}' is already in room '{room_name}'")
+        if len(room.peers) >= self._max_peers:
+            raise CloudrecError(
+                ErrorCode.NOMORE_MCU, f"room '{room_name}' is full ({self._max_peers} peers)"
+            )
+        self.rooms[room_name] = room
+        room.peers[user] = peer
+        peer.room, peer.user = room, user
+        return room
+
+    def leave(self, peer: Peer) -> Room | None:
+        room = peer.room
+        if room is None:
+            return None
+        if room.peers.get(peer.user) is peer:
+            del room.peers[peer.user]
+        peer.room = None
+        if not room.peers:
+            self.rooms.pop(room.name, None)
+        return room
