@@ -38,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser(
-        "serve", help="run signaling, REST and the recorder in one process"
-    )
+    serve = commands.add_parser("serve", help="run signaling, REST and the recorder in one process")
     config_module.add_arguments(serve)
 
     peer = commands.add_parser("peer", help="a synthetic participant that publishes test media")
@@ -52,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--size", type=_size, default=(320, 240), help="camera size WxH")
     peer.add_argument("--fps", type=int, default=15, help="camera frame rate")
     peer.add_argument(
-        "--flash", action="store_true",
+        "--flash",
+        action="store_true",
         help="a white frame and a 50 ms beep at each whole second, for A/V sync checks",
     )
     peer.add_argument("--seconds", type=float, default=0.0, help="leave after this long (0: never)")

@@ -61,7 +61,9 @@ class Participant:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.leave()
@@ -83,7 +85,9 @@ class Participant:
         await self._client.close()
 
     async def publish(
-        self, video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None,
+        self,
+        video: MediaStreamTrack | None = None,
+        audio: MediaStreamTrack | None = None,
         cam_id: int = 0,
     ) -> None:
         """Announces the tracks and sends them to the recorder whenever one is present."""
@@ -101,7 +105,9 @@ class Participant:
     # -- the SDK's mixer calls ------------------------------------------------------
 
     async def start_svr_mixer(
-        self, cfgs: list[dict[str, Any]], contents: list[dict[str, Any]],
+        self,
+        cfgs: list[dict[str, Any]],
+        contents: list[dict[str, Any]],
         outputs: list[dict[str, Any]],
     ) -> None:
         await self._client.request(
@@ -172,8 +178,11 @@ class Participant:
             tracks = [{**info, "mid": t.mid} for t, info in meta]
             local = pc.localDescription
             await self._client.request(
-                {"type": "signal", "to": recorder,
-                 "data": {"sdp": {"type": local.type, "sdp": local.sdp}, "tracks": tracks}}
+                {
+                    "type": "signal",
+                    "to": recorder,
+                    "data": {"sdp": {"type": local.type, "sdp": local.sdp}, "tracks": tracks},
+                }
             )
 
     async def _on_signal(self, message: Message) -> None:

@@ -36,10 +36,8 @@ async def start_server(config: Config) -> RunningServer:
     launcher = InProcessLauncher(config)
     runner = web.AppRunner(make_app(config, launcher), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    server = site._server  # aiohttp exposes the bound socket only here
-    port = server.sockets[0].getsockname()[1] if server is not None else config.port
+    await web.TCPSite(runner, config.host, config.port).start()
+    port = runner.addresses[0][1]  # the real one when config.port is 0
     base_url = f"http://{config.host}:{port}"
     launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"
     log.info("cloudrec listening on %s (recordings in %s)", base_url, config.recordings_dir)

@@ -87,7 +87,7 @@ class ColorVideoTrack(MediaStreamTrack):
         else:
             image = self._planes.copy()
             x = (n * 4) % max(1, self._width - MARKER_PX)
-            image[: MARKER_PX, x : x + MARKER_PX] = 255 - self._yuv[0]
+            image[:MARKER_PX, x : x + MARKER_PX] = 255 - self._yuv[0]
         frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
         frame.pts = n
         frame.time_base = fractions.Fraction(1, self._fps)

@@ -346,9 +346,7 @@ def parse_content(raw: Any, path: str, canvas: VideoCfg) -> Content:
     return Content(ctype, left, top, width, height, KeepAspect(keep), param)
 
 
-def parse_contents(
-    raw: Any, cfgs: Sequence[MixerCfg], limits: Limits
-) -> tuple[MixerContents, ...]:
+def parse_contents(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[MixerContents, ...]:
     by_id = {c.id: c for c in cfgs}
     items = _list(raw, "contents", min_len=0, max_len=len(cfgs))
     result: list[MixerContents] = []
@@ -368,8 +366,7 @@ def parse_contents(
         if canvas is None:
             raise param_error(f"{path}.id '{mixer_id}' is an audio-only mixer")
         content = tuple(
-            parse_content(c, f"{path}.content[{j}]", canvas)
-            for j, c in enumerate(content_raw)
+            parse_content(c, f"{path}.content[{j}]", canvas) for j, c in enumerate(content_raw)
         )
         result.append(MixerContents(mixer_id, content))
     return tuple(result)
@@ -404,9 +401,7 @@ def parse_filename(value: Any, path: str, allowed: frozenset[str]) -> tuple[str,
     return "/" + "/".join(parts), ext
 
 
-def parse_outputs(
-    raw: Any, cfgs: Sequence[MixerCfg], limits: Limits
-) -> tuple[MixerOutputs, ...]:
+def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[MixerOutputs, ...]:
     by_id = {c.id: c for c in cfgs}
     items = _list(raw, "outputs", min_len=1, max_len=len(cfgs))
     result: list[MixerOutputs] = []
@@ -420,7 +415,9 @@ def parse_outputs(
         if any(o.id == mixer_id for o in result):
             raise param_error(f"{path}.id '{mixer_id}' is used twice")
         specs: list[OutputSpec] = []
-        out_items = _list(obj.get("output"), f"{path}.output", min_len=1, max_len=limits.max_outputs)
+        out_items = _list(
+            obj.get("output"), f"{path}.output", min_len=1, max_len=limits.max_outputs
+        )
         for j, out in enumerate(out_items):
             opath = f"{path}.output[{j}]"
             oobj = _obj(out, opath)

@@ -85,7 +85,8 @@ def mix(blocks: Iterable[np.ndarray], count: int) -> np.ndarray:
     """Sums blocks of ``count`` x 2 int16 samples; a sum that would clip is scaled
     down to full scale for the whole block instead, so loud overlaps never wrap or
     square off. Silence where nobody sends."""
-    total = np.zeros((count, CHANNELS), np.int32)
+    # int64: a scaled sum (peak x 32767) overflows int32 with three loud voices.
+    total = np.zeros((count, CHANNELS), np.int64)
     for block in blocks:
         total += block
     peak = int(np.abs(total).max()) if count else 0

@@ -59,8 +59,13 @@ class RecorderBot:
         sender = asyncio.create_task(self._send_loop())
         try:
             await client.request(
-                {"type": "join", "room": self.room, "user": self.user, "role": "recorder",
-                 "key": self._config.bot_key}
+                {
+                    "type": "join",
+                    "room": self.room,
+                    "user": self.user,
+                    "role": "recorder",
+                    "key": self._config.bot_key,
+                }
             )
             closed = asyncio.create_task(client.closed.wait())
             leave = asyncio.create_task(self._leave.wait())
@@ -105,11 +110,17 @@ class RecorderBot:
             if self._session is not None:
                 raise CloudrecError(ErrorCode.RECORDSTARTED, "this bot is recording already")
             request = parse_start(
-                message.get("cfgs"), message.get("contents"), message.get("outputs"),
+                message.get("cfgs"),
+                message.get("contents"),
+                message.get("outputs"),
                 self._config.limits,
             )
             session = RecordingSession(
-                request, self._registry, self._audio, self._emit_info, self._hit_limit,
+                request,
+                self._registry,
+                self._audio,
+                self._emit_info,
+                self._hit_limit,
                 self._config.max_recording_seconds,
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
@@ -166,14 +177,11 @@ class RecorderBot:
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription
         self._post(
-            {"type": "signal", "to": user,
-             "data": {"sdp": {"type": local.type, "sdp": local.sdp}}}
+            {"type": "signal", "to": user, "data": {"sdp": {"type": local.type, "sdp": local.sdp}}}
         )
 
     def _on_track(self, user: str, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        mid = next(
-            (t.mid for t in pc.getTransceivers() if t.receiver.track is track), None
-        )
+        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
         meta = self._track_meta.get(user, {}).get(str(mid), {})
         if track.kind == "video":
             if meta.get("source", "camera") != "camera":

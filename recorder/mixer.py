@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import av
 import numpy as np
@@ -172,7 +173,7 @@ class Mixer:
             frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
             frame.pts = tick
             before = output.state
-            self._write(output, lambda o=output, f=frame: o.write_video(f))
+            self._write(output, partial(output.write_video, frame))
             if output.state is not before:
                 self._on_output_change(output.info())
         self.stats.frames_encoded += 1
@@ -184,7 +185,7 @@ class Mixer:
         for output in self.outputs:
             if output.state in (OutputState.CREATED, OutputState.WRITING):
                 frame = to_frame(samples, job.pts)
-                self._write(output, lambda o=output, f=frame: o.write_audio(f))
+                self._write(output, partial(output.write_audio, frame))
 
     def _write(self, output: FileOutput, write: Callable[[], None]) -> None:
         try:

@@ -7,6 +7,7 @@ plays up to its last fragment; ts, flv and mkv are streamable by nature.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -140,10 +141,9 @@ class FileOutput:
     def fail(self, code: int) -> None:
         """Ends this output after an error, keeping what was written playable."""
         self.err_code = code
-        try:
+        # A close that fails leaves the file as complete as it can get.
+        with contextlib.suppress(OSError, av.FFmpegError):
             self._container.close()
-        except (OSError, av.FFmpegError):
-            pass  # the file is already as complete as it can get
         self.state = OutputState.ERR
 
     @property

@@ -18,7 +18,9 @@ def recording_path(recordings_dir: Path, filename: str) -> Path:
     root = recordings_dir.resolve()
     path = (root / filename.lstrip("/")).resolve()
     if path == root or not path.is_relative_to(root):
-        raise CloudrecError(ErrorCode.INVALIDFILENAME, f"filename '{filename}' leaves the recordings directory")
+        raise CloudrecError(
+            ErrorCode.INVALIDFILENAME, f"filename '{filename}' leaves the recordings directory"
+        )
     return path
 
 
@@ -28,9 +30,13 @@ def reserve(path: Path, filename: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        raise CloudrecError(ErrorCode.FILEALREADYEXISTS, f"filename '{filename}' exists already") from None
+        raise CloudrecError(
+            ErrorCode.FILEALREADYEXISTS, f"filename '{filename}' exists already"
+        ) from None
     except OSError as exc:
-        raise CloudrecError(ErrorCode.FILE_ERR, f"filename '{filename}' cannot be created: {exc.strerror}") from None
+        raise CloudrecError(
+            ErrorCode.FILE_ERR, f"filename '{filename}' cannot be created: {exc.strerror}"
+        ) from None
     os.close(fd)
 
 

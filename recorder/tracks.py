@@ -72,10 +72,6 @@ class TrackRegistry:
         for camid in camids:
             slot = self.resolve(camid)
             label = camid.rpartition(".")[0]
-            if slot is None or slot.frame is None or slot.gone:
-                refs[camid] = FrameRef(None, label)
-            elif now - slot.received_at > STALL_SECONDS:
-                refs[camid] = FrameRef(None, label)
-            else:
-                refs[camid] = FrameRef(slot.frame, label)
+            live = slot is not None and not slot.gone and now - slot.received_at <= STALL_SECONDS
+            refs[camid] = FrameRef(slot.frame if live and slot is not None else None, label)
         return refs

@@ -27,7 +27,11 @@ def make_app(config: Config, launcher: BotLauncher) -> web.Application:
     app.router.add_get("/ws", endpoint.handle)
     app.router.add_routes(RestApi(rooms, control).routes())
     if (WEB_DIR / "index.html").exists():
-        app.router.add_get("/", lambda _r: web.FileResponse(WEB_DIR / "index.html"))
+
+        async def index(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(WEB_DIR / "index.html")
+
+        app.router.add_get("/", index)
         app.router.add_static("/web/", WEB_DIR)
 
     async def finish_recordings(_app: web.Application) -> None:

@@ -105,9 +105,7 @@ class MixerControl:
         mixer = self._mixer(room)
         async with mixer.lock:
             if mixer.state is not MixerState.NULL:
-                raise CloudrecError(
-                    ErrorCode.RECORDSTARTED, f"room '{room}' is already recording"
-                )
+                raise CloudrecError(ErrorCode.RECORDSTARTED, f"room '{room}' is already recording")
             request = parse_start(
                 body.get("cfgs"), body.get("contents"), body.get("outputs"), self._config.limits
             )

@@ -58,14 +58,18 @@ class RestApi:
 
     async def start(self, request: web.Request) -> web.Response:
         try:
-            await self._control.start(request.match_info["room"], REST_OPERATOR, await _body(request))
+            await self._control.start(
+                request.match_info["room"], REST_OPERATOR, await _body(request)
+            )
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)
 
     async def update(self, request: web.Request) -> web.Response:
         try:
-            await self._control.update(request.match_info["room"], REST_OPERATOR, await _body(request))
+            await self._control.update(
+                request.match_info["room"], REST_OPERATOR, await _body(request)
+            )
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)

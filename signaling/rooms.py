@@ -95,7 +95,8 @@ class Room:
 def check_id(value: Any, name: str, max_len: int) -> str:
     if not isinstance(value, str) or not value or len(value) > max_len:
         raise CloudrecError(
-            ErrorCode.PARAM_ERR, f"{name} must be a non-empty string of at most {max_len} characters"
+            ErrorCode.PARAM_ERR,
+            f"{name} must be a non-empty string of at most {max_len} characters",
         )
     if any(ord(ch) < 32 for ch in value) or "/" in value:
         raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} may not hold '/' or control characters")
@@ -120,7 +121,9 @@ class RoomRegistry:
                 )
             room = Room(room_name)
         if user in room.peers:
-            raise CloudrecError(ErrorCode.PARAM_ERR, f"user '{user}' is already in room '{room_name}'")
+            raise CloudrecError(
+                ErrorCode.PARAM_ERR, f"user '{user}' is already in room '{room_name}'"
+            )
         if len(room.peers) >= self._max_peers:
             raise CloudrecError(
                 ErrorCode.NOMORE_MCU, f"room '{room_name}' is full ({self._max_peers} peers)"

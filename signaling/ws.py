@@ -66,13 +66,17 @@ class SignalingEndpoint:
             try:
                 message = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise CloudrecError(ErrorCode.PARAM_ERR, f"message is not JSON: {exc.msg}") from None
+                raise CloudrecError(
+                    ErrorCode.PARAM_ERR, f"message is not JSON: {exc.msg}"
+                ) from None
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 raise CloudrecError(ErrorCode.PARAM_ERR, "message must be an object with a 'type'")
             rid = message.get("rid")
             await self._on_message(peer, message)
         except CloudrecError as exc:
-            await peer.send({"type": "reply" if rid is not None else "error", "rid": rid, **exc.to_wire()})
+            await peer.send(
+                {"type": "reply" if rid is not None else "error", "rid": rid, **exc.to_wire()}
+            )
 
     async def _on_message(self, peer: Peer, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -144,7 +148,9 @@ class SignalingEndpoint:
         user = check_id(message.get("user"), "user", USER_ID_MAX)
         role = message.get("role", ROLE_PARTICIPANT)
         if role not in (ROLE_PARTICIPANT, ROLE_RECORDER):
-            raise CloudrecError(ErrorCode.PARAM_ERR, f"role must be '{ROLE_PARTICIPANT}' or '{ROLE_RECORDER}'")
+            raise CloudrecError(
+                ErrorCode.PARAM_ERR, f"role must be '{ROLE_PARTICIPANT}' or '{ROLE_RECORDER}'"
+            )
         if role == ROLE_RECORDER and not hmac.compare_digest(
             str(message.get("key", "")), self._config.bot_key
         ):
@@ -154,10 +160,16 @@ class SignalingEndpoint:
         if role == ROLE_RECORDER and not self._control.recorder_joined(room, peer):
             self._rooms.leave(peer)
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room_name}' expects no recorder")
-        await self._reply(peer, message, room=room.name, user=user, participants=room.participants())
+        await self._reply(
+            peer, message, room=room.name, user=user, participants=room.participants()
+        )
         await room.broadcast(
-            {"type": "presence", "event": "join", "user": peer.describe(),
-             "participants": room.participants()},
+            {
+                "type": "presence",
+                "event": "join",
+                "user": peer.describe(),
+                "participants": room.participants(),
+            },
             exclude=peer,
         )
 
@@ -168,14 +180,20 @@ class SignalingEndpoint:
         if peer.role == ROLE_RECORDER:
             await self._control.recorder_left(peer, room.name)
         await room.broadcast(
-            {"type": "presence", "event": "leave", "user": peer.describe(),
-             "participants": room.participants()}
+            {
+                "type": "presence",
+                "event": "leave",
+                "user": peer.describe(),
+                "participants": room.participants(),
+            }
         )
 
     async def _relay(self, peer: Peer, room: Room, message: dict[str, Any]) -> None:
         target = room.peers.get(str(message.get("to", "")))
         if target is None:
-            raise CloudrecError(ErrorCode.PARAM_ERR, f"to: no user '{message.get('to')}' in this room")
+            raise CloudrecError(
+                ErrorCode.PARAM_ERR, f"to: no user '{message.get('to')}' in this room"
+            )
         data = message.get("data")
         if not isinstance(data, dict):
             raise CloudrecError(ErrorCode.PARAM_ERR, "data must be an object")
@@ -185,27 +203,39 @@ class SignalingEndpoint:
     async def _set_tracks(self, peer: Peer, room: Room, message: dict[str, Any]) -> None:
         tracks = message.get("tracks")
         if not isinstance(tracks, list) or len(tracks) > MAX_TRACKS:
-            raise CloudrecError(ErrorCode.PARAM_ERR, f"tracks must be a list of at most {MAX_TRACKS}")
+            raise CloudrecError(
+                ErrorCode.PARAM_ERR, f"tracks must be a list of at most {MAX_TRACKS}"
+            )
         clean: list[dict[str, Any]] = []
         for i, track in enumerate(tracks):
             if not isinstance(track, dict) or track.get("kind") not in ("audio", "video"):
-                raise CloudrecError(ErrorCode.PARAM_ERR, f"tracks[{i}].kind must be 'audio' or 'video'")
+                raise CloudrecError(
+                    ErrorCode.PARAM_ERR, f"tracks[{i}].kind must be 'audio' or 'video'"
+                )
             source = track.get("source", "camera" if track["kind"] == "video" else "mic")
             if source not in ("camera", "mic", "screen", "media"):
-                raise CloudrecError(ErrorCode.PARAM_ERR, f"tracks[{i}].source is not a known source")
+                raise CloudrecError(
+                    ErrorCode.PARAM_ERR, f"tracks[{i}].source is not a known source"
+                )
             entry: dict[str, Any] = {"kind": track["kind"], "source": source}
             if source == "camera":
                 cam = track.get("camId", 0)
                 if not isinstance(cam, int) or isinstance(cam, bool) or not 0 <= cam < MAX_TRACKS:
-                    raise CloudrecError(ErrorCode.PARAM_ERR, f"tracks[{i}].camId must be 0-{MAX_TRACKS - 1}")
+                    raise CloudrecError(
+                        ErrorCode.PARAM_ERR, f"tracks[{i}].camId must be 0-{MAX_TRACKS - 1}"
+                    )
                 entry["camId"] = cam
                 entry["camid"] = f"{peer.user}.{cam}"
             clean.append(entry)
         peer.tracks = clean
         await self._reply(peer, message)
         await room.broadcast(
-            {"type": "presence", "event": "tracks", "user": peer.describe(),
-             "participants": room.participants()},
+            {
+                "type": "presence",
+                "event": "tracks",
+                "user": peer.describe(),
+                "participants": room.participants(),
+            },
             exclude=peer,
         )
 

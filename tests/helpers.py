@@ -1,0 +1,124 @@
+"""Shared pieces of integration tests: synthetic rooms and event logs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudrec.client import Participant
+from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack
+
+EVENT_TIMEOUT_S = 20.0
+# Publishers small and slow enough that two of them, the bot and the encoder
+# share a 2-core CI machine without late ticks.
+PEER_SIZE = (320, 240)
+PEER_FPS = 15
+
+RED = ("#FF0000", (255, 0, 0), 440.0)
+BLUE = ("#0000FF", (0, 0, 255), 1500.0)
+
+
+@dataclass
+class Event:
+    name: str
+    data: dict[str, Any]
+    at: float
+
+
+@dataclass
+class EventLog:
+    """Every mixer event a participant receives, with its arrival time."""
+
+    events: list[Event] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def attach(self, participant: Participant) -> None:
+        for name in ("svrMixerStateChanged", "svrMixerOutputInfo", "svrMixerCfgChanged"):
+            participant.on(name, lambda data, n=name: self._add(n, data))
+
+    def _add(self, name: str, data: dict[str, Any]) -> None:
+        self.events.append(Event(name, data, asyncio.get_running_loop().time()))
+        self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[Event], bool], timeout: float = EVENT_TIMEOUT_S
+    ) -> Event:
+        async def find() -> Event:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                # One loop, no await between the scan and clear(): nothing is missed.
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_state(self, state: int) -> Event:
+        return await self.wait_for(
+            lambda e: e.name == "svrMixerStateChanged" and e.data["state"] == state
+        )
+
+    async def wait_duration(self, ms: int) -> Event:
+        return await self.wait_for(
+            lambda e: e.name == "svrMixerOutputInfo" and e.data["duration"] >= ms
+        )
+
+    def named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
+
+
+async def synthetic_participant(
+    base_url: str, room: str, user: str, color: str, tone: float, *, flash: bool = False
+) -> Participant:
+    participant = Participant(base_url, room, user)
+    await participant.join()
+    await participant.publish(
+        video=ColorVideoTrack(color, *PEER_SIZE, PEER_FPS, flash),
+        audio=ToneAudioTrack(tone, flash),
+    )
+    return participant
+
+
+def side_by_side(left: str, right: str, *, timestamp: bool = True) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [
+        {
+            "type": 0,
+            "left": 0,
+            "top": 0,
+            "width": 320,
+            "height": 360,
+            "keepAspectRatio": 1,
+            "param": {"camid": f"{left}.-1"},
+        },
+        {
+            "type": 0,
+            "left": 320,
+            "top": 0,
+            "width": 320,
+            "height": 360,
+            "keepAspectRatio": 1,
+            "param": {"camid": f"{right}.-1"},
+        },
+    ]
+    if timestamp:
+        content.append({"type": 4, "left": 0, "top": 0, "width": 175, "height": 32})
+    return [{"id": "1", "content": content}]
+
+
+CFG_360P15 = [
+    {
+        "id": "1",
+        "streamTypes": 3,
+        "cfg": {"width": 640, "height": 360, "frameRate": 15, "bitRate": 500000},
+    }
+]
+LEFT_TILE = (0, 60, 320, 240)  # where a 4:3 camera lands in the left 320x360 half
+RIGHT_TILE = (320, 60, 320, 240)
+TIMESTAMP_RECT = (0, 0, 175, 32)
+
+
+def file_output(name: str) -> list[dict[str, Any]]:
+    return [{"id": "1", "output": [{"type": 0, "filename": name}]}]

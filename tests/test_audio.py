@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from recorder.audio import (
+    MAX_BUFFER_SAMPLES,
+    PREROLL_SAMPLES,
+    TICK_SAMPLES,
+    AudioBuffer,
+    mix,
+    to_frame,
+)
+
+
+def tone_frame(rate: int, samples: int, hz: float, pts: int, layout: str = "mono") -> av.AudioFrame:
+    t = (pts + np.arange(samples)) / rate
+    pcm = (0.5 * np.sin(2 * np.pi * hz * t) * 32767).astype(np.int16)
+    channels = 2 if layout == "stereo" else 1
+    frame = av.AudioFrame.from_ndarray(
+        np.repeat(pcm, channels).reshape(1, -1), format="s16", layout=layout
+    )
+    frame.sample_rate = rate
+    frame.pts = pts
+    return frame
+
+
+def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
+    buffer = AudioBuffer()
+    assert buffer.pull(TICK_SAMPLES) is None
+    pts = 0
+    while buffer.pull(TICK_SAMPLES) is None:
+        buffer.push(tone_frame(16_000, 320, 400.0, pts))  # 20 ms at 16 kHz
+        pts += 320
+    assert pts * 3 >= PREROLL_SAMPLES - TICK_SAMPLES
+    block = buffer.pull(TICK_SAMPLES)
+    assert block is not None and block.shape == (TICK_SAMPLES, 2) and block.dtype == np.int16
+    assert np.array_equal(block[:, 0], block[:, 1])
+
+
+def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
+    buffer = AudioBuffer()
+    for i in range(20):
+        buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES))
+    assert buffer.dropped_samples == 20 * TICK_SAMPLES - MAX_BUFFER_SAMPLES
+    pulled = 0
+    while buffer.pull(TICK_SAMPLES) is not None:
+        pulled += 1
+    assert pulled == MAX_BUFFER_SAMPLES // TICK_SAMPLES
+    assert buffer.underruns == 1
+    buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, 0))
+    assert buffer.pull(TICK_SAMPLES) is None, "waits for the pre-roll again"
+
+
+def test_mix_sums_and_never_clips() -> None:
+    quiet = np.full((4, 2), 1000, np.int16)
+    assert np.array_equal(mix([quiet, quiet], 4), np.full((4, 2), 2000, np.int16))
+    loud = np.full((4, 2), 30000, np.int16)
+    loud[0] = -30000
+    mixed = mix([loud, loud, loud], 4)
+    assert mixed.max() == 32767 and mixed.min() == -32767
+    assert np.array_equal(mix([], 4), np.zeros((4, 2), np.int16))
+
+
+def test_to_frame() -> None:
+    samples = np.arange(TICK_SAMPLES * 2, dtype=np.int16).reshape(-1, 2)
+    frame = to_frame(samples, 960)
+    assert (frame.samples, frame.sample_rate, frame.pts, frame.layout.name) == (
+        TICK_SAMPLES,
+        48_000,
+        960,
+        "stereo",
+    )
+    assert np.array_equal(frame.to_ndarray().reshape(-1, 2), samples)

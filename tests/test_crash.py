@@ -1,0 +1,80 @@
+"""A server killed with SIGKILL mid-recording leaves a file that plays to within
+a second of the kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.helpers import BLUE, CFG_360P15, RED, file_output, side_by_side, synthetic_participant
+from tests.media import decode
+
+# SPEC: the file plays up to within a second of the kill.
+MAX_LOSS_S = 1.0
+RECORD_BEFORE_KILL_MS = 3000
+SERVER_START_TIMEOUT_S = 30.0
+POLL_S = 0.1
+
+
+async def _wait_for_duration(http: aiohttp.ClientSession, url: str, ms: int) -> None:
+    """Polls the REST state: this test's client is a server-side caller, not a peer."""
+    while True:
+        async with http.get(url) as resp:
+            outputs = (await resp.json())["outputs"]
+        if outputs and outputs[0]["duration"] >= ms:
+            return
+        await asyncio.sleep(POLL_S)
+
+
+async def test_sigkill_leaves_a_playable_file(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cloudrec.cli",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    peers = []
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), SERVER_START_TIMEOUT_S)
+        base_url = line.decode().split()[-1]
+        peers = [
+            await synthetic_participant(base_url, "crash", "alice", RED[0], RED[2]),
+            await synthetic_participant(base_url, "crash", "bob", BLUE[0], BLUE[2]),
+        ]
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession() as http:
+            mixer = f"{base_url}/api/v1/rooms/crash/mixer"
+            body = {
+                "cfgs": CFG_360P15,
+                "contents": side_by_side("alice", "bob"),
+                "outputs": file_output("/crash/k.mp4"),
+            }
+            async with http.post(mixer, json=body) as resp:
+                assert resp.status == 200
+            started = loop.time()
+            await asyncio.wait_for(_wait_for_duration(http, mixer, RECORD_BEFORE_KILL_MS), 30)
+        os.kill(proc.pid, signal.SIGKILL)
+        recorded = loop.time() - started
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for peer in peers:
+            await peer.leave()
+
+    media = decode(tmp_path / "recordings" / "crash" / "k.mp4")
+    assert media.times[-1] >= recorded - MAX_LOSS_S, (media.times[-1], recorded)
+    assert len(media.audio) / media.audio_rate >= recorded - MAX_LOSS_S

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.wire import (
+    ContentType,
+    KeepAspect,
+    Limits,
+    StreamTypes,
+    parse_contents,
+    parse_filename,
+    parse_start,
+    split_camid,
+)
+
+LIMITS = Limits()
+CFGS: list[dict[str, Any]] = [{"id": "1", "streamTypes": 3, "cfg": {"width": 640, "height": 360}}]
+OUTPUTS: list[dict[str, Any]] = [{"id": "1", "output": [{"type": 0, "filename": "/d/a.mp4"}]}]
+
+
+def test_defaults_follow_the_spec() -> None:
+    request = parse_start(CFGS, [], OUTPUTS, LIMITS)
+    cfg = request.cfgs[0]
+    assert cfg.stream_types == StreamTypes.AUDIO | StreamTypes.VIDEO
+    assert cfg.video is not None
+    assert (cfg.video.frame_rate, cfg.video.default_qp, cfg.video.bit_rate) == (15, 26, 500_000)
+    assert cfg.video.gop == 15 * 15
+    assert request.outputs[0].output[0].container == "mp4"
+    assert request.contents_for("1").content == ()
+
+
+def test_full_request() -> None:
+    contents = [
+        {
+            "id": 1,
+            "content": [
+                {
+                    "type": 0,
+                    "left": 0,
+                    "top": 0,
+                    "width": 640,
+                    "height": 360,
+                    "keepAspectRatio": 2,
+                    "param": {"camid": "first.last.-1"},
+                },
+                {
+                    "type": 4,
+                    "left": 0,
+                    "top": 0,
+                    "width": 175,
+                    "height": 32,
+                    "param": {"color": "#FF0000", "font-size": 14},
+                },
+                {"type": 9, "param": "first.last"},
+            ],
+        }
+    ]
+    request = parse_start(CFGS, contents, OUTPUTS, LIMITS)
+    video, stamp, _audio = request.contents[0].content
+    assert video.keep_aspect is KeepAspect.CROP and video.camid == "first.last.-1"
+    assert stamp.type is ContentType.TIMESTAMP and stamp.param["font-size"] == "14"
+    assert request.contents[0].audio_users == frozenset({"first.last"})
+    assert split_camid("first.last.-1") == ("first.last", -1)
+
+
+@pytest.mark.parametrize(
+    ("cfgs", "contents", "outputs", "code", "field"),
+    [
+        ([], [], OUTPUTS, 5, "cfgs"),
+        ([{"id": "1", "cfg": {"width": 640}}], [], OUTPUTS, 5, "cfgs[0].cfg.height"),
+        (
+            [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": True}}],
+            [],
+            OUTPUTS,
+            5,
+            "cfgs[0].cfg.frameRate",
+        ),
+        (
+            [{"id": "1", "cfg": {"width": 640, "height": 360, "defaultQP": 52}}],
+            [],
+            OUTPUTS,
+            5,
+            "cfgs[0].cfg.defaultQP",
+        ),
+        (
+            [{"id": "1", "streamTypes": 4, "cfg": {"width": 640, "height": 360}}],
+            [],
+            OUTPUTS,
+            5,
+            "cfgs[0].streamTypes",
+        ),
+        (CFGS * 2, [], OUTPUTS, 5, "cfgs[1].id"),
+        (CFGS, [{"id": "9", "content": []}], OUTPUTS, 5, "contents[0].id"),
+        (
+            CFGS,
+            [{"id": "1", "content": [{"type": 6, "width": 10, "height": 10}]}],
+            OUTPUTS,
+            806,
+            "contents[0].content[0].type",
+        ),
+        (
+            CFGS,
+            [
+                {
+                    "id": "1",
+                    "content": [{"type": 4, "width": 10, "height": 10, "keepAspectRatio": 3}],
+                }
+            ],
+            OUTPUTS,
+            5,
+            "contents[0].content[0].keepAspectRatio",
+        ),
+        (
+            CFGS,
+            [
+                {
+                    "id": "1",
+                    "content": [{"type": 4, "width": 10, "height": 10, "param": {"color": "red"}}],
+                }
+            ],
+            OUTPUTS,
+            5,
+            "contents[0].content[0].param.color",
+        ),
+        (
+            CFGS,
+            [],
+            [{"id": "1", "output": [{"type": 1, "liveUrl": "rtmp://x"}]}],
+            806,
+            "outputs[0].output[0].type",
+        ),
+        (CFGS, [], [{"id": "2", "output": []}], 5, "outputs[0].id"),
+        (
+            CFGS,
+            [],
+            [
+                {
+                    "id": "1",
+                    "output": [{"type": 0, "filename": "/a.mp4"}, {"type": 0, "filename": "a.mp4"}],
+                }
+            ],
+            1503,
+            "outputs[0].output[1].filename",
+        ),
+    ],
+)
+def test_refusals_name_the_field(
+    cfgs: Any, contents: Any, outputs: Any, code: int, field: str
+) -> None:
+    with pytest.raises(CloudrecError) as caught:
+        parse_start(cfgs, contents, outputs, LIMITS)
+    assert caught.value.code == code
+    assert field in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/../x.mp4",
+        "/a/../../x.mp4",
+        "a\\b.mp4",
+        "/a\x00.mp4",
+        "/x.exe",
+        "/.mp4",
+        "/" + "a" * 300 + ".mp4",
+        "",
+        "/",
+        "/./x",
+    ],
+)
+def test_filenames_refused(name: str) -> None:
+    with pytest.raises(CloudrecError) as caught:
+        parse_filename(name, "f", frozenset({"mp4"}))
+    assert caught.value.code is ErrorCode.INVALIDFILENAME
+
+
+def test_filename_normalised() -> None:
+    assert parse_filename("2026-11-25//demo.MP4", "f", frozenset({"mp4"})) == (
+        "/2026-11-25/demo.MP4",
+        "mp4",
+    )
+
+
+def test_update_checks_against_the_running_cfgs() -> None:
+    cfgs = parse_start(CFGS, [], OUTPUTS, LIMITS).cfgs
+    with pytest.raises(CloudrecError) as caught:
+        parse_contents(
+            [
+                {
+                    "id": "1",
+                    "content": [{"type": 0, "width": 700, "height": 10, "param": {"camid": "a.0"}}],
+                }
+            ],
+            cfgs,
+            LIMITS,
+        )
+    assert "contents[0].content[0]" in caught.value.message
