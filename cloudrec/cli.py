@@ -67,7 +67,7 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    # Finalises every running recording before the process ends.
+    logging.getLogger(__name__).info("shutting down: finalising running recordings")
     await server.close()
 
 

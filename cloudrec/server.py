@@ -9,7 +9,7 @@ from aiohttp import web
 
 from cloudrec.config import Config
 from recorder.launcher import InProcessLauncher
-from signaling.app import make_app
+from signaling.app import CONTROL_KEY, make_app
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ class RunningServer:
         return self.base_url.replace("http", "ws", 1) + "/ws"
 
     async def close(self) -> None:
+        """Finalises every running recording first, while the bots can still reach
+        the server, then shuts the server down."""
+        app = self.runner.app
+        if app is not None:
+            await app[CONTROL_KEY].close()
         await self.runner.cleanup()
         await self.launcher.close()
 

@@ -34,10 +34,8 @@ def make_app(config: Config, launcher: BotLauncher) -> web.Application:
         app.router.add_get("/", index)
         app.router.add_static("/web/", WEB_DIR)
 
-    async def finish_recordings(_app: web.Application) -> None:
-        # On shutdown (SIGTERM included) every output is finalised before exit.
-        await control.close()
+    async def close_connections(_app: web.Application) -> None:
         await endpoint.close()
 
-    app.on_shutdown.append(finish_recordings)
+    app.on_shutdown.append(close_connections)
     return app

@@ -134,6 +134,7 @@ class MixerControl:
                 await self._move(mixer, MixerState.NULL, int(exc.code), operator)
                 raise
             await self._move(mixer, MixerState.RUNNING, 0, operator)
+            log.info("room %s: recording started by %s", room, operator)
 
     async def update(self, room: str, operator: str, body: dict[str, Any]) -> None:
         mixer = self._mixers.get(room)
@@ -158,6 +159,7 @@ class MixerControl:
             if mixer.state is not MixerState.RUNNING:
                 return
             await self._move(mixer, MixerState.STOPPING, 0, operator)
+            log.info("room %s: recording stopping (by %s)", room, operator)
             try:
                 if mixer.bot is not None:
                     await mixer.bot.request({"type": "mixer.stop"}, timeout=BOT_STOP_TIMEOUT_S)
@@ -167,6 +169,7 @@ class MixerControl:
             finally:
                 await self._dismiss_bot(mixer)
                 await self._move(mixer, MixerState.NULL, err, operator)
+                log.info("room %s: recording stopped", room)
 
     # -- the bot ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
@@ -39,6 +39,7 @@ class SignalingEndpoint:
         self._rooms = rooms
         self._control = control
         self._tasks: set[asyncio.Task[None]] = set()
+        self._peers: set[Peer] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
@@ -46,12 +47,14 @@ class SignalingEndpoint:
         )
         await ws.prepare(request)
         peer = Peer(ws)
+        self._peers.add(peer)
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 await self._on_text(peer, msg.data)
         finally:
+            self._peers.discard(peer)
             await self._leave(peer)
         return ws
 
@@ -240,6 +243,14 @@ class SignalingEndpoint:
         )
 
     async def close(self) -> None:
+        """Ends every connection; the server's shutdown would otherwise wait on them."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(
+                p.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                for p in self._peers
+            ),
+            return_exceptions=True,
+        )

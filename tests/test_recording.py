@@ -199,3 +199,32 @@ async def test_event_sequence_and_output_info(server: RunningServer) -> None:
     media = decode(path)
     decoded_ms = len(media.frames) * 1000 / media.fps
     assert abs(final["duration"] - decoded_ms) <= INFO_DURATION_TOLERANCE_MS
+
+
+async def test_late_joiner_enters_the_mix(server: RunningServer) -> None:
+    alice = await synthetic_participant(server.base_url, "late", "alice", RED[0], RED[2])
+    log = EventLog()
+    log.attach(alice)
+    bob = None
+    try:
+        await alice.start_svr_mixer(
+            CFG_360P15, side_by_side("alice", "bob"), file_output("/t/late.mp4")
+        )
+        running = await log.wait_state(2)
+        bob = await synthetic_participant(server.base_url, "late", "bob", BLUE[0], BLUE[2])
+        await asyncio.wait_for(bob.connected_to_recorder.wait(), 20)
+        joined_at = asyncio.get_running_loop().time() - running.at
+        await log.wait_duration(int((joined_at + MEDIA_SETTLE_S + 1.0) * 1000))
+        await alice.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await alice.leave()
+        if bob is not None:
+            await bob.leave()
+
+    media = decode(server.config.recordings_dir / "t" / "late.mp4")
+    first = media.frame_at(0.0)
+    assert shows_color(first, (320, 0, 320, 120), (32, 32, 32)), "placeholder before bob joins"
+    end = media.frame_at(media.duration - 0.2)
+    assert shows_color(end, LEFT_TILE, RED[1]) and shows_color(end, RIGHT_TILE, BLUE[1])
+    assert tone_present(media.audio, media.audio_rate, BLUE[2])
