@@ -12,9 +12,10 @@ SAMPLE_RATE = 48_000
 CHANNELS = 2
 TICK_MS = 20
 TICK_SAMPLES = SAMPLE_RATE * TICK_MS // 1000
-# Network jitter makes 20 ms packets arrive in bursts; this much is buffered
-# before a participant is heard again after an underrun, so bursts don't click.
-PREROLL_SAMPLES = 3 * TICK_SAMPLES
+# aiortc's receiver already smooths network jitter (it prefetches 4 packets);
+# this covers only the phase between its delivery and our clock, so a
+# participant is heard again after an underrun once this much is buffered.
+PREROLL_SAMPLES = 2 * TICK_SAMPLES
 # Beyond this a buffer drops its oldest samples: a sender whose clock runs fast
 # must not push its audio ever later against the video.
 MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES

@@ -1,0 +1,99 @@
+"""A/V offset in the recorded file, from flashes and beeps.
+
+Publishers run with --flash: a white frame and a 1 kHz beep at each whole
+second of wall clock. The file is decoded; each flash's first white frame is
+paired with the nearest beep onset, and the offset (audio minus video; positive
+means the sound comes late) is reported.
+
+    python bench/avsync.py --seconds 20 --fps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import av
+import numpy as np
+
+from bench.harness import PALETTE, bench_server, publishers, start_body
+
+# A flash frame is white in every tile: well over this share of the canvas is
+# near-white, where the moving markers and the timestamp cover under 2 %.
+WHITE_SHARE = 0.2
+# Each beep peaks at 0.8 of full scale; two publishers' tones together reach 0.5.
+BEEP_LEVEL = 0.7
+SETTLE_S = 3.0
+
+
+def flash_times(path: str) -> list[float]:
+    times, previous = [], False
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            luma = frame.to_ndarray(format="gray")
+            white = float((luma > 230).mean()) > WHITE_SHARE
+            if white and not previous:
+                times.append(float(frame.time or 0.0))
+            previous = white
+    return times
+
+
+def beep_times(path: str) -> list[float]:
+    with av.open(path) as container:
+        rate = container.streams.audio[0].codec_context.sample_rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = [
+            o.to_ndarray().reshape(-1)
+            for f in container.decode(audio=0)
+            for o in resampler.resample(f)
+        ]
+    audio = np.abs(np.concatenate(chunks))
+    loud = np.flatnonzero(audio > BEEP_LEVEL)
+    onsets = loud[np.insert(np.diff(loud) > rate // 4, 0, True)]
+    return [float(i) / rate for i in onsets]
+
+
+def offsets(video: list[float], audio: list[float], skip_before: float) -> list[float]:
+    result = []
+    for v in video:
+        if v < skip_before or not audio:
+            continue
+        nearest = min(audio, key=lambda a: abs(a - v))
+        if abs(nearest - v) < 0.5:
+            result.append(nearest - v)
+    return result
+
+
+async def run(seconds: float, fps: int) -> None:
+    users = [p.user for p in PALETTE[:2]]
+    async with (
+        bench_server() as bench,
+        publishers(bench, "sync", PALETTE[:2], size="640x360", fps=fps, flash=True),
+    ):
+        await bench.start("sync", start_body(640, 360, fps, users, "/sync/s.mp4"))
+        await asyncio.sleep(SETTLE_S + seconds)
+        await bench.stop("sync")
+        path = str(bench.data_dir / "recordings" / "sync" / "s.mp4")
+        found = offsets(flash_times(path), beep_times(path), SETTLE_S)
+    if not found:
+        raise SystemExit("no flash/beep pairs found")
+    ms = np.array(found) * 1000
+    print(f"pairs            {len(ms)} ({fps} fps output, frame period {1000 / fps:.1f} ms)")
+    print(f"offsets_ms       {' '.join(f'{v:+.0f}' for v in ms)}")
+    print(f"avsync_mean_ms   {ms.mean():+.1f}")
+    print(f"avsync_mean_abs_ms {np.abs(ms).mean():.1f}")
+    print(f"avsync_max_abs_ms {np.abs(ms).max():.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured recording time")
+    parser.add_argument("--fps", type=int, default=30, help="output and publisher frame rate")
+    args = parser.parse_args()
+    asyncio.run(run(args.seconds, args.fps))
+
+
+if __name__ == "__main__":
+    main()

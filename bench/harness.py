@@ -1,0 +1,199 @@
+"""Processes for benchmarks: a `cloudrec serve`, publishers as `cloudrec peer`
+processes (their cost is theirs, not the recorder's), and REST control."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TRACKS_TIMEOUT_S = 60.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    user: str
+    color: str
+    tone: float
+
+
+@dataclass
+class Bench:
+    base_url: str
+    data_dir: Path
+    server_pid: int
+    http: aiohttp.ClientSession
+
+    def room_url(self, room: str) -> str:
+        return f"{self.base_url}/api/v1/rooms/{room}"
+
+    async def wait_for_tracks(self, room: str, count: int) -> None:
+        async def poll() -> None:
+            while True:
+                async with self.http.get(self.room_url(room)) as resp:
+                    if resp.status == 200:
+                        body = await resp.json()
+                        if sum(bool(p["tracks"]) for p in body["participants"]) >= count:
+                            return
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(poll(), TRACKS_TIMEOUT_S)
+
+    async def start(self, room: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.http.post(f"{self.room_url(room)}/mixer", json=body) as resp:
+            answer: dict[str, Any] = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"start failed: {answer}")
+            return answer
+
+    async def stop(self, room: str) -> dict[str, Any]:
+        async with self.http.delete(f"{self.room_url(room)}/mixer") as resp:
+            answer: dict[str, Any] = await resp.json()
+            return answer
+
+
+async def _cli(*args: str, stdout: int | None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cloudrec.cli", "--log-level", "WARNING", *args, stdout=stdout
+    )
+
+
+@asynccontextmanager
+async def bench_server(extra: Sequence[str] = ()) -> AsyncIterator[Bench]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cloudrec-bench-"))
+    server = await _cli(
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        line = await asyncio.wait_for(server.stdout.readline(), 30)
+        async with aiohttp.ClientSession() as http:
+            yield Bench(line.decode().split()[-1], data_dir, server.pid, http)
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            await server.wait()
+
+
+@asynccontextmanager
+async def publishers(
+    bench: Bench,
+    room: str,
+    peers: Sequence[PeerSpec],
+    *,
+    size: str,
+    fps: int,
+    flash: bool = False,
+) -> AsyncIterator[None]:
+    procs = []
+    try:
+        for peer in peers:
+            args = [
+                "peer",
+                "--server",
+                bench.base_url,
+                "--room",
+                room,
+                "--user",
+                peer.user,
+                "--color",
+                peer.color,
+                "--tone",
+                str(peer.tone),
+                "--size",
+                size,
+                "--fps",
+                str(fps),
+            ]
+            procs.append(
+                await _cli(
+                    *args, *(["--flash"] if flash else []), stdout=asyncio.subprocess.DEVNULL
+                )
+            )
+        await bench.wait_for_tracks(room, len(peers))
+        yield
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+
+
+def grid(users: Sequence[str], width: int, height: int) -> list[dict[str, Any]]:
+    """A near-square grid of keep-aspect tiles plus a timestamp."""
+    cols = 1
+    while cols * cols < len(users):
+        cols += 1
+    rows = (len(users) + cols - 1) // cols
+    tw, th = width // cols // 2 * 2, height // rows // 2 * 2
+    tiles: list[dict[str, Any]] = [
+        {
+            "type": 0,
+            "left": (i % cols) * tw,
+            "top": (i // cols) * th,
+            "width": tw,
+            "height": th,
+            "keepAspectRatio": 1,
+            "param": {"camid": f"{user}.-1"},
+        }
+        for i, user in enumerate(users)
+    ]
+    tiles.append({"type": 4, "left": 0, "top": 0, "width": 175, "height": 32})
+    return [{"id": "1", "content": tiles}]
+
+
+def start_body(
+    width: int, height: int, fps: int, users: Sequence[str], filename: str
+) -> dict[str, Any]:
+    return {
+        "cfgs": [
+            {
+                "id": "1",
+                "streamTypes": 3,
+                "cfg": {"width": width, "height": height, "frameRate": fps},
+            }
+        ],
+        "contents": grid(users, width, height),
+        "outputs": [{"id": "1", "output": [{"type": 0, "filename": filename}]}],
+    }
+
+
+PALETTE = [
+    PeerSpec("alice", "#FF0000", 440),
+    PeerSpec("bob", "#0000FF", 1500),
+    PeerSpec("carol", "#00FF00", 660),
+    PeerSpec("dave", "#FFFF00", 880),
+    PeerSpec("erin", "#FF00FF", 550),
+    PeerSpec("frank", "#00FFFF", 990),
+    PeerSpec("grace", "#FF8000", 770),
+    PeerSpec("heidi", "#8000FF", 1210),
+    PeerSpec("ivan", "#808080", 1320),
+]
