@@ -1,18 +1,28 @@
-"""The ``cloudrec`` command: ``serve`` runs the service, ``peer`` a synthetic participant."""
+"""The ``cloudrec`` command: ``serve`` runs the service, ``peer`` a synthetic
+participant, ``token`` mints access tokens, ``recordings`` manages files."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from cloudrec import config as config_module
+from cloudrec.auth import ALL_ROOMS, GRANTS, mint_token
 from cloudrec.client import Participant
-from cloudrec.server import start_server
+from cloudrec.server import ConfigError, start_server
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, parse_hex_color
+
+DEMO_TOKEN_TTL_S = 24 * 3600
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -33,6 +43,14 @@ def _color(value: str) -> str:
     return value
 
 
+def _grants(value: str) -> tuple[str, ...]:
+    grants = tuple(g.strip() for g in value.split(",") if g.strip())
+    unknown = set(grants) - set(GRANTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown grants {sorted(unknown)}; known: {GRANTS}")
+    return grants
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudrec", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -45,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8080")
     peer.add_argument("--room", required=True, help="room to join")
     peer.add_argument("--user", required=True, help="user ID to join as")
+    peer.add_argument(
+        "--token", default="", help="access token (env CLOUDREC_TOKEN); none in --dev"
+    )
     peer.add_argument("--color", type=_color, default="#2060C0", help="camera colour #RRGGBB")
     peer.add_argument("--tone", type=float, default=440.0, help="sine tone in Hz")
     peer.add_argument("--size", type=_size, default=(320, 240), help="camera size WxH")
@@ -55,13 +76,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="a white frame and a 50 ms beep at each whole second, for A/V sync checks",
     )
     peer.add_argument("--seconds", type=float, default=0.0, help="leave after this long (0: never)")
+
+    token = commands.add_parser("token", help="mint an access token (signed with the API secret)")
+    token.add_argument("--room", default=ALL_ROOMS, help=f"room it admits to ({ALL_ROOMS!r}: any)")
+    token.add_argument("--user", required=True, help="user ID it is for")
+    token.add_argument(
+        "--grants",
+        type=_grants,
+        default=GRANTS,
+        help=f"comma-separated, of {', '.join(GRANTS)} (default: all)",
+    )
+    token.add_argument("--ttl", type=int, default=DEMO_TOKEN_TTL_S, help="lifetime in seconds")
+    config_module.add_arguments(token)
+
+    recs = commands.add_parser("recordings", help="list, get, download or delete recordings")
+    recs.add_argument("action", choices=["list", "get", "download", "delete"])
+    recs.add_argument("id", nargs="?", type=int, help="recording id (get, download, delete)")
+    recs.add_argument("--server", default="http://127.0.0.1:8080", help="server URL")
+    recs.add_argument("--room", help="list: only this room")
+    recs.add_argument("--page", type=int, default=1, help="list: page number")
+    recs.add_argument("--output", type=Path, help="download: where to write (default: its name)")
+    config_module.add_arguments(recs)
     return parser
 
 
 async def _serve(args: argparse.Namespace) -> None:
     config = config_module.from_arguments(args)
-    server = await start_server(config)
+    try:
+        server = await start_server(config)
+    except ConfigError as exc:
+        raise SystemExit(f"cloudrec: {exc}") from None
     print(f"cloudrec serving on {server.base_url}", flush=True)
+    if not server.config.dev and server.config.is_loopback:
+        demo = mint_token(server.config.api_secret, ALL_ROOMS, "operator", GRANTS, DEMO_TOKEN_TTL_S)
+        print(f"demo page (token valid 24 h): {server.base_url}/?token={demo}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,11 +127,55 @@ async def _peer(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Participant(args.server, args.room, args.user) as participant:
+    token = args.token or os.environ.get("CLOUDREC_TOKEN", "")
+    async with Participant(args.server, args.room, args.user, token) as participant:
         await participant.publish(video=video, audio=audio)
         print(f"{args.user} joined {args.room}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.seconds or None)
+
+
+def _token(args: argparse.Namespace) -> None:
+    config = config_module.with_credentials(config_module.from_arguments(args))
+    print(mint_token(config.api_secret, args.room, args.user, args.grants, args.ttl))
+
+
+async def _recordings(args: argparse.Namespace) -> int:
+    config = config_module.with_credentials(config_module.from_arguments(args))
+    if args.action != "list" and args.id is None:
+        raise SystemExit("cloudrec recordings: this action needs a recording id")
+    base = f"{args.server.rstrip('/')}/api/v1/recordings"
+    auth = {"Authorization": aiohttp.BasicAuth(config.api_key, config.api_secret).encode()}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        if args.action == "download":
+            async with http.get(f"{base}/{args.id}") as resp:
+                meta = await _checked(resp)
+            target = args.output or Path(str(meta["file_name"]).rsplit("/", 1)[-1])
+            async with http.get(f"{base}/{args.id}/download") as resp:
+                if resp.status != 200:
+                    await _checked(resp)
+                with target.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        out.write(chunk)
+            print(f"{target} ({target.stat().st_size} bytes)")
+            return 0
+        if args.action == "list":
+            params = {"page": str(args.page), **({"room": args.room} if args.room else {})}
+            request = http.get(base, params=params)
+        elif args.action == "get":
+            request = http.get(f"{base}/{args.id}")
+        else:
+            request = http.delete(f"{base}/{args.id}")
+        async with request as resp:
+            print(json.dumps(await _checked(resp), indent=2))
+    return 0
+
+
+async def _checked(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    body: dict[str, Any] = await resp.json()
+    if resp.status >= 400:
+        raise SystemExit(f"cloudrec: HTTP {resp.status}: {body.get('message', body)}")
+    return body
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    runner = _serve if args.command == "serve" else _peer
-    asyncio.run(runner(args))
+    if args.command == "serve":
+        asyncio.run(_serve(args))
+    elif args.command == "peer":
+        asyncio.run(_peer(args))
+    elif args.command == "token":
+        _token(args)
+    else:
+        return asyncio.run(_recordings(args))
     return 0
 
 

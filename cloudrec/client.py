@@ -1,7 +1,7 @@
 """The Python client: join a room, publish tracks to the room's recorder, and
 drive the mixer with the SDK's calls in Python style.
 
-    async with Participant(url, "demo", "alice") as alice:
+    async with Participant(url, "demo", "alice", token) as alice:
         await alice.publish(video=ColorVideoTrack(...), audio=ToneAudioTrack(...))
         alice.on("svrMixerStateChanged", print)
         await alice.start_svr_mixer(cfgs, contents, outputs)
@@ -43,9 +43,10 @@ def ws_url(server: str) -> str:
 
 
 class Participant:
-    def __init__(self, server: str, room: str, user: str) -> None:
+    def __init__(self, server: str, room: str, user: str, token: str = "") -> None:
         self.room = room
         self.user = user
+        self._token = token
         self.participants: list[dict[str, Any]] = []
         self._client = SignalingClient(ws_url(server))
         self._events: dict[str, list[EventHandler]] = {}
@@ -75,7 +76,10 @@ class Participant:
         self._client.on("presence", self._on_presence)
         self._client.on("signal", self._on_signal)
         await self._client.connect()
-        reply = await self._client.request({"type": "join", "room": self.room, "user": self.user})
+        join: dict[str, Any] = {"type": "join", "room": self.room, "user": self.user}
+        if self._token:
+            join["token"] = self._token
+        reply = await self._client.request(join)
         self.participants = list(reply.get("participants", []))
 
     async def leave(self) -> None:

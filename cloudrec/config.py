@@ -4,9 +4,11 @@ settable by command-line flag and by CLOUDREC_* environment variable."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from cloudrec.wire import Limits
@@ -23,6 +25,12 @@ class Config:
     max_sessions: int = 8
     max_recording_seconds: int = 4 * 3600
     min_free_disk_mb: int = 200
+    storage_quota_mb: int = 0
+    dev: bool = False
+    api_key: str = ""
+    api_secret: str = ""
+    webhook_url: str = ""
+    download_ttl_s: int = 3600
     limits: Limits = field(default_factory=Limits)
     # The in-process bot proves it is the recorder with this; fresh per process.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -30,6 +38,21 @@ class Config:
     @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "recordings.sqlite3"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials.json"
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
 
 # flag name -> (help, type); each is also read from CLOUDREC_<NAME> upper-cased.
@@ -43,6 +66,11 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "max_sessions": ("recordings running at once (907 past it)", int),
     "max_recording_seconds": ("longest recording (901 past it)", int),
     "min_free_disk_mb": ("free disk needed to start a recording (902 under it)", int),
+    "storage_quota_mb": ("total size of all recordings, 0 = none (908 past it)", int),
+    "api_key": ("API key (netdisk CompID); made and kept in the data dir if unset", str),
+    "api_secret": ("API secret (netdisk CompSecret, token signing key); as above", str),
+    "webhook_url": ("POST RECORD_FINISH here for each finished file", str),
+    "download_ttl_s": ("lifetime of signed download links (downUrl)", int),
 }
 ENV_PREFIX = "CLOUDREC_"
 
@@ -56,8 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--" + name.replace("_", "-"),
             type=kind,
             default=None,
-            help=f"{help_text} (env {env}, default {default})",
+            help=f"{help_text} (env {env}, default {default!r})",
         )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        default=None,
+        help=f"open mode for local demos: no API key or tokens needed; loopback only "
+        f"(env {ENV_PREFIX}DEV=1)",
+    )
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -71,4 +106,27 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
             values[name] = flag
         elif ENV_PREFIX + name.upper() in env:
             values[name] = kind(env[ENV_PREFIX + name.upper()])
+    dev = getattr(args, "dev", None)
+    values["dev"] = dev if dev is not None else env.get(ENV_PREFIX + "DEV", "") in ("1", "true")
     return Config(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+
+
+def with_credentials(config: Config) -> Config:
+    """Fills in an unset API key and secret from the data dir, making and keeping
+    a random pair there (mode 0600) on first use."""
+    if config.api_key and config.api_secret:
+        return config
+    path = config.credentials_path
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"api_key": secrets.token_hex(8), "api_secret": secrets.token_urlsafe(32)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out)
+    return replace(
+        config,
+        api_key=config.api_key or stored["api_key"],
+        api_secret=config.api_secret or stored["api_secret"],
+    )

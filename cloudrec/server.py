@@ -1,4 +1,4 @@
-"""Runs signaling, REST and the in-process recorder together on one port."""
+"""Runs signaling, REST, the files APIs and the in-process recorder on one port."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from cloudrec.config import Config
+from cloudrec.config import Config, with_credentials
 from recorder.launcher import InProcessLauncher
 from signaling.app import CONTROL_KEY, make_app
+from signaling.recordings import Recordings
+from storage.index import RecordingIndex
+from storage.reconcile import reconcile
+from storage.webhook import Webhook
 
 log = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """A configuration the server refuses to run with."""
 
 
 @dataclass
@@ -19,6 +27,7 @@ class RunningServer:
     config: Config
     runner: web.AppRunner
     launcher: InProcessLauncher
+    recordings: Recordings
     base_url: str
 
     @property
@@ -33,17 +42,42 @@ class RunningServer:
             await app[CONTROL_KEY].close()
         await self.runner.cleanup()
         await self.launcher.close()
+        await self.recordings.webhook.close()
+        self.recordings.index.close()
 
 
 async def start_server(config: Config) -> RunningServer:
     """Listens on config.host:config.port (port 0 picks a free one)."""
+    if config.dev and not config.is_loopback:
+        raise ConfigError(
+            f"--dev serves without any access control: loopback only, not {config.host}"
+        )
+    config = with_credentials(config)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    index = RecordingIndex(config.index_path)
+    found = reconcile(index, config.recordings_dir)
+    log.info(
+        "index: %d imported, %d interrupted by a crash, %d missing, %d unplayable",
+        found.imported,
+        found.interrupted,
+        found.missing,
+        found.unplayable,
+    )
+    recordings = Recordings(
+        config, index, Webhook(config.webhook_url, config.api_key, config.api_secret)
+    )
     launcher = InProcessLauncher(config)
-    runner = web.AppRunner(make_app(config, launcher), handle_signals=False)
+    runner = web.AppRunner(make_app(config, launcher, recordings), handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     port = runner.addresses[0][1]  # the real one when config.port is 0
     base_url = f"http://{config.host}:{port}"
     launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"
+    if config.dev:
+        log.warning(
+            "DEV MODE: no API key or token is checked; anyone who reaches %s can "
+            "record, download and delete",
+            base_url,
+        )
     log.info("cloudrec listening on %s (recordings in %s)", base_url, config.recordings_dir)
-    return RunningServer(config, runner, launcher, base_url)
+    return RunningServer(config, runner, launcher, recordings, base_url)

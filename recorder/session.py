@@ -16,8 +16,8 @@ from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, OutputInfo
-from recorder.storage import check_free_disk, recording_path, reserve
 from recorder.tracks import TrackRegistry
+from storage.paths import check_free_disk, recording_path, reserve
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The aiohttp application: WebSocket signaling, REST control, the web page."""
+"""The aiohttp application: WebSocket signaling, REST control, the files APIs,
+the web page."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 from aiohttp import web
 
 from cloudrec.config import Config
+from signaling.files_api import FilesApi
+from signaling.http_auth import auth_middleware
 from signaling.mixer_control import BotLauncher, MixerControl
+from signaling.netdisk import Netdisk
+from signaling.openapi import openapi_document
+from signaling.recordings import Recordings
 from signaling.rest import RestApi
 from signaling.rooms import RoomRegistry
 from signaling.ws import SignalingEndpoint
@@ -15,17 +21,28 @@ from signaling.ws import SignalingEndpoint
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTROL_KEY = web.AppKey("control", MixerControl)
 ROOMS_KEY = web.AppKey("rooms", RoomRegistry)
+RECORDINGS_KEY = web.AppKey("recordings", Recordings)
 
 
-def make_app(config: Config, launcher: BotLauncher) -> web.Application:
-    app = web.Application(client_max_size=config.max_message_bytes * 4)
+def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> web.Application:
+    app = web.Application(
+        client_max_size=config.max_message_bytes * 4, middlewares=[auth_middleware(config)]
+    )
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room)
-    control = MixerControl(config, rooms, launcher)
+    control = MixerControl(config, rooms, launcher, recordings)
     endpoint = SignalingEndpoint(config, rooms, control)
     app[CONTROL_KEY] = control
     app[ROOMS_KEY] = rooms
+    app[RECORDINGS_KEY] = recordings
     app.router.add_get("/ws", endpoint.handle)
     app.router.add_routes(RestApi(rooms, control).routes())
+    app.router.add_routes(FilesApi(config, recordings.index).routes())
+    app.router.add_routes(Netdisk(config, recordings.index).routes())
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    app.router.add_get("/api/openapi.json", openapi)
     if (WEB_DIR / "index.html").exists():
 
         async def index(_request: web.Request) -> web.FileResponse:

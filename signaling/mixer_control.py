@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
+from signaling.recordings import Recordings
 from signaling.rooms import Peer, Room, RoomRegistry
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,13 @@ class RoomMixer:
 
 
 class MixerControl:
-    def __init__(self, config: Config, rooms: RoomRegistry, launcher: BotLauncher) -> None:
+    def __init__(
+        self, config: Config, rooms: RoomRegistry, launcher: BotLauncher, recordings: Recordings
+    ) -> None:
         self._config = config
         self._rooms = rooms
         self._launcher = launcher
+        self._recordings = recordings
         self._mixers: dict[str, RoomMixer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -111,6 +115,7 @@ class MixerControl:
             )
             if self._rooms.get(room) is None:
                 raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{room}' does not exist")
+            self._recordings.before_start(request)
             if self.running_sessions() >= self._config.max_sessions:
                 raise CloudrecError(
                     ErrorCode.NOMORE_MCU,
@@ -210,6 +215,7 @@ class MixerControl:
             info = message.get("data")
             if isinstance(info, dict):
                 mixer.outputs[(str(info.get("id")), str(info.get("fileName")))] = info
+                self._recordings.on_output_info(mixer.room, mixer.request, info)
                 await self._emit(mixer.room, "svrMixerOutputInfo", info)
         elif message.get("type") == "mixer.ended":
             # The bot hit a limit (length, disk) and asks to be stopped; stopping

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.http_auth import identity
 from signaling.mixer_control import MixerControl
 from signaling.rooms import RoomRegistry
 
@@ -25,6 +26,8 @@ _STATUS = {
     ErrorCode.RECORD_NO_DISK: 507,
     ErrorCode.PERMISSIONDENIED: 403,
     ErrorCode.NOT_LOGIN: 401,
+    ErrorCode.FILEORDIRECTORYNOTEXISTS: 404,
+    ErrorCode.SVRRECORD_SPACE_FULL: 507,
 }
 
 
@@ -40,6 +43,15 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise CloudrecError(ErrorCode.PARAM_ERR, "body must be a JSON object")
     return body
+
+
+def _authorised(request: web.Request, grant: str) -> tuple[str, str]:
+    """The room in the path and the operator to name in events, once the caller's
+    grants are checked for that room."""
+    room = request.match_info["room"]
+    who = identity(request)
+    who.require(grant, room)
+    return room, REST_OPERATOR if who.user in ("api", "dev") else who.user
 
 
 class RestApi:
@@ -84,11 +96,18 @@ class RestApi:
         )
 
     async def stop(self, request: web.Request) -> web.Response:
-        await self._control.stop(request.match_info["room"], REST_OPERATOR)
+        try:
+            room, operator = _authorised(request, "record")
+        except CloudrecError as exc:
+            return error_response(exc)
+        await self._control.stop(room, operator)
         return await self.state(request)
 
     async def room(self, request: web.Request) -> web.Response:
-        name = request.match_info["room"]
+        try:
+            name, _ = _authorised(request, "join")
+        except CloudrecError as exc:
+            return error_response(exc)
         room = self._rooms.get(name)
         if room is None:
             return error_response(

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudrec.auth import Identity
 from cloudrec.errors import CloudrecError, ErrorCode
 
 ROLE_PARTICIPANT = "participant"
@@ -28,6 +29,7 @@ class Peer:
     role: str = ROLE_PARTICIPANT
     room: Room | None = None
     tracks: list[dict[str, Any]] = field(default_factory=list)
+    identity: Identity | None = None
     _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _rids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cloudrec.auth import DEV_IDENTITY, verify_token
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.mixer_control import MixerControl
@@ -96,10 +97,15 @@ class SignalingEndpoint:
             await self._leave(peer)
             await self._reply(peer, message)
         elif kind == "signal":
+            if isinstance(message.get("data"), dict) and "sdp" in message["data"]:
+                self._require(peer, "publish", room)
             await self._relay(peer, room, message)
         elif kind == "tracks":
+            self._require(peer, "publish", room)
             await self._set_tracks(peer, room, message)
         elif kind in MIXER_CALLS and peer.role == ROLE_PARTICIPANT:
+            if kind != "getSvrMixerState":
+                self._require(peer, "record", room)
             # Run apart from the reader: a start waits for the bot, and meanwhile
             # this peer's offers to that bot must still be relayed.
             task = asyncio.create_task(self._mixer_call(peer, room.name, message))
@@ -109,6 +115,14 @@ class SignalingEndpoint:
             await self._control.recorder_message(peer, message)
         else:
             raise CloudrecError(ErrorCode.PARAM_ERR, f"type '{kind}' is not a known message")
+
+    @staticmethod
+    def _require(peer: Peer, grant: str, room: Room) -> None:
+        if peer.role == ROLE_RECORDER:
+            return  # admitted by the bot key; it only answers the server
+        if peer.identity is None:
+            raise CloudrecError(ErrorCode.NOT_LOGIN, "join with a token first")
+        peer.identity.require(grant, room.name)
 
     async def _mixer_call(self, peer: Peer, room: str, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -154,10 +168,22 @@ class SignalingEndpoint:
             raise CloudrecError(
                 ErrorCode.PARAM_ERR, f"role must be '{ROLE_PARTICIPANT}' or '{ROLE_RECORDER}'"
             )
-        if role == ROLE_RECORDER and not hmac.compare_digest(
-            str(message.get("key", "")), self._config.bot_key
-        ):
-            raise CloudrecError(ErrorCode.PERMISSIONDENIED, "key does not admit a recorder")
+        if role == ROLE_RECORDER:
+            if not hmac.compare_digest(str(message.get("key", "")), self._config.bot_key):
+                raise CloudrecError(ErrorCode.PERMISSIONDENIED, "key does not admit a recorder")
+        elif self._config.dev:
+            peer.identity = DEV_IDENTITY
+        else:
+            token = message.get("token")
+            if not isinstance(token, str) or not token:
+                raise CloudrecError(ErrorCode.NOT_LOGIN, "token is required to join")
+            who = verify_token(self._config.api_secret, token)
+            who.require("join", room_name)
+            if who.user != user:
+                raise CloudrecError(
+                    ErrorCode.PERMISSIONDENIED, f"token is for user '{who.user}', not '{user}'"
+                )
+            peer.identity = who
         peer.role = role
         room = self._rooms.join(peer, room_name, user)
         if role == ROLE_RECORDER and not self._control.recorder_joined(room, peer):

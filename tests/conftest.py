@@ -7,11 +7,15 @@ import pytest
 
 from cloudrec.config import Config
 from cloudrec.server import RunningServer, start_server
+from tests.helpers import API_KEY, API_SECRET
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    running = await start_server(Config(host="127.0.0.1", port=0, data_dir=tmp_path))
+    config = Config(
+        host="127.0.0.1", port=0, data_dir=tmp_path, api_key=API_KEY, api_secret=API_SECRET
+    )
+    running = await start_server(config)
     try:
         yield running
     finally:

@@ -7,8 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
+from cloudrec.auth import GRANTS, mint_token
 from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack
+
+API_KEY = "test-key"
+API_SECRET = "test-secret-that-is-long-enough-for-hs256"
+API_AUTH = {"Authorization": aiohttp.BasicAuth(API_KEY, API_SECRET).encode()}
 
 EVENT_TIMEOUT_S = 20.0
 # Publishers small and slow enough that two of them, the bot and the encoder
@@ -70,10 +77,20 @@ class EventLog:
         return [e for e in self.events if e.name == name]
 
 
+def token(room: str, user: str, grants: tuple[str, ...] = GRANTS, ttl_s: int = 600) -> str:
+    return mint_token(API_SECRET, room, user, grants, ttl_s)
+
+
+def participant(
+    base_url: str, room: str, user: str, grants: tuple[str, ...] = GRANTS
+) -> Participant:
+    return Participant(base_url, room, user, token(room, user, grants))
+
+
 async def synthetic_participant(
     base_url: str, room: str, user: str, color: str, tone: float, *, flash: bool = False
 ) -> Participant:
-    participant = Participant(base_url, room, user)
+    participant = Participant(base_url, room, user, token(room, user))
     await participant.join()
     await participant.publish(
         video=ColorVideoTrack(color, *PEER_SIZE, PEER_FPS, flash),

@@ -10,10 +10,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cloudrec.client import Participant
 from cloudrec.errors import CloudrecError
 from cloudrec.server import RunningServer
-from tests.helpers import CFG_360P15, EventLog, file_output, side_by_side
+from tests.helpers import (
+    API_AUTH,
+    CFG_360P15,
+    EventLog,
+    file_output,
+    participant,
+    side_by_side,
+    token,
+)
 
 GOOD: dict[str, Any] = {
     "cfgs": CFG_360P15,
@@ -79,7 +86,7 @@ CASES = [
 async def test_bad_start_over_websocket(
     server: RunningServer, name: str, body: dict[str, Any], code: int, field: str
 ) -> None:
-    async with Participant(server.base_url, "bad", "alice") as alice:
+    async with participant(server.base_url, "bad", "alice") as alice:
         with pytest.raises(CloudrecError) as caught:
             await alice.start_svr_mixer(body["cfgs"], body["contents"], body["outputs"])
         assert int(caught.value.code) == code
@@ -89,7 +96,10 @@ async def test_bad_start_over_websocket(
 
 
 async def test_bad_start_over_rest(server: RunningServer) -> None:
-    async with Participant(server.base_url, "rest-bad", "alice"), aiohttp.ClientSession() as http:
+    async with (
+        participant(server.base_url, "rest-bad", "alice"),
+        aiohttp.ClientSession(headers=API_AUTH) as http,
+    ):
         url = f"{server.base_url}/api/v1/rooms/rest-bad/mixer"
         async with http.post(url, json=_with(["cfgs", 0, "cfg", "width"], 641)) as resp:
             assert resp.status == 400
@@ -104,7 +114,7 @@ async def test_bad_start_over_rest(server: RunningServer) -> None:
 async def test_second_start_and_bad_update_leave_the_recording_alone(
     server: RunningServer,
 ) -> None:
-    async with Participant(server.base_url, "twice", "alice") as alice:
+    async with participant(server.base_url, "twice", "alice") as alice:
         log = EventLog()
         log.attach(alice)
         await alice.start_svr_mixer(GOOD["cfgs"], GOOD["contents"], file_output("/bad/first.mp4"))
@@ -129,7 +139,7 @@ async def test_existing_file_is_not_overwritten(server: RunningServer) -> None:
     target = server.config.recordings_dir / "keep" / "mine.mp4"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"precious")
-    async with Participant(server.base_url, "exists", "alice") as alice:
+    async with participant(server.base_url, "exists", "alice") as alice:
         with pytest.raises(CloudrecError) as caught:
             await alice.start_svr_mixer(
                 GOOD["cfgs"], GOOD["contents"], file_output("/keep/mine.mp4")
@@ -154,6 +164,10 @@ async def test_malformed_and_oversized_messages(server: RunningServer) -> None:
         reply = await ws.receive_json(timeout=5)
         assert reply["err"] == 12
         await ws.send_str(json.dumps({"type": "join", "rid": 3, "room": "r", "user": "u"}))
+        reply = await ws.receive_json(timeout=5)
+        assert reply["err"] == 12 and "token" in reply["message"]
+        join = {"type": "join", "rid": 3, "room": "r", "user": "u", "token": token("r", "u")}
+        await ws.send_str(json.dumps(join))
         reply = await ws.receive_json(timeout=5)
         assert reply["err"] == 0 and reply["rid"] == 3
         await ws.send_str(json.dumps({"type": "bogus", "rid": 4}))
@@ -189,7 +203,7 @@ async def test_malformed_and_oversized_messages(server: RunningServer) -> None:
         reply = await ws.receive_json(timeout=5)
         assert reply["err"] == 1501
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=API_AUTH) as http,
         http.get(f"{server.base_url}/api/v1/rooms/r") as resp,
     ):
         assert resp.status == 404, "the server still answers; the room emptied on disconnect"

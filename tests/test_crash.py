@@ -11,7 +11,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import BLUE, CFG_360P15, RED, file_output, side_by_side, synthetic_participant
+from tests.helpers import (
+    API_AUTH,
+    API_KEY,
+    API_SECRET,
+    BLUE,
+    CFG_360P15,
+    RED,
+    file_output,
+    side_by_side,
+    synthetic_participant,
+)
 from tests.media import decode
 
 # SPEC: the file plays up to within a second of the kill.
@@ -49,6 +59,7 @@ async def test_killed_server_leaves_a_playable_file(tmp_path: Path, sig: signal.
         str(tmp_path),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "CLOUDREC_API_KEY": API_KEY, "CLOUDREC_API_SECRET": API_SECRET},
     )
     peers = []
     try:
@@ -60,7 +71,7 @@ async def test_killed_server_leaves_a_playable_file(tmp_path: Path, sig: signal.
             await synthetic_participant(base_url, "crash", "bob", BLUE[0], BLUE[2]),
         ]
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=API_AUTH) as http:
             mixer = f"{base_url}/api/v1/rooms/crash/mixer"
             body = {
                 "cfgs": CFG_360P15,

@@ -6,6 +6,7 @@ import aiohttp
 
 from cloudrec.server import RunningServer
 from tests.helpers import (
+    API_AUTH,
     BLUE,
     CFG_360P15,
     RED,
@@ -24,7 +25,7 @@ async def test_rest_start_update_state_stop(server: RunningServer) -> None:
     log.attach(alice)
     base = f"{server.base_url}/api/v1/rooms/rest"
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=API_AUTH) as http:
             async with http.get(base) as resp:
                 room = await resp.json()
             camids = {t.get("camid") for p in room["participants"] for t in p["tracks"]}

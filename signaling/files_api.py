@@ -1,0 +1,180 @@
+"""The recordings REST API and signed downloads."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from cloudrec.auth import check_download, sign_download
+from cloudrec.config import Config
+from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.http_auth import identity
+from signaling.rest import error_response
+from storage.index import RECORDING, Recording, RecordingIndex
+
+MAX_PAGE_SIZE = 100
+CONTENT_TYPES = {
+    "mp4": "video/mp4",
+    "ts": "video/mp2t",
+    "flv": "video/x-flv",
+    "mkv": "video/x-matroska",
+    "m4a": "audio/mp4",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+}
+
+
+def download_url(config: Config, origin: str, recording_id: int) -> str:
+    expires = int(time.time()) + config.download_ttl_s
+    signature = sign_download(config.api_secret, recording_id, expires)
+    return f"{origin}/download/{recording_id}?expires={expires}&signature={signature}"
+
+
+def _number(query: Any, name: str, kind: type, default: Any, lo: float, hi: float) -> Any:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be a number") from None
+    if not lo <= value <= hi:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def file_response(rec: Recording) -> web.FileResponse:
+    """Range (206/416), ETag and conditional requests come from aiohttp."""
+    path = Path(rec.path)
+    if not path.is_file():
+        raise CloudrecError(
+            ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
+        )
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": CONTENT_TYPES.get(rec.container, "application/octet-stream"),
+            "Content-Disposition": f'attachment; filename="{rec.base_name}"',
+        },
+    )
+
+
+class FilesApi:
+    def __init__(self, config: Config, index: RecordingIndex) -> None:
+        self._config = config
+        self._index = index
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/recordings", self.list),
+            web.get("/api/v1/recordings/{id}", self.get),
+            web.get("/api/v1/recordings/{id}/download", self.download),
+            web.delete("/api/v1/recordings/{id}", self.delete),
+            web.get("/download/{id}", self.signed_download),
+        ]
+
+    def _json(self, request: web.Request, rec: Recording) -> dict[str, Any]:
+        return {
+            **rec.to_json(),
+            "downUrl": download_url(self._config, request.url.origin().human_repr(), rec.id),
+        }
+
+    def _visible(self, request: web.Request) -> Recording:
+        """The recording named in the path, if the caller's grants reach it."""
+        who = identity(request)
+        try:
+            recording_id = int(request.match_info["id"])
+        except ValueError:
+            raise CloudrecError(ErrorCode.PARAM_ERR, "id must be an integer") from None
+        rec = self._index.get(recording_id)
+        if rec is None:
+            raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no recording {recording_id}")
+        who.require("files", rec.room)
+        return rec
+
+    async def list(self, request: web.Request) -> web.Response:
+        try:
+            who = identity(request)
+            q = request.query
+            room = q.get("room")
+            if who.room != "*":
+                room = room or who.room
+            who.require("files", room)
+            page = _number(q, "page", int, 1, 1, 1_000_000)
+            size = _number(q, "pageSize", int, 20, 1, MAX_PAGE_SIZE)
+            result = self._index.query(
+                room=room,
+                since=_number(q, "since", float, None, 0, 1e11),
+                until=_number(q, "until", float, None, 0, 1e11),
+                name=q.get("name") or None,
+                as_of=_number(q, "asOf", float, None, 0, 1e11),
+                offset=(page - 1) * size,
+                limit=size,
+            )
+        except CloudrecError as exc:
+            return error_response(exc)
+        return web.json_response(
+            {
+                "recordings": [self._json(request, r) for r in result.items],
+                "total": result.total,
+                "page": page,
+                "pageSize": size,
+                "asOf": result.as_of,
+            }
+        )
+
+    async def get(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self._json(request, self._visible(request)))
+        except CloudrecError as exc:
+            return error_response(exc)
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return file_response(self._visible(request))
+        except CloudrecError as exc:
+            return error_response(exc)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        try:
+            rec = self._visible(request)
+            delete_recording(self._index, rec)
+        except CloudrecError as exc:
+            return error_response(exc)
+        return web.json_response({"deleted": rec.id})
+
+    async def signed_download(self, request: web.Request) -> web.StreamResponse:
+        try:
+            recording_id = int(request.match_info["id"])
+            expires = int(request.query.get("expires", "0"))
+        except ValueError:
+            return error_response(
+                CloudrecError(ErrorCode.PARAM_ERR, "id and expires must be integers")
+            )
+        signature = request.query.get("signature", "")
+        if not check_download(self._config.api_secret, recording_id, expires, signature):
+            return error_response(
+                CloudrecError(ErrorCode.PERMISSIONDENIED, "download link is invalid or expired")
+            )
+        rec = self._index.get(recording_id)
+        if rec is None:
+            return error_response(
+                CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such recording")
+            )
+        try:
+            return file_response(rec)
+        except CloudrecError as exc:
+            return error_response(exc)
+
+
+def delete_recording(index: RecordingIndex, rec: Recording) -> None:
+    """The file, then the row; a recording still being written is refused."""
+    if rec.state == RECORDING:
+        raise CloudrecError(
+            ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
+        )
+    Path(rec.path).unlink(missing_ok=True)
+    index.delete(rec.id)

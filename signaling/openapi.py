@@ -1,0 +1,363 @@
+"""The OpenAPI 3 document served at /api/openapi.json. Tests validate real
+responses against it, and a schemathesis run explores it for server errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudrec import __version__
+
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_NUM = {"type": "number"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    names = {
+        400: "bad parameters",
+        401: "no or wrong credentials",
+        403: "a grant is missing",
+        404: "not found",
+        409: "conflict (already recording, file exists)",
+        501: "feature not enabled",
+        503: "no recorder capacity",
+        507: "disk or quota full",
+    }
+    return {str(s): _json(_ref("Error"), names[s]) for s in statuses}
+
+
+_ROOM = {
+    "name": "room",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^/]+$"},
+}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_MIXER_STATE = _json(_ref("MixerState"), "the mixer's state and its outputs")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["err", "message"],
+        "properties": {"err": _INT, "message": _STR},
+    },
+    "OutputInfo": {
+        "type": "object",
+        "required": ["id", "fileName", "state", "duration", "fileSize", "errCode"],
+        "properties": {
+            "id": _STR,
+            "fileName": _STR,
+            "state": {"type": "integer", "minimum": 0, "maximum": 7},
+            "duration": _INT,
+            "fileSize": _INT,
+            "errCode": _INT,
+        },
+    },
+    "MixerState": {
+        "type": "object",
+        "required": ["state", "outputs"],
+        "properties": {
+            "state": {"type": "integer", "enum": [0, 1, 2, 3, 4]},
+            "outputs": {"type": "array", "items": _ref("OutputInfo")},
+        },
+    },
+    "StartBody": {
+        "type": "object",
+        "required": ["cfgs", "outputs"],
+        "description": "SPEC §2 wire format",
+        "properties": {
+            "cfgs": {"type": "array", "items": {"type": "object"}},
+            "contents": {"type": "array", "items": {"type": "object"}},
+            "outputs": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "UpdateBody": {
+        "type": "object",
+        "required": ["contents"],
+        "properties": {"contents": {"type": "array", "items": {"type": "object"}}},
+    },
+    "Participant": {
+        "type": "object",
+        "required": ["userID", "role", "tracks"],
+        "properties": {
+            "userID": _STR,
+            "role": {"type": "string", "enum": ["participant", "recorder"]},
+            "tracks": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Room": {
+        "type": "object",
+        "required": ["room", "participants", "mixerState"],
+        "properties": {
+            "room": _STR,
+            "mixerState": _INT,
+            "participants": {"type": "array", "items": _ref("Participant")},
+        },
+    },
+    "Recording": {
+        "type": "object",
+        "required": [
+            "id",
+            "room",
+            "mixer_id",
+            "file_name",
+            "container",
+            "size",
+            "duration_ms",
+            "created_at",
+            "state",
+            "error",
+            "downUrl",
+        ],
+        "properties": {
+            "id": _INT,
+            "room": _STR,
+            "mixer_id": _STR,
+            "file_name": _STR,
+            "container": _STR,
+            "video_codec": {"type": ["string", "null"]},
+            "audio_codec": {"type": ["string", "null"]},
+            "width": {"type": ["integer", "null"]},
+            "height": {"type": ["integer", "null"]},
+            "fps": {"type": ["number", "null"]},
+            "size": _INT,
+            "duration_ms": _INT,
+            "created_at": _NUM,
+            "finished_at": {"type": ["number", "null"]},
+            "state": {
+                "type": "string",
+                "enum": ["recording", "finished", "interrupted", "failed", "missing", "imported"],
+            },
+            "error": _INT,
+            "downUrl": {"type": "string", "format": "uri"},
+        },
+    },
+    "RecordingPage": {
+        "type": "object",
+        "required": ["recordings", "total", "page", "pageSize", "asOf"],
+        "properties": {
+            "recordings": {"type": "array", "items": _ref("Recording")},
+            "total": _INT,
+            "page": _INT,
+            "pageSize": _INT,
+            "asOf": _NUM,
+        },
+    },
+    "NetdiskAnswer": {
+        "type": "object",
+        "required": ["RspCode", "RspDesc"],
+        "properties": {
+            "RequestId": {},
+            "RspCode": {"type": "integer", "enum": [0, 1, 2, 3, 4, 5]},
+            "RspDesc": _STR,
+            "Data": {"type": "object"},
+        },
+    },
+    "NetdiskQuery": {
+        "type": "object",
+        "required": ["CompID", "SecretKey"],
+        "properties": {
+            "RequestId": _STR,
+            "CompID": _STR,
+            "SecretKey": _STR,
+            "FileName": _STR,
+            "FilePath": _STR,
+            "SearchTime": _INT,
+            "PageNumber": {"type": "integer", "minimum": 1},
+            "PageSize": {"type": "integer", "minimum": 1, "maximum": 50},
+        },
+    },
+    "NetdiskDelete": {
+        "type": "object",
+        "required": ["CompID", "SecretKey"],
+        "properties": {
+            "RequestId": _STR,
+            "CompID": _STR,
+            "SecretKey": _STR,
+            "FileName": _STR,
+            "FileID": _INT,
+        },
+    },
+}
+
+
+def _page_params() -> list[dict[str, Any]]:
+    return [
+        {"name": "room", "in": "query", "schema": _STR},
+        {
+            "name": "since",
+            "in": "query",
+            "schema": _NUM,
+            "description": "created at or after (epoch s)",
+        },
+        {
+            "name": "until",
+            "in": "query",
+            "schema": _NUM,
+            "description": "created at or before (epoch s)",
+        },
+        {"name": "name", "in": "query", "schema": _STR, "description": "part of the file name"},
+        {
+            "name": "asOf",
+            "in": "query",
+            "schema": _NUM,
+            "description": "pin paging to recordings created by then (answer's asOf)",
+        },
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "pageSize",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ]
+
+
+def openapi_document() -> dict[str, Any]:
+    mixer = "/api/v1/rooms/{room}/mixer"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cloudrec",
+            "version": __version__,
+            "description": "Cloud recording for WebRTC rooms: svrMixer control, recordings.",
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "API key : API secret",
+                },
+                "token": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "security": [{"apiKey": []}, {"token": []}],
+        "paths": {
+            mixer: {
+                "parameters": [_ROOM],
+                "post": {
+                    "summary": "startSvrMixer",
+                    "operationId": "startSvrMixer",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("StartBody")}},
+                    },
+                    "responses": {
+                        "200": _MIXER_STATE,
+                        **_errors(400, 401, 403, 404, 409, 501, 503, 507),
+                    },
+                },
+                "put": {
+                    "summary": "updateSvrMixerContent",
+                    "operationId": "updateSvrMixerContent",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("UpdateBody")}},
+                    },
+                    "responses": {"200": _MIXER_STATE, **_errors(400, 401, 403, 501)},
+                },
+                "get": {
+                    "summary": "getSvrMixerState",
+                    "operationId": "getSvrMixerState",
+                    "responses": {"200": _MIXER_STATE, **_errors(401, 403)},
+                },
+                "delete": {
+                    "summary": "stopSvrMixer",
+                    "operationId": "stopSvrMixer",
+                    "responses": {"200": _MIXER_STATE, **_errors(401, 403)},
+                },
+            },
+            "/api/v1/rooms/{room}": {
+                "parameters": [_ROOM],
+                "get": {
+                    "summary": "participants and their tracks",
+                    "operationId": "getRoom",
+                    "responses": {"200": _json(_ref("Room"), "the room"), **_errors(401, 403, 404)},
+                },
+            },
+            "/api/v1/recordings": {
+                "get": {
+                    "summary": "list recordings, newest first",
+                    "operationId": "listRecordings",
+                    "parameters": _page_params(),
+                    "responses": {
+                        "200": _json(_ref("RecordingPage"), "a page"),
+                        **_errors(400, 401, 403),
+                    },
+                },
+            },
+            "/api/v1/recordings/{id}": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "one recording",
+                    "operationId": "getRecording",
+                    "responses": {
+                        "200": _json(_ref("Recording"), "the recording"),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+                "delete": {
+                    "summary": "delete the file and its row",
+                    "operationId": "deleteRecording",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["deleted"],
+                                "properties": {"deleted": _INT},
+                            },
+                            "deleted",
+                        ),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/recordings/{id}/download": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "the file (Range, ETag)",
+                    "operationId": "downloadRecording",
+                    "responses": {
+                        "200": {"description": "the file"},
+                        "206": {"description": "the requested range"},
+                        "304": {"description": "not modified (If-None-Match)"},
+                        "416": {"description": "range not satisfiable"},
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/CLOUDROOM-API/netDisk/query": {
+                "post": {
+                    "summary": "netdisk query (SDK compatible)",
+                    "operationId": "netdiskQuery",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NetdiskQuery")}},
+                    },
+                    "responses": {"200": _json(_ref("NetdiskAnswer"), "RspCode 0 on success")},
+                },
+            },
+            "/CLOUDROOM-API/netDisk/delete": {
+                "post": {
+                    "summary": "netdisk delete (SDK compatible)",
+                    "operationId": "netdiskDelete",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NetdiskDelete")}},
+                    },
+                    "responses": {"200": _json(_ref("NetdiskAnswer"), "RspCode 0 on success")},
+                },
+            },
+        },
+    }

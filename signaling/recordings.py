@@ -1,0 +1,80 @@
+"""Keeps the index in step with the mixer: every output's life, reported by the
+bot as svrMixerOutputInfo, becomes a row; a finished file fires the webhook."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cloudrec.config import Config
+from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.wire import OutputState, StartRequest
+from storage.index import FAILED, FINISHED, MISSING, RecordingIndex
+from storage.paths import recording_path
+from storage.webhook import Webhook
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+class Recordings:
+    def __init__(self, config: Config, index: RecordingIndex, webhook: Webhook) -> None:
+        self._config = config
+        self.index = index
+        self.webhook = webhook
+
+    def before_start(self, request: StartRequest) -> None:
+        """Refuses a start that would pass the quota or reuse an indexed name."""
+        quota = self._config.storage_quota_mb * MB
+        if quota and self.index.total_size() >= quota:
+            raise CloudrecError(
+                ErrorCode.SVRRECORD_SPACE_FULL,
+                f"recordings use {self.index.total_size() // MB} MB of the "
+                f"{self._config.storage_quota_mb} MB quota",
+            )
+        for mixer in request.outputs:
+            for i, spec in enumerate(mixer.output):
+                existing = self.index.by_name(spec.filename)
+                if existing is None:
+                    continue
+                if existing.state == MISSING:
+                    self.index.delete(existing.id)  # the file is gone: the name is free
+                    continue
+                raise CloudrecError(
+                    ErrorCode.FILEALREADYEXISTS,
+                    f"outputs[{mixer.id}].output[{i}].filename '{spec.filename}' exists already",
+                )
+
+    def on_output_info(self, room: str, request: StartRequest | None, info: dict[str, Any]) -> None:
+        name = str(info.get("fileName", ""))
+        state = int(info.get("state", 0))
+        size, duration = int(info.get("fileSize", 0)), int(info.get("duration", 0))
+        if state == OutputState.CREATED and request is not None:
+            self._created(room, request, str(info.get("id")), name)
+        elif state == OutputState.WRITING:
+            self.index.progress(name, size, duration)
+        elif state == OutputState.CLOSED:
+            rec = self.index.finish(name, FINISHED, size, duration)
+            if rec is not None:
+                self.webhook.record_finished(rec.room, rec.directory, rec.base_name)
+        elif state == OutputState.ERR:
+            self.index.finish(name, FAILED, size, duration, int(info.get("errCode", 0)))
+
+    def _created(self, room: str, request: StartRequest, mixer_id: str, name: str) -> None:
+        cfg = next((c for c in request.cfgs if c.id == mixer_id), None)
+        if cfg is None or self.index.by_name(name) is not None:
+            return
+        video = cfg.video
+        self.index.add(
+            room=room,
+            mixer_id=mixer_id,
+            file_name=name,
+            path=recording_path(self._config.recordings_dir, name),
+            container=name.rsplit(".", 1)[-1].lower(),
+            video_codec="h264" if video else None,
+            audio_codec="aac" if cfg.has_audio else None,
+            width=video.width if video else None,
+            height=video.height if video else None,
+            fps=float(video.frame_rate) if video else None,
+        )

@@ -1,0 +1,2 @@
+"""Where recordings live: path confinement, the SQLite index, reconciliation,
+the finish webhook."""

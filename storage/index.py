@@ -1,0 +1,246 @@
+"""The recordings index: one SQLite file (WAL) under the data dir.
+
+Used from the event loop only; each statement is a few index look-ups, so it is
+cheaper to run inline than to hop to a thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS recordings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    room        TEXT    NOT NULL,
+    mixer_id    TEXT    NOT NULL,
+    file_name   TEXT    NOT NULL UNIQUE,
+    path        TEXT    NOT NULL,
+    container   TEXT    NOT NULL,
+    video_codec TEXT,
+    audio_codec TEXT,
+    width       INTEGER,
+    height      INTEGER,
+    fps         REAL,
+    size        INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL    NOT NULL,
+    finished_at REAL,
+    state       TEXT    NOT NULL,
+    error       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS recordings_room ON recordings (room, created_at);
+CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at, id);
+"""
+
+# Row states. "interrupted": the recorder died mid-way; the file plays up to its
+# last fragment. "missing": the row outlived its file.
+RECORDING, FINISHED, INTERRUPTED, FAILED, MISSING, IMPORTED = (
+    "recording",
+    "finished",
+    "interrupted",
+    "failed",
+    "missing",
+    "imported",
+)
+PLAYABLE_STATES = (FINISHED, INTERRUPTED, IMPORTED, FAILED)
+
+
+@dataclass(frozen=True)
+class Recording:
+    id: int
+    room: str
+    mixer_id: str
+    file_name: str
+    path: str
+    container: str
+    video_codec: str | None
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    size: int
+    duration_ms: int
+    created_at: float
+    finished_at: float | None
+    state: str
+    error: int
+
+    @property
+    def directory(self) -> str:
+        """``/2026-11-25/demo.mp4`` -> ``/2026-11-25/``."""
+        return self.file_name.rsplit("/", 1)[0] + "/"
+
+    @property
+    def base_name(self) -> str:
+        return self.file_name.rsplit("/", 1)[1]
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("path")
+        return row
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Recording]
+    total: int
+    as_of: float
+
+
+class RecordingIndex:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(
+        self,
+        *,
+        room: str,
+        mixer_id: str,
+        file_name: str,
+        path: Path,
+        container: str,
+        video_codec: str | None,
+        audio_codec: str | None,
+        width: int | None,
+        height: int | None,
+        fps: float | None,
+        state: str = RECORDING,
+        size: int = 0,
+        duration_ms: int = 0,
+        created_at: float | None = None,
+    ) -> int:
+        cur = self._db.execute(
+            "INSERT INTO recordings (room, mixer_id, file_name, path, container, video_codec,"
+            " audio_codec, width, height, fps, size, duration_ms, created_at, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                room,
+                mixer_id,
+                file_name,
+                str(path),
+                container,
+                video_codec,
+                audio_codec,
+                width,
+                height,
+                fps,
+                size,
+                duration_ms,
+                time.time() if created_at is None else created_at,
+                state,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def progress(self, file_name: str, size: int, duration_ms: int) -> None:
+        self._db.execute(
+            "UPDATE recordings SET size = ?, duration_ms = ? WHERE file_name = ?",
+            (size, duration_ms, file_name),
+        )
+
+    def finish(
+        self, file_name: str, state: str, size: int, duration_ms: int, error: int = 0
+    ) -> Recording | None:
+        self._db.execute(
+            "UPDATE recordings SET state = ?, size = ?, duration_ms = ?, error = ?,"
+            " finished_at = ? WHERE file_name = ?",
+            (state, size, duration_ms, error, time.time(), file_name),
+        )
+        return self.by_name(file_name)
+
+    def mark(self, recording_id: int, state: str, **fields: Any) -> None:
+        sets = ", ".join(f"{name} = ?" for name in ("state", *fields))
+        self._db.execute(
+            f"UPDATE recordings SET {sets} WHERE id = ?",  # names are ours, not input
+            (state, *fields.values(), recording_id),
+        )
+
+    def get(self, recording_id: int) -> Recording | None:
+        row = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,)).fetchone()
+        return Recording(**row) if row else None
+
+    def by_name(self, file_name: str) -> Recording | None:
+        row = self._db.execute(
+            "SELECT * FROM recordings WHERE file_name = ?", (file_name,)
+        ).fetchone()
+        return Recording(**row) if row else None
+
+    def all(self) -> list[Recording]:
+        return [Recording(**r) for r in self._db.execute("SELECT * FROM recordings ORDER BY id")]
+
+    def delete(self, recording_id: int) -> None:
+        self._db.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+
+    def total_size(self) -> int:
+        (total,) = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM recordings").fetchone()
+        return int(total)
+
+    def query(
+        self,
+        *,
+        room: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        name: str | None = None,
+        directory: str | None = None,
+        as_of: float | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        """Newest first. ``as_of`` pins the listing to rows created by then, so a
+        client paging through it sees no shifts from recordings that start meanwhile."""
+        as_of = time.time() if as_of is None else as_of
+        where: list[str] = ["created_at <= ?"]
+        args: list[object] = [as_of]
+        if room is not None:
+            where.append("room = ?")
+            args.append(room)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("created_at <= ?")
+            args.append(until)
+        if name:
+            where.append("file_name LIKE ? ESCAPE '\\'")
+            args.append("%" + _like_escape(name) + "%")
+        if directory is not None:
+            # Directly inside ``directory``: its prefix, and no further slash.
+            where.append("file_name LIKE ? ESCAPE '\\' AND instr(substr(file_name, ?), '/') = 0")
+            args.extend((_like_escape(directory) + "%", len(directory) + 1))
+        clause = " AND ".join(where)
+        (total,) = self._db.execute(
+            f"SELECT COUNT(*) FROM recordings WHERE {clause}", args
+        ).fetchone()
+        rows = self._db.execute(
+            f"SELECT * FROM recordings WHERE {clause} ORDER BY created_at DESC, id DESC"
+            " LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return Page([Recording(**r) for r in rows], int(total), as_of)
+
+    def subdirectories(self, directory: str, as_of: float) -> list[str]:
+        """Immediate subdirectories of ``directory`` that hold recordings."""
+        rows = self._db.execute(
+            "SELECT DISTINCT substr(file_name, ?) AS rest FROM recordings"
+            " WHERE file_name LIKE ? ESCAPE '\\' AND created_at <= ?",
+            (len(directory) + 1, _like_escape(directory) + "%", as_of),
+        )
+        names = {r["rest"].split("/", 1)[0] for r in rows if "/" in r["rest"]}
+        return sorted(directory + n + "/" for n in names)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

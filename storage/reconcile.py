@@ -1,0 +1,82 @@
+"""Start-up agreement between the index and the recordings directory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
+from storage.probe import probe
+
+log = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = frozenset({"mp4", "ts", "flv", "mkv", "m4a", "mp3", "wav"})
+
+
+@dataclass
+class Reconciled:
+    imported: int = 0
+    interrupted: int = 0
+    missing: int = 0
+    unplayable: int = 0
+
+
+def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
+    """Rows left 'recording' by a crash are probed: playable files become
+    'interrupted' with their real length, others 'failed'. Rows whose file is
+    gone become 'missing'. Media files with no row are probed and indexed."""
+    result = Reconciled()
+    known: set[Path] = set()
+    for rec in index.all():
+        path = Path(rec.path)
+        known.add(path)
+        if not path.exists():
+            if rec.state != MISSING:
+                index.mark(rec.id, MISSING)
+                result.missing += 1
+            continue
+        if rec.state == RECORDING:
+            found = probe(path)
+            if found is None:
+                index.mark(rec.id, FAILED, size=path.stat().st_size)
+                result.unplayable += 1
+            else:
+                index.mark(
+                    rec.id,
+                    INTERRUPTED,
+                    size=path.stat().st_size,
+                    duration_ms=found.duration_ms,
+                    finished_at=path.stat().st_mtime,
+                )
+                result.interrupted += 1
+    root = recordings_dir.resolve()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path in known:
+            continue
+        if path.suffix.lstrip(".").lower() not in MEDIA_EXTENSIONS:
+            continue
+        found = probe(path)
+        if found is None:
+            log.warning("not indexed (no playable stream): %s", path)
+            result.unplayable += 1
+            continue
+        stat = path.stat()
+        index.add(
+            room="",
+            mixer_id="",
+            file_name="/" + path.relative_to(root).as_posix(),
+            path=path,
+            container=path.suffix.lstrip(".").lower(),
+            video_codec=found.video_codec,
+            audio_codec=found.audio_codec,
+            width=found.width,
+            height=found.height,
+            fps=found.fps,
+            state=IMPORTED,
+            size=stat.st_size,
+            duration_ms=found.duration_ms,
+            created_at=stat.st_mtime,
+        )
+        result.imported += 1
+    return result
