@@ -91,6 +91,11 @@ def webhook_signature(comp_id: str, comp_secret: str, when: str) -> str:
     return hashlib.md5(f"{comp_id}&{comp_secret}&{when}".encode()).hexdigest()
 
 
+def basic_header(key: str, secret: str) -> str:
+    """The Authorization header value for HTTP Basic with the API key."""
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
 def basic_credentials(header: str) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from cloudrec import config as config_module
-from cloudrec.auth import ALL_ROOMS, GRANTS, mint_token
+from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.server import ConfigError, start_server
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, parse_hex_color
@@ -145,7 +145,7 @@ async def _recordings(args: argparse.Namespace) -> int:
     if args.action != "list" and args.id is None:
         raise SystemExit("cloudrec recordings: this action needs a recording id")
     base = f"{args.server.rstrip('/')}/api/v1/recordings"
-    auth = {"Authorization": aiohttp.BasicAuth(config.api_key, config.api_secret).encode()}
+    auth = {"Authorization": basic_header(config.api_key, config.api_secret)}
     async with aiohttp.ClientSession(headers=auth) as http:
         if args.action == "download":
             async with http.get(f"{base}/{args.id}") as resp:

@@ -79,7 +79,11 @@ class Participant:
         join: dict[str, Any] = {"type": "join", "room": self.room, "user": self.user}
         if self._token:
             join["token"] = self._token
-        reply = await self._client.request(join)
+        try:
+            reply = await self._client.request(join)
+        except BaseException:
+            await self._client.close()  # a refused join leaves nothing open
+            raise
         self.participants = list(reply.get("participants", []))
 
     async def leave(self) -> None:

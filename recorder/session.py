@@ -87,10 +87,10 @@ class RecordingSession:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start, wall_start = loop.time(), time.time()
         for mixer in self.mixers:
             mixer.start()
-            self._tasks.append(asyncio.create_task(self._video_clock(mixer, start)))
+            self._tasks.append(asyncio.create_task(self._video_clock(mixer, start, wall_start)))
         self._tasks.append(asyncio.create_task(self._audio_clock(start)))
         self._tasks.append(asyncio.create_task(self._report(start)))
 
@@ -113,12 +113,14 @@ class RecordingSession:
             await asyncio.gather(*(asyncio.to_thread(m.join) for m in self.mixers))
         return [o.info() for m in self.mixers for o in m.outputs]
 
-    async def _video_clock(self, mixer: Mixer, start: float) -> None:
+    async def _video_clock(self, mixer: Mixer, start: float, wall_start: float) -> None:
         loop = asyncio.get_running_loop()
         period = Fraction(1, mixer.video.frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
             frames = self._registry.snapshot(mixer.camids(), loop.time())
-            mixer.submit_video(tick, time.time(), frames)
+            # The tick's scheduled wall time, not when it ran: a late tick must not
+            # put the timestamp overlay out of step with the file's timeline.
+            mixer.submit_video(tick, wall_start + float(tick * period), frames)
 
     async def _audio_clock(self, start: float) -> None:
         loop = asyncio.get_running_loop()

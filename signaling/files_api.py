@@ -27,6 +27,11 @@ CONTENT_TYPES = {
 }
 
 
+def origin(request: web.Request) -> str:
+    """``http://host:port`` as the caller reached us, for links it can follow."""
+    return str(request.url.origin()).rstrip("/")
+
+
 def download_url(config: Config, origin: str, recording_id: int) -> str:
     expires = int(time.time()) + config.download_ttl_s
     signature = sign_download(config.api_secret, recording_id, expires)
@@ -44,6 +49,19 @@ def _number(query: Any, name: str, kind: type, default: Any, lo: float, hi: floa
     if not lo <= value <= hi:
         raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be between {lo} and {hi}")
     return value
+
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER
+
+
+def parse_id(value: object, name: str = "id") -> int:
+    try:
+        recording_id = int(str(value))
+    except ValueError:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be an integer") from None
+    if not 0 <= recording_id <= MAX_ID:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be between 0 and {MAX_ID}")
+    return recording_id
 
 
 def file_response(rec: Recording) -> web.FileResponse:
@@ -79,16 +97,13 @@ class FilesApi:
     def _json(self, request: web.Request, rec: Recording) -> dict[str, Any]:
         return {
             **rec.to_json(),
-            "downUrl": download_url(self._config, request.url.origin().human_repr(), rec.id),
+            "downUrl": download_url(self._config, origin(request), rec.id),
         }
 
     def _visible(self, request: web.Request) -> Recording:
         """The recording named in the path, if the caller's grants reach it."""
         who = identity(request)
-        try:
-            recording_id = int(request.match_info["id"])
-        except ValueError:
-            raise CloudrecError(ErrorCode.PARAM_ERR, "id must be an integer") from None
+        recording_id = parse_id(request.match_info["id"])
         rec = self._index.get(recording_id)
         if rec is None:
             raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no recording {recording_id}")
@@ -148,12 +163,10 @@ class FilesApi:
 
     async def signed_download(self, request: web.Request) -> web.StreamResponse:
         try:
-            recording_id = int(request.match_info["id"])
-            expires = int(request.query.get("expires", "0"))
-        except ValueError:
-            return error_response(
-                CloudrecError(ErrorCode.PARAM_ERR, "id and expires must be integers")
-            )
+            recording_id = parse_id(request.match_info["id"])
+            expires = parse_id(request.query.get("expires", "0"), "expires")
+        except CloudrecError as exc:
+            return error_response(exc)
         signature = request.query.get("signature", "")
         if not check_download(self._config.api_secret, recording_id, expires, signature):
             return error_response(

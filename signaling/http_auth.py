@@ -19,7 +19,7 @@ from cloudrec.auth import (
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 
-IDENTITY_KEY = "cloudrec.identity"
+IDENTITY_KEY = web.RequestKey("identity", Identity)
 PROTECTED_PREFIX = "/api/v1/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,10 +43,9 @@ def identify(config: Config, header: str) -> Identity:
 
 
 def identity(request: web.Request) -> Identity:
-    found = request.get(IDENTITY_KEY)
-    if not isinstance(found, Identity):
+    if IDENTITY_KEY not in request:
         raise CloudrecError(ErrorCode.NOT_LOGIN, "credentials are needed")
-    return found
+    return request[IDENTITY_KEY]
 
 
 def auth_middleware(config: Config) -> Middleware:

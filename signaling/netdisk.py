@@ -13,7 +13,7 @@ from aiohttp import web
 from cloudrec.auth import same, secret_key
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
-from signaling.files_api import delete_recording, download_url
+from signaling.files_api import delete_recording, download_url, origin, parse_id
 from storage.index import Recording, RecordingIndex
 
 RSP_OK, RSP_NO_PERMISSION, RSP_NO_ACCOUNT, RSP_BAD_SECRET, RSP_BAD_PARAM, RSP_UNKNOWN = range(6)
@@ -90,8 +90,11 @@ class Netdisk:
             raise NetdiskError(RSP_BAD_PARAM, "body must be JSON") from None
         if not isinstance(body, dict):
             raise NetdiskError(RSP_BAD_PARAM, "body must be a JSON object")
+        return body
+
+    def _authenticate(self, body: dict[str, Any]) -> None:
         if self._config.dev:
-            return body
+            return
         comp_id, key = body.get("CompID"), body.get("SecretKey")
         if not isinstance(comp_id, str | int) or not comp_id:
             raise NetdiskError(RSP_BAD_PARAM, "CompID is required")
@@ -100,7 +103,6 @@ class Netdisk:
         expected = secret_key(self._config.api_key, self._config.api_secret)
         if not isinstance(key, str) or not same(key.lower(), expected):
             raise NetdiskError(RSP_BAD_SECRET, "SecretKey is wrong")
-        return body
 
     def _file(self, request: web.Request, rec: Recording) -> dict[str, Any]:
         return {
@@ -108,7 +110,7 @@ class Netdisk:
             "fileName": rec.base_name,
             "filePath": rec.directory,
             "fileSize": rec.size,
-            "downUrl": download_url(self._config, request.url.origin().human_repr(), rec.id),
+            "downUrl": download_url(self._config, origin(request), rec.id),
             "ctime": time.strftime(CTIME_FORMAT, time.localtime(rec.created_at)),
         }
 
@@ -117,6 +119,7 @@ class Netdisk:
         try:
             body = await self._body(request)
             request_id = body.get("RequestId")
+            self._authenticate(body)
             page = _int_field(body, "PageNumber", 1, 1, 1_000_000)
             size = _int_field(body, "PageSize", 20, 1, MAX_PAGE_SIZE)
             directory = _directory(body.get("FilePath"))
@@ -143,12 +146,13 @@ class Netdisk:
         try:
             body = await self._body(request)
             request_id = body.get("RequestId")
+            self._authenticate(body)
             file_id, file_name = body.get("FileID"), body.get("FileName")
             if file_id not in (None, ""):  # FileID wins over FileName
                 try:
-                    rec = self._index.get(int(file_id))
-                except (TypeError, ValueError):
-                    raise NetdiskError(RSP_BAD_PARAM, "FileID must be an integer") from None
+                    rec = self._index.get(parse_id(file_id, "FileID"))
+                except CloudrecError as exc:
+                    raise NetdiskError(RSP_BAD_PARAM, exc.message) from None
             elif isinstance(file_name, str) and file_name:
                 rec = self._index.by_name("/" + file_name.lstrip("/"))
             else:

@@ -40,7 +40,12 @@ _ROOM = {
     "required": True,
     "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^/]+$"},
 }
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+}
 _MIXER_STATE = _json(_ref("MixerState"), "the mixer's state and its outputs")
 
 SCHEMAS: dict[str, Any] = {

@@ -70,24 +70,25 @@ class RestApi:
 
     async def start(self, request: web.Request) -> web.Response:
         try:
-            await self._control.start(
-                request.match_info["room"], REST_OPERATOR, await _body(request)
-            )
+            room, operator = _authorised(request, "record")
+            await self._control.start(room, operator, await _body(request))
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)
 
     async def update(self, request: web.Request) -> web.Response:
         try:
-            await self._control.update(
-                request.match_info["room"], REST_OPERATOR, await _body(request)
-            )
+            room, operator = _authorised(request, "record")
+            await self._control.update(room, operator, await _body(request))
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)
 
     async def state(self, request: web.Request) -> web.Response:
-        room = request.match_info["room"]
+        try:
+            room, _ = _authorised(request, "join")
+        except CloudrecError as exc:
+            return error_response(exc)
         return web.json_response(
             {
                 "state": int(self._control.get_state(room)),

@@ -28,6 +28,11 @@ class Webhook:
         self.delivered = 0
         self.failed = 0
 
+    @property
+    def pending(self) -> int:
+        """Deliveries still being tried."""
+        return len(self._tasks)
+
     def record_finished(self, room: str, dir_path: str, file_name: str) -> None:
         if not self._url:
             return

@@ -7,15 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from cloudrec.auth import GRANTS, mint_token
+from cloudrec.auth import GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack
 
 API_KEY = "test-key"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256"
-API_AUTH = {"Authorization": aiohttp.BasicAuth(API_KEY, API_SECRET).encode()}
+API_AUTH = {"Authorization": basic_header(API_KEY, API_SECRET)}
 
 EVENT_TIMEOUT_S = 20.0
 # Publishers small and slow enough that two of them, the bot and the encoder
@@ -139,3 +137,17 @@ TIMESTAMP_RECT = (0, 0, 175, 32)
 
 def file_output(name: str) -> list[dict[str, Any]]:
     return [{"id": "1", "output": [{"type": 0, "filename": name}]}]
+
+
+async def record_briefly(base_url: str, room: str, filename: str, ms: int = 1500) -> None:
+    """A real recording of one synthetic participant, ``ms`` long."""
+    alice = await synthetic_participant(base_url, room, "alice", RED[0], RED[2])
+    log = EventLog()
+    log.attach(alice)
+    try:
+        await alice.start_svr_mixer(CFG_360P15, side_by_side("alice", "bob"), file_output(filename))
+        await log.wait_duration(ms)
+        await alice.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await alice.leave()

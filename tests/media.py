@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -48,7 +50,7 @@ def decode(path: Path) -> Decoded:
         codec = vstream.codec_context.name
         pix_fmt = vstream.codec_context.pix_fmt or ""
         frames, times = [], []
-        for frame in container.decode(video=0):
+        for frame in _frames(container, vstream):
             frames.append(frame.to_ndarray(format="rgb24"))
             times.append(float(frame.time or 0.0))
     audio = np.zeros(0, np.float32)
@@ -62,12 +64,22 @@ def decode(path: Path) -> Decoded:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             chunks = [
                 out.to_ndarray().reshape(-1)
-                for frame in container.decode(audio=0)
+                for frame in _frames(container, astream)
                 for out in resampler.resample(frame)
             ]
             if chunks:
                 audio = np.concatenate(chunks)
     return Decoded(width, height, fps, times, frames, audio, rate, codec, audio_codec, pix_fmt)
+
+
+def _frames(container: Any, stream: Any) -> Iterator[Any]:
+    """Decoded frames, as a player shows them: a packet cut short by a crash or a
+    full disk is skipped rather than ending the file."""
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.InvalidDataError:
+            continue
 
 
 def region_mean(frame: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:

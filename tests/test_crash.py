@@ -11,6 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from cloudrec.config import Config
+from cloudrec.server import start_server
 from tests.helpers import (
     API_AUTH,
     API_KEY,
@@ -98,3 +100,20 @@ async def test_killed_server_leaves_a_playable_file(tmp_path: Path, sig: signal.
     assert len(media.audio) / media.audio_rate >= recorded - loss
     if sig is signal.SIGTERM:
         assert returncode == 0
+
+    # Restarted on the same data dir, the server lists the file and serves it.
+    restarted = await start_server(
+        Config(port=0, data_dir=tmp_path, api_key=API_KEY, api_secret=API_SECRET)
+    )
+    try:
+        rec = restarted.recordings.index.by_name("/crash/k.mp4")
+        assert rec is not None
+        assert rec.state == ("interrupted" if sig is signal.SIGKILL else "finished")
+        assert abs(rec.duration_ms - len(media.frames) * 1000 / 15) <= 100
+        async with (
+            aiohttp.ClientSession(headers=API_AUTH) as http,
+            http.get(f"{restarted.base_url}/api/v1/recordings/{rec.id}/download") as resp,
+        ):
+            assert await resp.read() == (tmp_path / "recordings" / "crash" / "k.mp4").read_bytes()
+    finally:
+        await restarted.close()

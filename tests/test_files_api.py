@@ -1,0 +1,148 @@
+"""Recordings REST API: the index follows a real recording; list, get, download
+with Range and ETag, delete; every answer matches the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import pytest
+
+from cloudrec.server import RunningServer
+from tests.helpers import API_AUTH, record_briefly
+from tests.media import decode
+from tests.openapi_check import response_schema, validate
+
+
+async def _json(resp: aiohttp.ClientResponse, path: str, method: str) -> dict:  # type: ignore[type-arg]
+    body = await resp.json()
+    name = response_schema(path, method, resp.status)
+    if name:
+        validate(name, body)
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def recorded(server: RunningServer) -> dict:  # type: ignore[type-arg]
+    started = time.time()
+    await record_briefly(server.base_url, "files", "/2026-11-25/files.mp4")
+    async with (
+        aiohttp.ClientSession(headers=API_AUTH) as http,
+        http.get(f"{server.base_url}/api/v1/recordings") as resp,
+    ):
+        page = await _json(resp, "/api/v1/recordings", "get")
+    assert page["total"] == 1
+    rec = page["recordings"][0]
+    assert rec["created_at"] >= started - 1
+    return rec  # type: ignore[no-any-return]
+
+
+async def test_index_follows_the_recording(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
+    path = server.config.recordings_dir / "2026-11-25" / "files.mp4"
+    media = decode(path)
+    assert recorded["file_name"] == "/2026-11-25/files.mp4"
+    assert recorded["room"] == "files" and recorded["mixer_id"] == "1"
+    assert recorded["state"] == "finished" and recorded["error"] == 0
+    assert (recorded["container"], recorded["video_codec"], recorded["audio_codec"]) == (
+        "mp4",
+        "h264",
+        "aac",
+    )
+    assert (recorded["width"], recorded["height"], recorded["fps"]) == (640, 360, 15.0)
+    assert recorded["size"] == path.stat().st_size
+    assert abs(recorded["duration_ms"] - len(media.frames) * 1000 / 15) <= 100
+    assert recorded["finished_at"] >= recorded["created_at"]
+
+
+async def test_get_list_filters_and_paging(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
+    base = f"{server.base_url}/api/v1/recordings"
+    async with aiohttp.ClientSession(headers=API_AUTH) as http:
+        async with http.get(f"{base}/{recorded['id']}") as resp:
+            assert resp.status == 200
+            assert (await _json(resp, "/api/v1/recordings/{id}", "get"))["id"] == recorded["id"]
+        for params, count in (
+            ({"room": "files"}, 1),
+            ({"room": "other"}, 0),
+            ({"since": str(recorded["created_at"] + 10)}, 0),
+            ({"name": "files"}, 1),
+            ({"name": "nope"}, 0),
+            ({"page": "2", "pageSize": "1"}, 0),
+        ):
+            async with http.get(base, params=params) as resp:
+                page = await _json(resp, "/api/v1/recordings", "get")
+            assert len(page["recordings"]) == count, params
+        async with http.get(base, params={"pageSize": "0"}) as resp:
+            assert resp.status == 400
+            await _json(resp, "/api/v1/recordings", "get")
+        async with http.get(f"{base}/999") as resp:
+            assert resp.status == 404
+            await _json(resp, "/api/v1/recordings/{id}", "get")
+
+
+async def test_download_ranges_and_etag(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
+    data = (server.config.recordings_dir / "2026-11-25" / "files.mp4").read_bytes()
+    size = len(data)
+    url = f"{server.base_url}/api/v1/recordings/{recorded['id']}/download"
+    async with aiohttp.ClientSession(headers=API_AUTH) as http:
+        async with http.get(url) as resp:
+            assert resp.status == 200
+            assert await resp.read() == data
+            assert resp.headers["Content-Type"] == "video/mp4"
+            assert 'filename="files.mp4"' in resp.headers["Content-Disposition"]
+            etag = resp.headers["ETag"]
+        cases = [
+            ("bytes=0-99", 0, 100),
+            (f"bytes={size // 2}-{size // 2 + 999}", size // 2, size // 2 + 1000),
+            ("bytes=-500", size - 500, size),
+            (f"bytes={size - 10}-", size - 10, size),
+        ]
+        for header, start, end in cases:
+            async with http.get(url, headers={"Range": header}) as resp:
+                assert resp.status == 206, header
+                assert await resp.read() == data[start:end], header
+                assert resp.headers["Content-Range"] == f"bytes {start}-{end - 1}/{size}"
+        async with http.get(url, headers={"Range": f"bytes={size + 10}-"}) as resp:
+            assert resp.status == 416
+        async with http.get(url, headers={"If-None-Match": etag}) as resp:
+            assert resp.status == 304
+
+
+async def test_signed_download_link(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
+    data = (server.config.recordings_dir / "2026-11-25" / "files.mp4").read_bytes()
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(recorded["downUrl"]) as resp:
+            assert resp.status == 200 and await resp.read() == data
+        tampered = recorded["downUrl"].replace("expires=", "expires=9")
+        async with anonymous.get(tampered) as resp:
+            assert resp.status == 403
+        expired = recorded["downUrl"].split("?")[0] + "?expires=1&signature=00"
+        async with anonymous.get(expired) as resp:
+            assert resp.status == 403
+
+
+async def test_delete_removes_file_and_row(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
+    path = server.config.recordings_dir / "2026-11-25" / "files.mp4"
+    url = f"{server.base_url}/api/v1/recordings/{recorded['id']}"
+    async with aiohttp.ClientSession(headers=API_AUTH) as http:
+        async with http.delete(url) as resp:
+            assert resp.status == 200
+            assert (await _json(resp, "/api/v1/recordings/{id}", "delete"))["deleted"] == recorded[
+                "id"
+            ]
+        assert not path.exists()
+        async with http.get(url) as resp:
+            assert resp.status == 404
+        async with http.get(f"{url}/download") as resp:
+            assert resp.status == 404
+
+
+async def test_mixer_and_room_answers_match_the_document(server: RunningServer) -> None:
+    async with aiohttp.ClientSession(headers=API_AUTH) as http:
+        async with http.get(f"{server.base_url}/api/v1/rooms/empty/mixer") as resp:
+            await _json(resp, "/api/v1/rooms/{room}/mixer", "get")
+        async with http.get(f"{server.base_url}/api/v1/rooms/empty") as resp:
+            assert resp.status == 404
+            await _json(resp, "/api/v1/rooms/{room}", "get")
+        async with http.get(f"{server.base_url}/api/openapi.json") as resp:
+            document = await resp.json()
+    assert document["openapi"].startswith("3.")
