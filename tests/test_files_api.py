@@ -3,13 +3,27 @@ with Range and ETag, delete; every answer matches the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from cloudrec.errors import CloudrecError
 from cloudrec.server import RunningServer
-from tests.helpers import API_AUTH, record_briefly
+from tests.helpers import (
+    API_AUTH,
+    API_KEY,
+    API_SECRET,
+    CFG_360P15,
+    file_output,
+    participant,
+    record_briefly,
+    side_by_side,
+)
 from tests.media import decode
 from tests.openapi_check import response_schema, validate
 
@@ -146,3 +160,57 @@ async def test_mixer_and_room_answers_match_the_document(server: RunningServer) 
         async with http.get(f"{server.base_url}/api/openapi.json") as resp:
             document = await resp.json()
     assert document["openapi"].startswith("3.")
+
+
+async def test_storage_quota_refuses_a_start(make_server: Any, tmp_path: Path) -> None:
+    server = await make_server(storage_quota_mb=1)
+    big = server.config.recordings_dir / "old" / "big.mp4"
+    big.parent.mkdir(parents=True)
+    big.write_bytes(b"\0" * (1024 * 1024 + 1))
+    server.recordings.index.add(
+        room="q",
+        mixer_id="1",
+        file_name="/old/big.mp4",
+        path=big,
+        container="mp4",
+        video_codec=None,
+        audio_codec=None,
+        width=None,
+        height=None,
+        fps=None,
+        state="finished",
+        size=big.stat().st_size,
+    )
+    async with participant(server.base_url, "q", "alice") as alice:
+        with pytest.raises(CloudrecError) as caught:
+            await alice.start_svr_mixer(
+                CFG_360P15, side_by_side("alice", "b"), file_output("/q/new.mp4")
+            )
+    assert int(caught.value.code) == 908 and "quota" in caught.value.message
+
+
+async def test_recordings_command_downloads_and_deletes(
+    server: RunningServer,
+    recorded: dict,
+    tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    target = tmp_path / "copy.mp4"
+    common = ["--server", server.base_url, "--api-key", API_KEY, "--api-secret", API_SECRET]
+    for args in (
+        ["download", str(recorded["id"]), "--output", str(target)],
+        ["delete", str(recorded["id"])],
+    ):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cloudrec.cli",
+            "recordings",
+            *args,
+            *common,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        assert await proc.wait() == 0, args
+        if args[0] == "download":
+            source = server.config.recordings_dir / "2026-11-25" / "files.mp4"
+            assert target.read_bytes() == source.read_bytes()
+    assert server.recordings.index.get(recorded["id"]) is None
