@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 from aiohttp import web
 
 from cloudrec.config import Config, with_credentials
@@ -52,6 +53,9 @@ async def start_server(config: Config) -> RunningServer:
         raise ConfigError(
             f"--dev serves without any access control: loopback only, not {config.host}"
         )
+    # Mixers already run in parallel threads; OpenCV's own pool would only add
+    # spinning threads to every resize.
+    cv2.setNumThreads(1)
     config = with_credentials(config)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     index = RecordingIndex(config.index_path)

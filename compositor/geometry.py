@@ -34,3 +34,13 @@ def fit(src_w: int, src_h: int, rect: Rect, mode: KeepAspect) -> Placement:
     cw = max(1, min(src_w, round(rect.w / scale)))
     ch = max(1, min(src_h, round(rect.h / scale)))
     return Placement(Rect((src_w - cw) // 2, (src_h - ch) // 2, cw, ch), rect)
+
+
+def even(rect: Rect) -> Rect:
+    """Taken to even coordinates and sizes (at least 2), so the half-size chroma
+    planes line up with luma."""
+    return Rect(rect.x & ~1, rect.y & ~1, max(2, rect.w & ~1), max(2, rect.h & ~1))
+
+
+def even_placement(placement: Placement) -> Placement:
+    return Placement(even(placement.src), even(placement.dst))

@@ -1,7 +1,8 @@
-"""Pre-rendered RGBA overlays (text, placeholders) blended onto a canvas.
+"""Pre-rendered translucent overlays (text, placeholders) blended onto a canvas.
 
 Rendering text is slow compared with blending it, so an overlay is rendered once
-per distinct content and kept; each frame only blends.
+per distinct content, converted to premultiplied I420 planes, and kept; each
+frame only blends.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import cv2
 import numpy as np
 
 from compositor.color import parse_color
+from compositor.planes import I420
 
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 PLACEHOLDER_BACKGROUND = "#202020"
 PLACEHOLDER_TEXT = "#D0D0D0"
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Pixel height of FONT's capital letters at scale 1.0.
 _CAP_PX_AT_SCALE_1 = 22.0
 # font-size is a CSS em size in pixels; capitals are about 0.7 em tall.
@@ -32,21 +34,48 @@ def _thickness(scale: float) -> int:
 
 
 @dataclass(frozen=True)
-class Overlay:
-    """``color`` premultiplied by alpha, and ``inv_alpha`` = 1 - alpha, per pixel."""
+class Plane:
+    """One plane of an overlay: ``premul`` = value x alpha, ``inv`` = 1 - alpha."""
 
-    color: np.ndarray  # float32 HxWx3
-    inv_alpha: np.ndarray  # float32 HxWx1
+    premul: np.ndarray  # float32
+    inv: np.ndarray  # float32
 
-    def blend_onto(self, canvas: np.ndarray, x: int, y: int) -> None:
-        h, w = self.inv_alpha.shape[:2]
-        h = min(h, canvas.shape[0] - y)
-        w = min(w, canvas.shape[1] - x)
+    def blend(self, target: np.ndarray, x: int, y: int) -> None:
+        h = min(self.inv.shape[0], target.shape[0] - y)
+        w = min(self.inv.shape[1], target.shape[1] - x)
         if h <= 0 or w <= 0:
             return
-        roi = canvas[y : y + h, x : x + w]
-        mixed = roi * self.inv_alpha[:h, :w] + self.color[:h, :w]
-        roi[...] = mixed.astype(np.uint8)
+        roi = target[y : y + h, x : x + w]
+        roi[...] = (roi * self.inv[:h, :w] + self.premul[:h, :w]).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    y: Plane
+    u: Plane
+    v: Plane
+
+    def blend_onto(self, canvas: I420, x: int, y: int) -> None:
+        """``x`` and ``y`` are luma pixels; odd ones are taken down to even."""
+        x, y = x & ~1, y & ~1
+        self.y.blend(canvas.y, x, y)
+        self.u.blend(canvas.u, x // 2, y // 2)
+        self.v.blend(canvas.v, x // 2, y // 2)
+
+
+def from_bgra(bgr: np.ndarray, alpha: np.ndarray) -> Overlay:
+    """Straight (not premultiplied) BGR and alpha in 0..1 -> premultiplied I420
+    planes. Chroma and its alpha are averaged over 2x2 blocks, premultiplied, so
+    edges keep their colour."""
+    h, w = alpha.shape[0] // 2 * 2, alpha.shape[1] // 2 * 2
+    yuv = I420.from_bgr(bgr[:h, :w])
+    a = alpha[:h, :w].astype(np.float32)
+    a2 = cv2.resize(a, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+    def plane(values: np.ndarray, weight: np.ndarray) -> Plane:
+        return Plane(values.astype(np.float32) * weight, 1.0 - weight)
+
+    return Overlay(plane(yuv.y, a), plane(yuv.u, a2), plane(yuv.v, a2))
 
 
 def render_text_box(
@@ -60,26 +89,21 @@ def render_text_box(
     if tw > room:
         scale *= room / tw
     thickness = _thickness(scale)
-    bgr = np.zeros((height, width, 3), np.uint8)
-    alpha = np.zeros((height, width), np.uint8)
-    bb, bg, br, ba = parse_color(background)
-    bgr[:] = (bb, bg, br)
-    alpha[:] = ba
     (_, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
-    origin = (margin, (height + th) // 2)
-    fb, fg, fr, fa = parse_color(color)
     mask = np.zeros((height, width), np.uint8)
-    cv2.putText(mask, text, origin, FONT, scale, 255, thickness, cv2.LINE_AA)
+    cv2.putText(mask, text, (margin, (height + th) // 2), FONT, scale, 255, thickness, cv2.LINE_AA)
     coverage = mask.astype(np.float32) / 255.0
+    fb, fg, fr, fa = parse_color(color)
+    bb, bg, br, ba = parse_color(background)
     text_alpha = coverage * (fa / 255.0)
-    base_alpha = alpha.astype(np.float32) / 255.0
-    out_alpha = text_alpha + base_alpha * (1.0 - text_alpha)
+    base_alpha = ba / 255.0
+    alpha = text_alpha + base_alpha * (1.0 - text_alpha)
+    # Straight colour of each pixel: text over box, weighted by their alphas.
+    weight_text = np.divide(text_alpha, alpha, out=np.zeros_like(alpha), where=alpha > 0)
     fg_color = np.array((fb, fg, fr), np.float32)
-    premul = (
-        fg_color * text_alpha[..., None]
-        + bgr.astype(np.float32) * (base_alpha * (1.0 - text_alpha))[..., None]
-    )
-    return Overlay(premul, (1.0 - out_alpha)[..., None])
+    bg_color = np.array((bb, bg, br), np.float32)
+    straight = fg_color * weight_text[..., None] + bg_color * (1.0 - weight_text[..., None])
+    return from_bgra(straight.round().astype(np.uint8), alpha)
 
 
 def render_placeholder(label: str, width: int, height: int) -> Overlay:

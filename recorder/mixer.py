@@ -21,6 +21,7 @@ import numpy as np
 from cloudrec.errors import ErrorCode
 from cloudrec.wire import ContentType, MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
+from compositor.planes import I420
 from recorder.audio import mix, to_frame
 from recorder.outputs import FileOutput, OutputInfo
 from recorder.tracks import FrameRef
@@ -54,18 +55,36 @@ class MixerStats:
     frames_repeated: int = 0
 
 
+def to_source(frame: av.VideoFrame) -> I420:
+    """A decoded input frame as the compositor takes it: I420, what decoders give
+    (anything else, or an odd size, is converted first)."""
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        frame = frame.reformat(
+            width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p"
+        )
+    return I420(frame.to_ndarray(), frame.width, frame.height)
+
+
+def to_video_frame(canvas: I420, pts: int) -> av.VideoFrame:
+    """A composed canvas as the encoder takes it (yuv420p, no conversion); a new
+    frame each call, since encode() rewrites pts in place."""
+    frame = av.VideoFrame.from_ndarray(canvas.data, format="yuv420p")
+    frame.pts = pts
+    return frame
+
+
 @dataclass
 class _Converted:
-    """The BGR image of the last frame seen per camid; a frame shown on several
-    ticks is converted once."""
+    """The compositor's image of the last frame seen per camid; a frame shown on
+    several ticks is converted once."""
 
-    frames: dict[str, tuple[av.VideoFrame, np.ndarray]] = field(default_factory=dict)
+    frames: dict[str, tuple[av.VideoFrame, I420]] = field(default_factory=dict)
 
-    def image(self, camid: str, frame: av.VideoFrame) -> np.ndarray:
+    def image(self, camid: str, frame: av.VideoFrame) -> I420:
         cached = self.frames.get(camid)
         if cached is not None and cached[0] is frame:
             return cached[1]
-        image = frame.to_ndarray(format="bgr24")
+        image = to_source(frame)
         self.frames[camid] = (frame, image)
         return image
 
@@ -95,7 +114,7 @@ class Mixer:
         self._compositor = Compositor(self.video.width, self.video.height)
         self._converted = _Converted()
         self._last_tick = -1
-        self._last_canvas: np.ndarray | None = None
+        self._last_canvas: I420 | None = None
         self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
 
     # -- event-loop side ---------------------------------------------------------
@@ -165,13 +184,11 @@ class Mixer:
         self._last_canvas = canvas
         self._last_tick = job.tick
 
-    def _encode(self, canvas: np.ndarray, tick: int) -> None:
+    def _encode(self, canvas: I420, tick: int) -> None:
         for output in self.outputs:
             if output.state not in (OutputState.CREATED, OutputState.WRITING):
                 continue
-            # A fresh frame per output: encode() rewrites pts in place.
-            frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
-            frame.pts = tick
+            frame = to_video_frame(canvas, tick)
             before = output.state
             self._write(output, partial(output.write_video, frame))
             if output.state is not before:
