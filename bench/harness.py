@@ -83,8 +83,10 @@ async def _cli(*args: str, stdout: int | None) -> asyncio.subprocess.Process:
 @asynccontextmanager
 async def bench_server(extra: Sequence[str] = ()) -> AsyncIterator[Bench]:
     data_dir = Path(tempfile.mkdtemp(prefix="cloudrec-bench-"))
+    # --dev: benchmarks run on loopback and measure recording, not access checks.
     server = await _cli(
         "serve",
+        "--dev",
         "--port",
         "0",
         "--data-dir",
@@ -112,30 +114,32 @@ async def publishers(
     size: str,
     fps: int,
     flash: bool = False,
+    replay: bool = False,
 ) -> AsyncIterator[None]:
+    """One `cloudrec peer` process per publisher; ready once all have tracks."""
     procs = []
+    options = [*(["--flash"] if flash else []), *(["--replay"] if replay else [])]
     try:
         for peer in peers:
-            args = [
-                "peer",
-                "--server",
-                bench.base_url,
-                "--room",
-                room,
-                "--user",
-                peer.user,
-                "--color",
-                peer.color,
-                "--tone",
-                str(peer.tone),
-                "--size",
-                size,
-                "--fps",
-                str(fps),
-            ]
             procs.append(
                 await _cli(
-                    *args, *(["--flash"] if flash else []), stdout=asyncio.subprocess.DEVNULL
+                    "peer",
+                    "--server",
+                    bench.base_url,
+                    "--room",
+                    room,
+                    "--user",
+                    peer.user,
+                    "--color",
+                    peer.color,
+                    "--tone",
+                    str(peer.tone),
+                    "--size",
+                    size,
+                    "--fps",
+                    str(fps),
+                    *options,
+                    stdout=asyncio.subprocess.DEVNULL,
                 )
             )
         await bench.wait_for_tracks(room, len(peers))

@@ -15,12 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiortc import MediaStreamTrack
 
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.server import ConfigError, start_server
-from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, parse_hex_color
+from cloudrec.synthetic import (
+    AUDIO_PTIME_S,
+    AUDIO_RATE,
+    ColorVideoTrack,
+    ReplayTrack,
+    ToneAudioTrack,
+    encode_audio_loop,
+    encode_video_loop,
+    parse_hex_color,
+)
 
 DEMO_TOKEN_TTL_S = 24 * 3600
 
@@ -75,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a white frame and a 50 ms beep at each whole second, for A/V sync checks",
     )
+    peer.add_argument(
+        "--replay",
+        action="store_true",
+        help="send a pre-encoded loop instead of encoding live: a cheap publisher for load tests",
+    )
     peer.add_argument("--seconds", type=float, default=0.0, help="leave after this long (0: never)")
 
     token = commands.add_parser("token", help="mint an access token (signed with the API secret)")
@@ -121,8 +136,16 @@ async def _serve(args: argparse.Namespace) -> None:
 
 async def _peer(args: argparse.Namespace) -> None:
     width, height = args.size
-    video = ColorVideoTrack(args.color, width, height, args.fps, args.flash)
-    audio = ToneAudioTrack(args.tone, args.flash)
+    video: MediaStreamTrack
+    audio: MediaStreamTrack
+    if args.replay:
+        video = ReplayTrack(
+            "video", encode_video_loop(args.color, width, height, args.fps), 1 / args.fps, 90_000
+        )
+        audio = ReplayTrack("audio", encode_audio_loop(args.tone), AUDIO_PTIME_S, AUDIO_RATE)
+    else:
+        video = ColorVideoTrack(args.color, width, height, args.fps, args.flash)
+        audio = ToneAudioTrack(args.tone, args.flash)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

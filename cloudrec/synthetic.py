@@ -11,6 +11,7 @@ import time
 import av
 import numpy as np
 from aiortc import MediaStreamTrack
+from av.stream import Stream
 
 AUDIO_RATE = 48_000
 AUDIO_PTIME_S = 0.020
@@ -82,6 +83,9 @@ class ColorVideoTrack(MediaStreamTrack):
         # The flash is the frame whose capture instant is the first at or after
         # each whole second of wall clock: the beep starts at that same second.
         flash = self._flash and math.floor(due) != math.floor(due - 1 / self._fps)
+        return self.frame(n, flash)
+
+    def frame(self, n: int, flash: bool = False) -> av.VideoFrame:
         if flash:
             image = self._white
         else:
@@ -106,6 +110,9 @@ class ToneAudioTrack(MediaStreamTrack):
 
     async def recv(self) -> av.AudioFrame:
         n, due = await self._pace.next()
+        return self.frame(n, due)
+
+    def frame(self, n: int, due: float) -> av.AudioFrame:
         t = due + np.arange(self._samples) / AUDIO_RATE
         signal = TONE_AMPLITUDE * np.sin(2 * np.pi * self._tone * t)
         if self._flash:
@@ -117,3 +124,68 @@ class ToneAudioTrack(MediaStreamTrack):
         frame.pts = n * self._samples
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         return frame
+
+
+# -- pre-encoded publishers -------------------------------------------------------
+
+REPLAY_SECONDS = 2  # a loop this long; a whole number of seconds keeps tones seamless
+REPLAY_VIDEO_BIT_RATE = 600_000
+REPLAY_NOISE = 6.0  # luma standard deviation, in levels
+
+
+def encode_video_loop(color: str, width: int, height: int, fps: int) -> list[bytes]:
+    """REPLAY_SECONDS of the colour camera as VP8 packets; the first is a keyframe
+    and the loop has no other, so it replays seamlessly. Sensor-like noise keeps
+    the bitrate (and so the receiver's decoding cost) near a real camera's."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.time_base = fractions.Fraction(1, fps)
+    codec.bit_rate = REPLAY_VIDEO_BIT_RATE
+    codec.gop_size = fps * REPLAY_SECONDS
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    source = ColorVideoTrack(color, width, height, fps, flash=False)
+    packets: list[bytes] = []
+    rng = np.random.default_rng(0)
+    for n in range(fps * REPLAY_SECONDS):
+        planes = source.frame(n).to_ndarray()
+        noise = rng.normal(0, REPLAY_NOISE, (height, width))
+        planes[:height] = np.clip(planes[:height] + noise, 16, 235).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts = n
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    return packets
+
+
+def encode_audio_loop(tone_hz: float) -> list[bytes]:
+    """REPLAY_SECONDS of the tone as 20 ms Opus packets."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate, codec.layout, codec.format = AUDIO_RATE, "mono", "s16"
+    codec.bit_rate = 32_000
+    source = ToneAudioTrack(tone_hz, flash=False)
+    count = int(REPLAY_SECONDS / AUDIO_PTIME_S)
+    packets: list[bytes] = []
+    for n in range(count):
+        packets += [bytes(p) for p in codec.encode(source.frame(n, n * AUDIO_PTIME_S))]
+    packets += [bytes(p) for p in codec.encode(None)]
+    return packets[:count]
+
+
+class ReplayTrack(MediaStreamTrack):
+    """Sends pre-encoded packets in a loop at their real pace: a publisher whose
+    own cost is packetising alone, for load tests of the recorder."""
+
+    def __init__(self, kind: str, packets: list[bytes], period: float, clock_rate: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._step = round(period * clock_rate)
+        self._time_base = fractions.Fraction(1, clock_rate)
+        self._pace = _Paced(period)
+
+    async def recv(self) -> av.Packet[Stream]:
+        n, _ = await self._pace.next()
+        packet = av.Packet(self._packets[n % len(self._packets)])
+        packet.pts = n * self._step
+        packet.time_base = self._time_base
+        return packet

@@ -122,6 +122,7 @@ class RecorderBot:
                 self._emit_info,
                 self._hit_limit,
                 self._config.max_recording_seconds,
+                on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
             session.start()

@@ -114,6 +114,9 @@ class FileOutput:
             astream = self._container.add_stream("aac", rate=AUDIO_RATE, layout=AUDIO_LAYOUT)
             astream.bit_rate = AUDIO_BIT_RATE
             astream.time_base = Fraction(1, AUDIO_RATE)
+            # The 'fast' coder: a third of the default's CPU at the same bitrate;
+            # what it gives up matters for music masters, not meeting speech.
+            astream.codec_context.options = {"aac_coder": "fast"}
             self._audio = astream
         self.state = OutputState.CREATED
 

@@ -34,8 +34,10 @@ class RecordingSession:
         emit: Callable[[OutputInfo], None],
         on_limit: Callable[[ErrorCode], None],
         max_seconds: float,
+        on_stats: Callable[[dict[str, int]], None] = lambda _stats: None,
     ) -> None:
         self.request = request
+        self._on_stats = on_stats
         self._registry = registry
         self._audio = audio
         self._emit = emit
@@ -113,6 +115,19 @@ class RecordingSession:
             await asyncio.gather(*(asyncio.to_thread(m.join) for m in self.mixers))
         return [o.info() for m in self.mixers for o in m.outputs]
 
+    def stats(self) -> dict[str, int]:
+        """Counters an operator watches: a late tick or a dropped frame means the
+        machine is short of CPU for what it records."""
+        return {
+            "videoTicks": self.video_clock.ticks,
+            "lateVideoTicks": self.video_clock.late_ticks,
+            "lateAudioTicks": self.audio_clock.late_ticks,
+            "framesEncoded": sum(m.stats.frames_encoded for m in self.mixers),
+            "framesDropped": sum(m.stats.frames_dropped for m in self.mixers),
+            "framesRepeated": sum(m.stats.frames_repeated for m in self.mixers),
+            "audioUnderruns": sum(b.underruns for b in self._audio.values()),
+        }
+
     async def _video_clock(self, mixer: Mixer, start: float, wall_start: float) -> None:
         loop = asyncio.get_running_loop()
         period = Fraction(1, mixer.video.frame_rate)
@@ -142,6 +157,7 @@ class RecordingSession:
                 for output in mixer.outputs:
                     if output.state is OutputState.WRITING:
                         self._emit(output.info())
+            self._on_stats(self.stats())
             if not limited and loop.time() - start >= self._max_seconds:
                 limited = True
                 self._on_limit(ErrorCode.RECORD_MAX)

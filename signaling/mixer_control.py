@@ -46,6 +46,7 @@ class RoomMixer:
         self.bot: Peer | None = None
         self.bot_joined: asyncio.Future[Peer] | None = None
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stats: dict[str, Any] = {}
         self.lock = asyncio.Lock()
         self.request: StartRequest | None = None
 
@@ -101,6 +102,10 @@ class MixerControl:
         mixer = self._mixers.get(room)
         return mixer.state if mixer else MixerState.NULL
 
+    def stats(self, room: str) -> dict[str, Any]:
+        mixer = self._mixers.get(room)
+        return dict(mixer.stats) if mixer else {}
+
     def output_infos(self, room: str) -> list[dict[str, Any]]:
         mixer = self._mixers.get(room)
         return list(mixer.outputs.values()) if mixer else []
@@ -122,6 +127,7 @@ class MixerControl:
                     f"all {self._config.max_sessions} recorders of this server are busy",
                 )
             mixer.outputs = {}
+            mixer.stats = {}
             mixer.request = request
             await self._move(mixer, MixerState.STARTING, 0, operator)
             try:
@@ -217,6 +223,9 @@ class MixerControl:
                 mixer.outputs[(str(info.get("id")), str(info.get("fileName")))] = info
                 self._recordings.on_output_info(mixer.room, mixer.request, info)
                 await self._emit(mixer.room, "svrMixerOutputInfo", info)
+        elif message.get("type") == "mixer.stats":
+            if isinstance(message.get("data"), dict):
+                mixer.stats = message["data"]
         elif message.get("type") == "mixer.ended":
             # The bot hit a limit (length, disk) and asks to be stopped; stopping
             # waits on the bot's reply, so it cannot run inside the bot's reader.

@@ -93,6 +93,7 @@ class RestApi:
             {
                 "state": int(self._control.get_state(room)),
                 "outputs": self._control.output_infos(room),
+                "stats": self._control.stats(room),
             }
         )
 

@@ -138,6 +138,7 @@ class SignalingEndpoint:
                 extra = {
                     "state": int(self._control.get_state(room)),
                     "outputs": self._control.output_infos(room),
+                    "stats": self._control.stats(room),
                 }
             await self._reply(peer, message, **extra)
         except CloudrecError as exc:

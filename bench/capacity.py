@@ -1,0 +1,85 @@
+"""How many concurrent 4-party 640x360@15 recordings this machine sustains with
+no late clock ticks and no dropped output frames.
+
+Publishers replay pre-encoded media in their own processes on the same machine,
+so they take CPU from the recorder: the count found is a floor for a machine
+that only records. Each step adds a room and measures all rooms together.
+
+    python -m bench.capacity [--max 10] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from contextlib import AsyncExitStack
+
+from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body
+
+PARTIES = 4
+WARMUP_S = 3.0
+
+
+async def step(rooms: int, seconds: float) -> tuple[bool, float, int, int]:
+    """All rooms recording at once: (clean, recorder cores, late ticks, dropped)."""
+    async with bench_server() as bench, AsyncExitStack() as stack:
+        for r in range(rooms):
+            await stack.enter_async_context(
+                publishers(bench, f"cap{r}", PALETTE[:PARTIES], size="640x360", fps=15, replay=True)
+            )
+        for r in range(rooms):
+            users = [p.user for p in PALETTE[:PARTIES]]
+            await bench.start(f"cap{r}", start_body(640, 360, 15, users, f"/cap/{r}.mp4"))
+        await asyncio.sleep(WARMUP_S)
+        before = {}
+        for r in range(rooms):
+            async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
+                before[r] = (await resp.json())["stats"]
+        cpu0, wall0 = cpu_seconds(bench.server_pid), time.perf_counter()
+        await asyncio.sleep(seconds)
+        cores = (cpu_seconds(bench.server_pid) - cpu0) / (time.perf_counter() - wall0)
+        late = dropped = 0
+        for r in range(rooms):
+            async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
+                stats = (await resp.json())["stats"]
+            late += (
+                stats["lateVideoTicks"]
+                - before[r].get("lateVideoTicks", 0)
+                + stats["lateAudioTicks"]
+                - before[r].get("lateAudioTicks", 0)
+            )
+            dropped += stats["framesDropped"] - before[r].get("framesDropped", 0)
+        for r in range(rooms):
+            await bench.stop(f"cap{r}")
+    return late == 0 and dropped == 0, cores, late, dropped
+
+
+async def run(limit: int, seconds: float) -> None:
+    print(
+        f"{'rooms':>5} {'recorder cores':>14} {'late ticks':>10} {'dropped':>7}"
+        f"   ({os.cpu_count()} cores, publishers on the same machine)"
+    )
+    sustained = 0
+    for rooms in range(1, limit + 1):
+        clean, cores, late, dropped = await step(rooms, seconds)
+        print(f"{rooms:>5} {cores:>14.2f} {late:>10} {dropped:>7}")
+        if not clean:
+            break
+        sustained = rooms
+    print(f"concurrent_4p_360p15_recordings {sustained}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--max", type=int, default=10, help="rooms to try at most")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time per step")
+    args = parser.parse_args()
+    asyncio.run(run(args.max, args.seconds))
+
+
+if __name__ == "__main__":
+    main()

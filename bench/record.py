@@ -1,0 +1,110 @@
+"""End-to-end recorder cost: the server process's CPU cores per real-time second
+for K-party rooms, with publishers replaying pre-encoded media in their own
+processes; start -> RUNNING and stop -> file closed latencies; late clock ticks
+and dropped frames.
+
+    python -m bench.record [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+
+from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body
+
+CASES = (
+    (2, 640, 360, 15),
+    (4, 640, 360, 15),
+    (9, 640, 360, 15),
+    (2, 1280, 720, 30),
+    (4, 1280, 720, 30),
+    (9, 1280, 720, 30),
+)
+PUBLISHER_SIZE = "640x360"  # what a camera sends a recorder that tiles it
+WARMUP_S = 3.0  # connection set-up is not steady-state cost
+
+
+@dataclass
+class Result:
+    cores: float
+    start_s: float
+    stop_s: float
+    late_ticks: int
+    dropped: int
+    ticks: int
+
+
+async def measure(parties: int, width: int, height: int, fps: int, seconds: float) -> Result:
+    peers = PALETTE[:parties]
+    async with (
+        bench_server() as bench,
+        publishers(bench, "rec", peers, size=PUBLISHER_SIZE, fps=fps, replay=True),
+    ):
+        body = start_body(width, height, fps, [p.user for p in peers], "/rec/r.mp4")
+        t0 = time.perf_counter()
+        await bench.start("rec", body)
+        start_s = time.perf_counter() - t0
+        await asyncio.sleep(WARMUP_S)
+        cpu0, wall0 = cpu_seconds(bench.server_pid), time.perf_counter()
+        await asyncio.sleep(seconds)
+        cpu1, wall1 = cpu_seconds(bench.server_pid), time.perf_counter()
+        async with bench.http.get(f"{bench.room_url('rec')}/mixer") as resp:
+            stats = (await resp.json())["stats"]
+        t0 = time.perf_counter()
+        await bench.stop("rec")
+        stop_s = time.perf_counter() - t0
+    return Result(
+        (cpu1 - cpu0) / (wall1 - wall0),
+        start_s,
+        stop_s,
+        stats["lateVideoTicks"] + stats["lateAudioTicks"],
+        stats["framesDropped"],
+        stats["videoTicks"],
+    )
+
+
+def parse_case(text: str) -> tuple[int, int, int, int]:
+    """``4:640x360@15`` -> (4, 640, 360, 15)."""
+    parties, _, rest = text.partition(":")
+    size, _, fps = rest.partition("@")
+    width, _, height = size.partition("x")
+    return int(parties), int(width), int(height), int(fps)
+
+
+async def run(seconds: float, cases: tuple[tuple[int, int, int, int], ...]) -> None:
+    print(
+        f"{'parties':>7} {'canvas':>12} {'cores':>6} {'start s':>8} {'stop s':>7}"
+        f" {'late ticks':>10} {'dropped':>7}"
+    )
+    key = 0.0
+    for parties, width, height, fps in cases:
+        r = await measure(parties, width, height, fps, seconds)
+        print(
+            f"{parties:>7} {width:>5}x{height}@{fps:<2} {r.cores:>6.3f} {r.start_s:>8.3f}"
+            f" {r.stop_s:>7.3f} {r.late_ticks:>6}/{r.ticks:<4} {r.dropped:>6}"
+        )
+        if (parties, height, fps) == (4, 360, 15):
+            key = r.cores
+    print(f"cores_per_recording_4p_360p15 {key:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured time per case")
+    parser.add_argument(
+        "--case",
+        action="append",
+        type=parse_case,
+        help="PARTIES:WxH@FPS to run alone (repeatable); default: all",
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args.seconds, tuple(args.case or CASES)))
+
+
+if __name__ == "__main__":
+    main()
