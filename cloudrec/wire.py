@@ -39,6 +39,17 @@ class KeepAspect(IntEnum):
     CROP = 2
 
 
+class AudioFormat(IntEnum):
+    AAC = 0
+    MP3 = 1
+    PCM = 2
+
+
+# The file types each audio-only format is written as.
+AUDIO_CONTAINERS = {AudioFormat.AAC: "m4a", AudioFormat.MP3: "mp3", AudioFormat.PCM: "wav"}
+AUDIO_CODECS = {AudioFormat.AAC: "aac", AudioFormat.MP3: "mp3", AudioFormat.PCM: "pcm_s16le"}
+
+
 class OutputType(IntEnum):
     FILE = 0
     LIVE = 1
@@ -96,14 +107,31 @@ class VideoCfg:
 
 
 @dataclass(frozen=True)
+class AudioCfg:
+    channels: int  # 1 mono, 2 stereo
+    format: AudioFormat
+
+
+# What a mixer with video carries: AAC stereo.
+AV_AUDIO = AudioCfg(2, AudioFormat.AAC)
+
+
+@dataclass(frozen=True)
 class MixerCfg:
     id: str
     stream_types: StreamTypes
     video: VideoCfg | None
+    audio: AudioCfg = AV_AUDIO
 
     @property
     def has_audio(self) -> bool:
         return StreamTypes.AUDIO in self.stream_types
+
+    @property
+    def file_types(self) -> frozenset[str]:
+        if self.video is None:
+            return frozenset({AUDIO_CONTAINERS[self.audio.format]})
+        return VIDEO_CONTAINERS
 
 
 @dataclass(frozen=True)
@@ -232,6 +260,19 @@ def parse_video_cfg(raw: Any, path: str, limits: Limits) -> VideoCfg:
     return VideoCfg(width, height, frame_rate, bit_rate, qp, gop)
 
 
+def parse_audio_cfg(raw: Any, path: str) -> AudioCfg:
+    acfg = _obj(raw if raw is not None else {}, path)
+    channel_type = _int(acfg, "channelType", path, 1)
+    if channel_type not in (0, 1):
+        raise param_error(f"{path}.channelType must be 0 (mono) or 1 (stereo), not {channel_type}")
+    audio_format = _int(acfg, "audioFormat", path, 0)
+    if audio_format not in (0, 1, 2):
+        raise param_error(
+            f"{path}.audioFormat must be 0 (AAC), 1 (MP3) or 2 (PCM), not {audio_format}"
+        )
+    return AudioCfg(channel_type + 1, AudioFormat(audio_format))
+
+
 def default_bit_rate(width: int, height: int) -> int:
     """SPEC's guide (360p 500k, 720p 1M, 1080p 2M), scaled by pixel count between."""
     pixels = width * height
@@ -256,10 +297,12 @@ def parse_cfgs(raw: Any, limits: Limits) -> tuple[MixerCfg, ...]:
             raise param_error(f"{path}.streamTypes must be 1, 2 or 3, not {st}")
         stream_types = StreamTypes(st)
         if StreamTypes.VIDEO not in stream_types:
-            raise CloudrecError(
-                ErrorCode.FEATURE_NOT_ENABLED,
-                f"{path}.streamTypes 1 (audio-only mixer) is not enabled on this server",
+            cfgs.append(
+                MixerCfg(
+                    mixer_id, stream_types, None, parse_audio_cfg(obj.get("acfg"), f"{path}.acfg")
+                )
             )
+            continue
         video = parse_video_cfg(obj.get("cfg"), f"{path}.cfg", limits)
         cfgs.append(MixerCfg(mixer_id, stream_types, video))
     return tuple(cfgs)
@@ -288,7 +331,7 @@ def split_camid(camid: str) -> tuple[str, int]:
     return user, int(cam)
 
 
-def parse_content(raw: Any, path: str, canvas: VideoCfg) -> Content:
+def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
     obj = _obj(raw, path)
     type_value = _int(obj, "type", path)
     try:
@@ -307,6 +350,9 @@ def parse_content(raw: Any, path: str, canvas: VideoCfg) -> Content:
         if not isinstance(user, str) or not user:
             raise param_error(f"{path}.param must be a user ID string")
         return Content(ctype, 0, 0, 0, 0, KeepAspect.KEEP, {"userid": user})
+    canvas = cfg.video
+    if canvas is None:
+        raise param_error(f"{path}.type must be 9 (audio) in an audio-only mixer")
     param = _param(obj.get("param"), f"{path}.param")
     left = _int(obj, "left", path, 0)
     top = _int(obj, "top", path, 0)
@@ -362,11 +408,8 @@ def parse_contents(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[
         content_raw = _list(
             obj.get("content", []), f"{path}.content", min_len=0, max_len=limits.max_contents
         )
-        canvas = cfg.video
-        if canvas is None:
-            raise param_error(f"{path}.id '{mixer_id}' is an audio-only mixer")
         content = tuple(
-            parse_content(c, f"{path}.content[{j}]", canvas) for j, c in enumerate(content_raw)
+            parse_content(c, f"{path}.content[{j}]", cfg) for j, c in enumerate(content_raw)
         )
         result.append(MixerContents(mixer_id, content))
     return tuple(result)
@@ -410,7 +453,8 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
         path = f"outputs[{i}]"
         obj = _obj(item, path)
         mixer_id = _id(obj, path)
-        if mixer_id not in by_id:
+        cfg = by_id.get(mixer_id)
+        if cfg is None:
             raise param_error(f"{path}.id '{mixer_id}' names no mixer in cfgs")
         if any(o.id == mixer_id for o in result):
             raise param_error(f"{path}.id '{mixer_id}' is used twice")
@@ -430,7 +474,7 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
             if otype != OutputType.FILE:
                 raise param_error(f"{opath}.type must be 0 (file) or 1 (live), not {otype}")
             filename, container = parse_filename(
-                oobj.get("filename"), f"{opath}.filename", VIDEO_CONTAINERS
+                oobj.get("filename"), f"{opath}.filename", cfg.file_types
             )
             if filename in seen_files:
                 raise CloudrecError(

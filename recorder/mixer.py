@@ -100,8 +100,6 @@ class Mixer:
         outputs: list[FileOutput],
         on_output_change: Callable[[OutputInfo], None],
     ) -> None:
-        if cfg.video is None:
-            raise ValueError("a mixer needs a video cfg")
         self.cfg = cfg
         self.video = cfg.video
         self.contents = contents
@@ -111,7 +109,9 @@ class Mixer:
         self._queue: queue.Queue[object] = queue.Queue()
         self._pending_video = 0
         self._pending_lock = threading.Lock()
-        self._compositor = Compositor(self.video.width, self.video.height)
+        self._compositor = (
+            Compositor(self.video.width, self.video.height) if self.video is not None else None
+        )
         self._converted = _Converted()
         self._last_tick = -1
         self._last_canvas: I420 | None = None
@@ -124,6 +124,10 @@ class Mixer:
 
     def camids(self) -> set[str]:
         return {c.camid for c in self.contents.content if c.type is ContentType.VIDEO}
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None
 
     def submit_video(self, tick: int, wallclock: float, frames: dict[str, FrameRef]) -> None:
         with self._pending_lock:
@@ -167,6 +171,8 @@ class Mixer:
             self._on_output_change(output.info())
 
     def _video(self, job: VideoJob) -> None:
+        if self._compositor is None:
+            return
         sources = {
             camid: VideoSource(
                 self._converted.image(camid, ref.frame) if ref.frame is not None else None,

@@ -16,24 +16,38 @@ from pathlib import Path
 import av
 import av.container
 
-from cloudrec.wire import OutputSpec, OutputState, VideoCfg
+from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
 
 AUDIO_RATE = 48_000
-AUDIO_LAYOUT = "stereo"
 AUDIO_BIT_RATE = 128_000
 X264_PRESET = "veryfast"
 # Fragments (and mkv clusters) this long bound what a kill can lose.
 FRAGMENT_MS = 500
 
-_FORMATS = {"mp4": "mp4", "ts": "mpegts", "flv": "flv", "mkv": "matroska"}
+_FORMATS = {
+    "mp4": "mp4",
+    "ts": "mpegts",
+    "flv": "flv",
+    "mkv": "matroska",
+    "m4a": "mp4",
+    "mp3": "mp3",
+    "wav": "wav",
+}
+_AUDIO_ENCODERS = {
+    AudioFormat.AAC: "aac",
+    AudioFormat.MP3: "libmp3lame",
+    AudioFormat.PCM: "pcm_s16le",
+}
+_MP4_OPTIONS = {
+    # delay_moov: the header waits for the first fragment, so it knows the
+    # streams' first timestamps and writes the edit list that hides AAC's
+    # priming; without it audio plays 21 ms (1024 samples) late.
+    "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
+    "frag_duration": str(FRAGMENT_MS * 1000),
+}
 _FORMAT_OPTIONS = {
-    "mp4": {
-        # delay_moov: the header waits for the first fragment, so it knows the
-        # streams' first timestamps and writes the edit list that hides AAC's
-        # priming; without it audio plays 21 ms (1024 samples) late.
-        "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
-        "frag_duration": str(FRAGMENT_MS * 1000),
-    },
+    "mp4": _MP4_OPTIONS,
+    "m4a": _MP4_OPTIONS,
     "mkv": {"cluster_time_limit": str(FRAGMENT_MS), "live": "1"},
 }
 
@@ -80,7 +94,12 @@ class FileOutput:
     """One file: its own encoders and container. Not thread-safe; one writer thread."""
 
     def __init__(
-        self, mixer_id: str, spec: OutputSpec, path: Path, video: VideoCfg, audio: bool
+        self,
+        mixer_id: str,
+        spec: OutputSpec,
+        path: Path,
+        video: VideoCfg | None,
+        audio: AudioCfg | None,
     ) -> None:
         self.mixer_id = mixer_id
         self.spec = spec
@@ -101,27 +120,37 @@ class FileOutput:
         self._container: av.container.OutputContainer = av.open(
             str(path), "w", format=_FORMATS[spec.container], options=options
         )
-        vstream = self._container.add_stream("libx264", rate=video.frame_rate)
-        vstream.width = video.width
-        vstream.height = video.height
-        vstream.pix_fmt = "yuv420p"
-        vstream.time_base = Fraction(1, video.frame_rate)
-        vstream.codec_context.gop_size = video.gop
-        vstream.codec_context.options = x264_options(video)
-        self._video = vstream
+        self._video: av.video.stream.VideoStream | None = None
+        if video is not None:
+            vstream = self._container.add_stream("libx264", rate=video.frame_rate)
+            vstream.width = video.width
+            vstream.height = video.height
+            vstream.pix_fmt = "yuv420p"
+            vstream.time_base = Fraction(1, video.frame_rate)
+            vstream.codec_context.gop_size = video.gop
+            vstream.codec_context.options = x264_options(video)
+            self._video = vstream
         self._audio: av.audio.stream.AudioStream | None = None
-        if audio:
-            astream = self._container.add_stream("aac", rate=AUDIO_RATE, layout=AUDIO_LAYOUT)
-            astream.bit_rate = AUDIO_BIT_RATE
+        if audio is not None:
+            layout = "mono" if audio.channels == 1 else "stereo"
+            encoder = _AUDIO_ENCODERS[audio.format]
+            astream = self._container.add_stream(encoder, rate=AUDIO_RATE, layout=layout)
+            if not isinstance(astream, av.audio.stream.AudioStream):
+                raise TypeError(f"{encoder} is not an audio encoder")
+            if audio.format is not AudioFormat.PCM:
+                astream.bit_rate = AUDIO_BIT_RATE
             astream.time_base = Fraction(1, AUDIO_RATE)
-            # The 'fast' coder: a third of the default's CPU at the same bitrate;
-            # what it gives up matters for music masters, not meeting speech.
-            astream.codec_context.options = {"aac_coder": "fast"}
+            if audio.format is AudioFormat.AAC:
+                # The 'fast' coder: a third of the default's CPU at the same bitrate;
+                # what it gives up matters for music masters, not meeting speech.
+                astream.codec_context.options = {"aac_coder": "fast"}
             self._audio = astream
         self.state = OutputState.CREATED
 
     def write_video(self, frame: av.VideoFrame) -> None:
         """``frame.pts`` is the output tick; the frame must be ours to modify."""
+        if self._video is None:
+            return
         self._container.mux(self._video.encode(frame))
         self._video_frames = max(self._video_frames, (frame.pts or 0) + 1)
         self.state = OutputState.WRITING
@@ -131,15 +160,16 @@ class FileOutput:
             return
         self._container.mux(self._audio.encode(frame))
         self._audio_samples = (frame.pts or 0) + frame.samples
+        self.state = OutputState.WRITING
 
     def close(self) -> None:
         """Flushes the encoders and finalises the container; safe to call twice."""
         if self.state in (OutputState.CLOSED, OutputState.ERR):
             return
         try:
-            self._container.mux(self._video.encode(None))
-            if self._audio is not None:
-                self._container.mux(self._audio.encode(None))
+            for stream in (self._video, self._audio):
+                if stream is not None:
+                    self._container.mux(stream.encode(None))
         finally:
             self._container.close()
         self.state = OutputState.CLOSED
@@ -154,8 +184,10 @@ class FileOutput:
 
     @property
     def duration_ms(self) -> int:
-        video_ms = self._video_frames * 1000 // self.video_cfg.frame_rate
-        return max(video_ms, self._audio_samples * 1000 // AUDIO_RATE)
+        """The video's length where there is video (audio may run a frame over)."""
+        if self.video_cfg is not None:
+            return self._video_frames * 1000 // self.video_cfg.frame_rate
+        return self._audio_samples * 1000 // AUDIO_RATE
 
     def info(self) -> OutputInfo:
         try:

@@ -60,14 +60,14 @@ class RecordingSession:
         created: list[FileOutput] = []
         try:
             for cfg in self.request.cfgs:
-                assert cfg.video is not None  # the wire parser refuses audio-only mixers
                 outputs: list[FileOutput] = []
                 specs = next(o for o in self.request.outputs if o.id == cfg.id).output
                 for spec in specs:
                     path = recording_path(recordings_dir, spec.filename)
                     reserve(path, spec.filename)
                     try:
-                        output = FileOutput(cfg.id, spec, path, cfg.video, cfg.has_audio)
+                        audio = cfg.audio if cfg.has_audio else None
+                        output = FileOutput(cfg.id, spec, path, cfg.video, audio)
                     except Exception:
                         path.unlink(missing_ok=True)
                         raise
@@ -92,7 +92,9 @@ class RecordingSession:
         start, wall_start = loop.time(), time.time()
         for mixer in self.mixers:
             mixer.start()
-            self._tasks.append(asyncio.create_task(self._video_clock(mixer, start, wall_start)))
+            if mixer.video is not None:
+                clock = self._video_clock(mixer, mixer.video.frame_rate, start, wall_start)
+                self._tasks.append(asyncio.create_task(clock))
         self._tasks.append(asyncio.create_task(self._audio_clock(start)))
         self._tasks.append(asyncio.create_task(self._report(start)))
 
@@ -128,9 +130,11 @@ class RecordingSession:
             "audioUnderruns": sum(b.underruns for b in self._audio.values()),
         }
 
-    async def _video_clock(self, mixer: Mixer, start: float, wall_start: float) -> None:
+    async def _video_clock(
+        self, mixer: Mixer, frame_rate: int, start: float, wall_start: float
+    ) -> None:
         loop = asyncio.get_running_loop()
-        period = Fraction(1, mixer.video.frame_rate)
+        period = Fraction(1, frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
             frames = self._registry.snapshot(mixer.camids(), loop.time())
             # The tick's scheduled wall time, not when it ran: a late tick must not

@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from cloudrec.wire import OutputState, StartRequest
+from cloudrec.wire import AUDIO_CODECS, OutputState, StartRequest
 from storage.index import FAILED, FINISHED, MISSING, RecordingIndex
 from storage.paths import recording_path
 from storage.webhook import Webhook
@@ -73,7 +73,7 @@ class Recordings:
             path=recording_path(self._config.recordings_dir, name),
             container=name.rsplit(".", 1)[-1].lower(),
             video_codec="h264" if video else None,
-            audio_codec="aac" if cfg.has_audio else None,
+            audio_codec=AUDIO_CODECS[cfg.audio.format] if cfg.has_audio else None,
             width=video.width if video else None,
             height=video.height if video else None,
             fps=float(video.frame_rate) if video else None,

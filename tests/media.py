@@ -31,6 +31,7 @@ class Decoded:
     video_codec: str
     audio_codec: str | None
     pix_fmt: str
+    audio_channels: int
 
     @property
     def duration(self) -> float:
@@ -43,23 +44,28 @@ class Decoded:
 
 
 def decode(path: Path) -> Decoded:
+    frames, times = [], []
+    width = height = 0
+    fps, codec, pix_fmt = 0.0, "", ""
     with av.open(str(path)) as container:
-        vstream = container.streams.video[0]
-        width, height = vstream.codec_context.width, vstream.codec_context.height
-        fps = float(vstream.average_rate or vstream.guessed_rate or 0)
-        codec = vstream.codec_context.name
-        pix_fmt = vstream.codec_context.pix_fmt or ""
-        frames, times = [], []
-        for frame in _frames(container, vstream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            times.append(float(frame.time or 0.0))
+        if container.streams.video:
+            vstream = container.streams.video[0]
+            width, height = vstream.codec_context.width, vstream.codec_context.height
+            fps = float(vstream.average_rate or vstream.guessed_rate or 0)
+            codec = vstream.codec_context.name
+            pix_fmt = vstream.codec_context.pix_fmt or ""
+            for frame in _frames(container, vstream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                times.append(float(frame.time or 0.0))
     audio = np.zeros(0, np.float32)
     audio_codec = None
+    channels = 0
     rate = 48_000
     with av.open(str(path)) as container:
         if container.streams.audio:
             astream = container.streams.audio[0]
             audio_codec = astream.codec_context.name
+            channels = astream.codec_context.channels
             rate = astream.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             chunks = [
@@ -69,7 +75,9 @@ def decode(path: Path) -> Decoded:
             ]
             if chunks:
                 audio = np.concatenate(chunks)
-    return Decoded(width, height, fps, times, frames, audio, rate, codec, audio_codec, pix_fmt)
+    return Decoded(
+        width, height, fps, times, frames, audio, rate, codec, audio_codec, pix_fmt, channels
+    )
 
 
 def _frames(container: Any, stream: Any) -> Iterator[Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from cloudrec.wire import OutputSpec, OutputType, VideoCfg
+from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
 from storage.index import RecordingIndex
@@ -27,7 +27,7 @@ def _write(path: Path, seconds: float, close: bool) -> FileOutput:
         OutputSpec(OutputType.FILE, "/" + path.name, "mp4"),
         path,
         VideoCfg(320, 240, FPS, 300_000, 26, 30),
-        True,
+        AV_AUDIO,
     )
     for n in range(int(seconds * FPS)):
         frame = av.VideoFrame.from_ndarray(

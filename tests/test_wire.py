@@ -198,3 +198,62 @@ def test_update_checks_against_the_running_cfgs() -> None:
             LIMITS,
         )
     assert "contents[0].content[0]" in caught.value.message
+
+
+AUDIO_ONLY = [{"id": "a", "streamTypes": 1, "acfg": {"channelType": 0, "audioFormat": 1}}]
+
+
+def test_audio_only_mixer() -> None:
+    request = parse_start(
+        AUDIO_ONLY,
+        [{"id": "a", "content": [{"type": 9, "param": "bob"}]}],
+        [{"id": "a", "output": [{"type": 0, "filename": "/v/x.mp3"}]}],
+        LIMITS,
+    )
+    cfg = request.cfgs[0]
+    assert cfg.video is None and cfg.audio.channels == 1 and cfg.audio.format == 1
+    assert request.contents[0].audio_users == frozenset({"bob"})
+
+
+@pytest.mark.parametrize(
+    ("cfgs", "contents", "filename", "code", "field"),
+    [
+        (
+            AUDIO_ONLY,
+            [{"id": "a", "content": [{"type": 4, "width": 10, "height": 10}]}],
+            "/x.mp3",
+            5,
+            "contents[0].content[0].type",
+        ),
+        (AUDIO_ONLY, [], "/x.mp4", 1502, "outputs[0].output[0].filename"),
+        (AUDIO_ONLY, [], "/x.m4a", 1502, "outputs[0].output[0].filename"),
+        (
+            [{"id": "a", "streamTypes": 1, "acfg": {"audioFormat": 3}}],
+            [],
+            "/x.mp3",
+            5,
+            "cfgs[0].acfg.audioFormat",
+        ),
+        (
+            [{"id": "a", "streamTypes": 1, "acfg": {"channelType": 2}}],
+            [],
+            "/x.m4a",
+            5,
+            "cfgs[0].acfg.channelType",
+        ),
+        (CFGS, [], "/x.mp3", 1502, "outputs[0].output[0].filename"),
+    ],
+)
+def test_audio_only_refusals(
+    cfgs: Any, contents: Any, filename: str, code: int, field: str
+) -> None:
+    mixer_id = cfgs[0]["id"]
+    with pytest.raises(CloudrecError) as caught:
+        parse_start(
+            cfgs,
+            contents,
+            [{"id": mixer_id, "output": [{"type": 0, "filename": filename}]}],
+            LIMITS,
+        )
+    assert caught.value.code == code
+    assert field in caught.value.message
