@@ -76,7 +76,10 @@ class OutputState(IntEnum):
 
 # Content types the compositor draws today; the others are valid SPEC values that
 # this server answers with FEATURE_NOT_ENABLED rather than silently ignoring.
-SUPPORTED_CONTENT_TYPES = frozenset({ContentType.VIDEO, ContentType.TIMESTAMP, ContentType.AUDIO})
+SUPPORTED_CONTENT_TYPES = frozenset(
+    {ContentType.VIDEO, ContentType.TIMESTAMP, ContentType.TEXT, ContentType.AUDIO}
+)
+MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
 MAX_FILENAME_LENGTH = 255
 DEFAULT_QP = 26
@@ -362,7 +365,8 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
         if value < 0:
             raise param_error(f"{path}.{name} must be >= 0")
     for name, value in (("width", width), ("height", height)):
-        if value <= 0:
+        # A text content of width or height 0 is sized to its text.
+        if value < 0 or (value == 0 and ctype is not ContentType.TEXT):
             raise param_error(f"{path}.{name} must be > 0")
     if left + width > canvas.width or top + height > canvas.height:
         raise param_error(
@@ -380,15 +384,20 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
             raise param_error(
                 f"{path}.param.camid must look like 'userID.camID', not '{camid}'"
             ) from None
+    if ctype is ContentType.TEXT:
+        text = param.get("text", "")
+        if not text or len(text) > MAX_TEXT_LENGTH:
+            raise param_error(f"{path}.param.text must hold 1 to {MAX_TEXT_LENGTH} characters")
     for key in ("color", "background"):
         if key in param and not _COLOR_RE.match(param[key]):
             raise param_error(f"{path}.param.{key} must be #RRGGBB or #RRGGBBAA")
-    if "font-size" in param:
-        try:
-            size = int(param["font-size"])
-        except ValueError:
-            raise param_error(f"{path}.param.font-size must be an integer") from None
-        _in_range(size, 6, 200, f"{path}.param.font-size")
+    for key, lo, hi in (("font-size", 6, 200), ("text-margin", 0, 100)):
+        if key in param:
+            try:
+                value = int(param[key])
+            except ValueError:
+                raise param_error(f"{path}.param.{key} must be an integer") from None
+            _in_range(value, lo, hi, f"{path}.param.{key}")
     return Content(ctype, left, top, width, height, KeepAspect(keep), param)
 
 

@@ -6,14 +6,21 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from cloudrec.wire import Content, ContentType, split_camid
 from compositor.geometry import Placement, Rect, even, even_placement, fit
-from compositor.overlay import OverlayCache, render_placeholder, render_text_box
+from compositor.overlay import (
+    OverlayCache,
+    render_markup,
+    render_placeholder,
+    render_text_box,
+)
 from compositor.planes import I420
+from compositor.text import find_font, measure, parse_markup
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_TEXT_COLOR = "#FFFFFF"
@@ -50,9 +57,10 @@ class Compositor:
     that unchanged inputs cost a copy rather than a rescale or a text render.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, font: Path | None = None) -> None:
         self.width = width
         self.height = height
+        self._font = font if font is not None else find_font()
         self._overlays = OverlayCache()
         self._scaled: dict[int, tuple[I420, Placement, Planes]] = {}
 
@@ -68,6 +76,8 @@ class Compositor:
                 self._draw_video(canvas, index, content, source)
             elif content.type is ContentType.TIMESTAMP:
                 self._draw_text(canvas, content, format_timestamp(wallclock))
+            elif content.type is ContentType.TEXT:
+                self._draw_markup(canvas, content, wallclock)
         return canvas
 
     def _draw_video(self, canvas: I420, index: int, content: Content, source: VideoSource) -> None:
@@ -95,7 +105,7 @@ class Compositor:
         key = ("placeholder", label, rect.w, rect.h)
         overlay = self._overlays.get(key)
         if overlay is None:
-            overlay = render_placeholder(label, rect.w, rect.h)
+            overlay = render_placeholder(label, rect.w, rect.h, self._font)
             self._overlays.put(key, overlay)
         overlay.blend_onto(canvas, rect.x, rect.y)
 
@@ -116,6 +126,30 @@ class Compositor:
                 background=background,
                 font_px=font_px,
                 margin=margin,
+                font=self._font,
+            )
+            self._overlays.put(key, overlay)
+        overlay.blend_onto(canvas, content.left, content.top)
+
+    def _draw_markup(self, canvas: I420, content: Content, wallclock: float) -> None:
+        """MIXVTP_TEXT: rendered again only when its expanded text changes."""
+        p = content.param
+        text = p.get("text", "").replace("%timestamp%", format_timestamp(wallclock))
+        color = p.get("color", DEFAULT_TEXT_COLOR)
+        background = p.get("background", DEFAULT_TEXT_BACKGROUND)
+        font_px = int(p.get("font-size", DEFAULT_FONT_PX))
+        margin = int(p.get("text-margin", DEFAULT_TEXT_MARGIN))
+        key = ("markup", text, content.width, content.height, color, background, font_px, margin)
+        overlay = self._overlays.get(key)
+        if overlay is None:
+            lines = parse_markup(text, color, font_px)
+            width, height = content.width, content.height
+            if not width or not height:  # 0: sized to the text
+                text_w, text_h = measure(lines, self._font)
+                width = width or min(self.width - content.left, text_w + 2 * margin)
+                height = height or min(self.height - content.top, text_h + 2 * margin)
+            overlay = render_markup(
+                lines, width, height, background=background, margin=margin, font=self._font
             )
             self._overlays.put(key, overlay)
         overlay.blend_onto(canvas, content.left, content.top)

@@ -9,28 +9,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from compositor.color import parse_color
 from compositor.planes import I420
+from compositor.text import Run, measure, render
 
 PLACEHOLDER_BACKGROUND = "#202020"
 PLACEHOLDER_TEXT = "#D0D0D0"
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-# Pixel height of FONT's capital letters at scale 1.0.
-_CAP_PX_AT_SCALE_1 = 22.0
-# font-size is a CSS em size in pixels; capitals are about 0.7 em tall.
-_CAP_PER_EM = 0.7
-
-
-def _font_scale(font_px: int) -> float:
-    return font_px * _CAP_PER_EM / _CAP_PX_AT_SCALE_1
-
-
-def _thickness(scale: float) -> int:
-    return max(1, round(scale * 2))
 
 
 @dataclass(frozen=True)
@@ -79,51 +67,57 @@ def from_bgra(bgr: np.ndarray, alpha: np.ndarray) -> Overlay:
 
 
 def render_text_box(
-    text: str, width: int, height: int, *, color: str, background: str, font_px: int, margin: int
+    text: str,
+    width: int,
+    height: int,
+    *,
+    color: str,
+    background: str,
+    font_px: int,
+    margin: int,
+    font: Path | None,
 ) -> Overlay:
-    """Text left-aligned and vertically centred on a filled (possibly translucent) box,
-    shrunk to fit the box's width where it would overflow."""
-    scale = _font_scale(font_px)
-    (tw, _), _ = cv2.getTextSize(text, FONT, scale, _thickness(scale))
+    """One line, left-aligned on a filled (possibly translucent) box, its size
+    reduced to fit the box's width where it would overflow."""
     room = max(1, width - 2 * margin)
-    if tw > room:
-        scale *= room / tw
-    thickness = _thickness(scale)
-    (_, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
-    mask = np.zeros((height, width), np.uint8)
-    cv2.putText(mask, text, (margin, (height + th) // 2), FONT, scale, 255, thickness, cv2.LINE_AA)
-    coverage = mask.astype(np.float32) / 255.0
-    fb, fg, fr, fa = parse_color(color)
-    bb, bg, br, ba = parse_color(background)
-    text_alpha = coverage * (fa / 255.0)
-    base_alpha = ba / 255.0
-    alpha = text_alpha + base_alpha * (1.0 - text_alpha)
-    # Straight colour of each pixel: text over box, weighted by their alphas.
-    weight_text = np.divide(text_alpha, alpha, out=np.zeros_like(alpha), where=alpha > 0)
-    fg_color = np.array((fb, fg, fr), np.float32)
-    bg_color = np.array((bb, bg, br), np.float32)
-    straight = fg_color * weight_text[..., None] + bg_color * (1.0 - weight_text[..., None])
-    return from_bgra(straight.round().astype(np.uint8), alpha)
-
-
-def render_placeholder(label: str, width: int, height: int) -> Overlay:
-    """An opaque dark tile naming whose video is missing."""
-    font_px = max(8, min(32, height // 5))
-    return render_text_box(
-        label,
+    text_w, _ = measure([[Run(text, color, font_px)]], font)
+    if text_w > room:
+        font_px = max(6, font_px * room // text_w)
+    bgr, alpha = render(
+        [[Run(text, color, font_px)]],
         width,
         height,
-        color=PLACEHOLDER_TEXT,
-        background=PLACEHOLDER_BACKGROUND,
-        font_px=font_px,
-        margin=max(2, (width - _text_width(label, font_px)) // 2),
+        background=background,
+        margin=margin,
+        font=font,
     )
+    return from_bgra(bgr, alpha)
 
 
-def _text_width(text: str, font_px: int) -> int:
-    scale = _font_scale(font_px)
-    (tw, _), _ = cv2.getTextSize(text, FONT, scale, _thickness(scale))
-    return int(tw)
+def render_markup(
+    lines: list[list[Run]],
+    width: int,
+    height: int,
+    *,
+    background: str,
+    margin: int,
+    font: Path | None,
+) -> Overlay:
+    bgr, alpha = render(lines, width, height, background=background, margin=margin, font=font)
+    return from_bgra(bgr, alpha)
+
+
+def render_placeholder(label: str, width: int, height: int, font: Path | None) -> Overlay:
+    """An opaque dark tile naming whose video is missing."""
+    font_px = max(8, min(40, height // 5))
+    text_w, _ = measure([[Run(label, PLACEHOLDER_TEXT, font_px)]], font)
+    if text_w > width - 8:
+        font_px = max(6, font_px * (width - 8) // max(1, text_w))
+    line = [[Run(label, PLACEHOLDER_TEXT, font_px)]]
+    bgr, alpha = render(
+        line, width, height, background=PLACEHOLDER_BACKGROUND, margin=4, font=font, align="center"
+    )
+    return from_bgra(bgr, alpha)
 
 
 class OverlayCache:
