@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from aiortc import MediaStreamTrack
+from aiortc.contrib.media import MediaPlayer
 
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
@@ -26,6 +27,7 @@ from cloudrec.synthetic import (
     AUDIO_RATE,
     ColorVideoTrack,
     ReplayTrack,
+    ScreenTrack,
     ToneAudioTrack,
     encode_audio_loop,
     encode_video_loop,
@@ -151,8 +153,11 @@ async def _peer(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     token = args.token or os.environ.get("CLOUDREC_TOKEN", "")
+    screen = ScreenTrack() if args.screen else None
+    player = MediaPlayer(str(args.media), loop=True) if args.media else None
+    media = (player.video, player.audio) if player is not None else None
     async with Participant(args.server, args.room, args.user, token) as participant:
-        await participant.publish(video=video, audio=audio)
+        await participant.publish(video=video, audio=audio, screen=screen, media=media)
         print(f"{args.user} joined {args.room}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.seconds or None)

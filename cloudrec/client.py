@@ -50,9 +50,7 @@ class Participant:
         self.participants: list[dict[str, Any]] = []
         self._client = SignalingClient(ws_url(server))
         self._events: dict[str, list[EventHandler]] = {}
-        self._video: MediaStreamTrack | None = None
-        self._audio: MediaStreamTrack | None = None
-        self._cam_id = 0
+        self._sending: list[tuple[MediaStreamTrack, dict[str, Any]]] = []
         self._pcs: dict[str, RTCPeerConnection] = {}
         self._lock = asyncio.Lock()
         self.connected_to_recorder = asyncio.Event()
@@ -97,15 +95,25 @@ class Participant:
         video: MediaStreamTrack | None = None,
         audio: MediaStreamTrack | None = None,
         cam_id: int = 0,
+        screen: MediaStreamTrack | None = None,
+        media: tuple[MediaStreamTrack | None, MediaStreamTrack | None] | None = None,
     ) -> None:
-        """Announces the tracks and sends them to the recorder whenever one is present."""
-        self._video, self._audio, self._cam_id = video, audio, cam_id
-        tracks: list[dict[str, Any]] = []
-        if video is not None:
-            tracks.append({"kind": "video", "source": "camera", "camId": cam_id})
-        if audio is not None:
-            tracks.append({"kind": "audio", "source": "mic"})
-        await self._client.request({"type": "tracks", "tracks": tracks})
+        """Announces what this participant sends (camera and microphone, a screen
+        share, a shared file's video and sound) and sends it to the recorder
+        whenever one is present. Calling it again replaces what is sent: a share
+        starts or stops by renegotiating."""
+        media_video, media_audio = media or (None, None)
+        wanted: list[tuple[MediaStreamTrack | None, dict[str, Any]]] = [
+            (video, {"kind": "video", "source": "camera", "camId": cam_id}),
+            (audio, {"kind": "audio", "source": "mic"}),
+            (screen, {"kind": "video", "source": "screen"}),
+            (media_video, {"kind": "video", "source": "media"}),
+            (media_audio, {"kind": "audio", "source": "media"}),
+        ]
+        self._sending = [(track, info) for track, info in wanted if track is not None]
+        await self._client.request(
+            {"type": "tracks", "tracks": [info for _, info in self._sending]}
+        )
         for p in self.participants:
             if p.get("role") == "recorder":
                 await self._offer_to(str(p["userID"]))
@@ -160,12 +168,13 @@ class Participant:
                 await pc.close()
 
     async def _offer_to(self, recorder: str) -> None:
-        if self._video is None and self._audio is None:
-            return
         async with self._lock:
             old = self._pcs.pop(recorder, None)
             if old is not None:
                 await old.close()
+            self.connected_to_recorder.clear()
+            if not self._sending:
+                return
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             self._pcs[recorder] = pc
 
@@ -174,14 +183,10 @@ class Participant:
                 if pc.connectionState == "connected":
                     self.connected_to_recorder.set()
 
-            meta: list[tuple[RTCRtpTransceiver, dict[str, Any]]] = []
-            for track, info in (
-                (self._video, {"kind": "video", "source": "camera", "camId": self._cam_id}),
-                (self._audio, {"kind": "audio", "source": "mic"}),
-            ):
-                if track is not None:
-                    transceiver = pc.addTransceiver(track, direction="sendonly")
-                    meta.append((transceiver, info))
+            meta: list[tuple[RTCRtpTransceiver, dict[str, Any]]] = [
+                (pc.addTransceiver(track, direction="sendonly"), info)
+                for track, info in self._sending
+            ]
             await pc.setLocalDescription(await pc.createOffer())
             tracks = [{**info, "mid": t.mid} for t, info in meta]
             local = pc.localDescription

@@ -98,6 +98,38 @@ class ColorVideoTrack(MediaStreamTrack):
         return frame
 
 
+class ScreenTrack(MediaStreamTrack):
+    """A synthetic screen share: a white slide with a blue title bar and a dark
+    block that moves once a second, at a screen's size and low rate."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 1280, height: int = 720, fps: int = 5) -> None:
+        super().__init__()
+        self._width, self._height, self._fps = width, height, fps
+        self._pace = _Paced(1 / fps)
+        white, blue = rgb_to_yuv((255, 255, 255)), rgb_to_yuv((30, 90, 200))
+        planes = np.empty((height * 3 // 2, width), np.uint8)
+        planes[:height] = white[0]
+        chroma = planes[height:].reshape(2, height // 2, width // 2)
+        chroma[0], chroma[1] = white[1], white[2]
+        bar = height // 8
+        planes[:bar] = blue[0]
+        chroma[0, : bar // 2], chroma[1, : bar // 2] = blue[1], blue[2]
+        self._slide = planes
+
+    async def recv(self) -> av.VideoFrame:
+        n, due = await self._pace.next()
+        image = self._slide.copy()
+        size = self._height // 6
+        x = int(due) % 5 * (self._width - size) // 4
+        image[self._height // 2 : self._height // 2 + size, x : x + size] = 40
+        frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+        frame.pts = n
+        frame.time_base = fractions.Fraction(1, self._fps)
+        return frame
+
+
 class ToneAudioTrack(MediaStreamTrack):
     kind = "audio"
 

@@ -77,8 +77,19 @@ class OutputState(IntEnum):
 # Content types the compositor draws today; the others are valid SPEC values that
 # this server answers with FEATURE_NOT_ENABLED rather than silently ignoring.
 SUPPORTED_CONTENT_TYPES = frozenset(
-    {ContentType.VIDEO, ContentType.TIMESTAMP, ContentType.TEXT, ContentType.AUDIO}
+    {
+        ContentType.VIDEO,
+        ContentType.SCREEN,
+        ContentType.MEDIA,
+        ContentType.TIMESTAMP,
+        ContentType.REMOTE_SCREEN,
+        ContentType.TEXT,
+        ContentType.AUDIO,
+    }
 )
+# Video sources a content can show, named like cameras: "alice.0", "alice.screen",
+# "alice.media"; "*" stands for whoever shares that kind now.
+ANYONE = "*"
 MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
 MAX_FILENAME_LENGTH = 255
@@ -150,6 +161,20 @@ class Content:
     @property
     def camid(self) -> str:
         return self.param.get("camid", "")
+
+    @property
+    def source(self) -> str | None:
+        """The video source this content shows, if it shows one."""
+        user = self.param.get("userid") or ANYONE
+        if self.type is ContentType.VIDEO:
+            return self.camid
+        if self.type is ContentType.SCREEN:
+            return f"{user}.screen"
+        if self.type is ContentType.REMOTE_SCREEN:
+            return f"{ANYONE}.screen"
+        if self.type is ContentType.MEDIA:
+            return f"{user}.media"
+        return None
 
 
 @dataclass(frozen=True)
@@ -384,6 +409,8 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
             raise param_error(
                 f"{path}.param.camid must look like 'userID.camID', not '{camid}'"
             ) from None
+    if ctype is ContentType.SCREEN and not param.get("userid"):
+        raise param_error(f"{path}.param.userid must name whose screen to show")
     if ctype is ContentType.TEXT:
         text = param.get("text", "")
         if not text or len(text) > MAX_TEXT_LENGTH:

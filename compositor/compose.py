@@ -69,10 +69,9 @@ class Compositor:
     ) -> I420:
         canvas = I420.blank(self.width, self.height)
         for index, content in enumerate(contents):
-            if content.type is ContentType.VIDEO:
-                source = sources.get(content.camid)
-                if source is None:
-                    source = VideoSource(None, placeholder_label(content.camid))
+            key = content.source
+            if key is not None:
+                source = sources.get(key) or VideoSource(None, placeholder_label(key))
                 self._draw_video(canvas, index, content, source)
             elif content.type is ContentType.TIMESTAMP:
                 self._draw_text(canvas, content, format_timestamp(wallclock))
@@ -83,7 +82,10 @@ class Compositor:
     def _draw_video(self, canvas: I420, index: int, content: Content, source: VideoSource) -> None:
         rect = Rect(content.left, content.top, content.width, content.height)
         if source.image is None:
-            self._draw_placeholder(canvas, rect, source.label)
+            if content.type is ContentType.VIDEO:
+                self._draw_placeholder(canvas, rect, source.label)
+            else:
+                canvas.fill(*even(rect))  # a share nobody is sharing is black
             return
         image = source.image
         placement = even_placement(fit(image.width, image.height, rect, content.keep_aspect))

@@ -169,11 +169,14 @@ class RecorderBot:
 
     async def _answer(self, user: str, sdp: str, tracks: list[dict[str, Any]]) -> None:
         self._track_meta[user] = {str(t.get("mid")): t for t in tracks if isinstance(t, dict)}
-        pc = self._pcs.get(user)
-        if pc is None:
-            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            self._pcs[user] = pc
-            pc.on("track", lambda track, u=user, p=pc: self._on_track(u, p, track))
+        # Publishers offer afresh when what they send changes (a share starts or
+        # stops): the new connection replaces the old, whose tracks end.
+        old = self._pcs.pop(user, None)
+        if old is not None:
+            await old.close()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pcs[user] = pc
+        pc.on("track", lambda track, u=user, p=pc: self._on_track(u, p, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription
@@ -184,35 +187,36 @@ class RecorderBot:
     def _on_track(self, user: str, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
         meta = self._track_meta.get(user, {}).get(str(mid), {})
+        source = meta.get("source")
         if track.kind == "video":
-            if meta.get("source", "camera") != "camera":
-                return
-            cam = int(meta.get("camId", 0))
-            reader = self._read_video(user, cam, track)
+            name = source if source in ("screen", "media") else str(int(meta.get("camId", 0)))
+            reader = self._read_video(user, name, track)
         else:
-            reader = self._read_audio(user, track)
+            reader = self._read_audio(f"{user}/media" if source == "media" else user, track)
         task = asyncio.create_task(reader)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
 
-    async def _read_video(self, user: str, cam: int, track: MediaStreamTrack) -> None:
+    async def _read_video(self, user: str, name: str, track: MediaStreamTrack) -> None:
+        """``name``: a camera number, or 'screen' or 'media'."""
         loop = asyncio.get_running_loop()
-        self._registry.add_camera(user, cam)
+        self._registry.add(user, name)
         try:
             while True:
                 frame = await track.recv()
-                self._registry.update(user, cam, frame, loop.time())  # type: ignore[arg-type]
+                self._registry.update(user, name, frame, loop.time())  # type: ignore[arg-type]
         except MediaStreamError:
-            self._registry.camera_ended(user, cam)
+            self._registry.ended(user, name)
 
-    async def _read_audio(self, user: str, track: MediaStreamTrack) -> None:
-        buffer = self._audio[user] = AudioBuffer()
+    async def _read_audio(self, key: str, track: MediaStreamTrack) -> None:
+        """``key``: the user, or 'user/media' for a shared file's sound."""
+        buffer = self._audio[key] = AudioBuffer()
         try:
             while True:
                 buffer.push(await track.recv())  # type: ignore[arg-type]
         except MediaStreamError:
-            if self._audio.get(user) is buffer:
-                del self._audio[user]
+            if self._audio.get(key) is buffer:
+                del self._audio[key]
 
     async def _on_presence(self, message: Message) -> None:
         if message.get("event") != "leave":
@@ -220,6 +224,7 @@ class RecorderBot:
         user = str((message.get("user") or {}).get("userID", ""))
         self._registry.user_left(user)
         self._audio.pop(user, None)
+        self._audio.pop(f"{user}/media", None)
         self._track_meta.pop(user, None)
         pc = self._pcs.pop(user, None)
         if pc is not None:

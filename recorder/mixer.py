@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from cloudrec.errors import ErrorCode
-from cloudrec.wire import ContentType, MixerCfg, MixerContents, OutputState
+from cloudrec.wire import MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
 from compositor.planes import I420
 from recorder.audio import mix, to_frame
@@ -122,8 +122,8 @@ class Mixer:
     def start(self) -> None:
         self._thread.start()
 
-    def camids(self) -> set[str]:
-        return {c.camid for c in self.contents.content if c.type is ContentType.VIDEO}
+    def sources(self) -> set[str]:
+        return {c.source for c in self.contents.content if c.source is not None}
 
     @property
     def has_video(self) -> bool:
@@ -203,7 +203,8 @@ class Mixer:
 
     def _audio(self, job: AudioJob) -> None:
         users = self.contents.audio_users
-        chosen = [b for user, b in job.blocks.items() if users is None or user in users]
+        # Buffers are keyed "user" (microphone) or "user/media" (a shared file).
+        chosen = [b for key, b in job.blocks.items() if users is None or key.split("/")[0] in users]
         samples = mix(chosen, job.count)
         for output in self.outputs:
             if output.state in (OutputState.CREATED, OutputState.WRITING):

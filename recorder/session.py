@@ -136,7 +136,7 @@ class RecordingSession:
         loop = asyncio.get_running_loop()
         period = Fraction(1, frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
-            frames = self._registry.snapshot(mixer.camids(), loop.time())
+            frames = self._registry.snapshot(mixer.sources(), loop.time())
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
             mixer.submit_video(tick, wall_start + float(tick * period), frames)

@@ -1,4 +1,5 @@
-"""The recent video frames of every camera in the room, and who is still there."""
+"""The recent video frames of every video source in the room (cameras, screen
+shares, shared media), and who is still there."""
 
 from __future__ import annotations
 
@@ -46,55 +47,78 @@ class FrameRef:
     label: str
 
 
+SHARE_KINDS = ("screen", "media")
+
+
 class TrackRegistry:
-    """Keyed by camid (``"alice.-1"`` and ``"alice.0"`` both name alice's default
-    camera). Keeps a few recent frames per camera: the mixer samples, it never
-    queues."""
+    """Keyed by source name: a camera ``"alice.0"`` (``"alice.-1"`` is alice's
+    default camera), a share ``"alice.screen"`` or ``"alice.media"``, and
+    ``"*.screen"``/``"*.media"`` for whoever shares that kind now. Keeps a few
+    recent frames per source: the mixer samples, it never queues."""
 
     def __init__(self, video_delay: float = VIDEO_DELAY_S) -> None:
         self._slots: dict[str, CameraSlot] = {}
         self._default_cam: dict[str, int] = {}
+        # Sharers of each kind in the order they started; the last one is shown.
+        self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
         self._delay = video_delay
 
-    def add_camera(self, user: str, cam_id: int) -> CameraSlot:
-        slot = self._slots[f"{user}.{cam_id}"] = CameraSlot(user)
-        self._default_cam.setdefault(user, cam_id)
+    def add(self, user: str, name: str) -> CameraSlot:
+        """``name`` is a camera number or a share kind."""
+        slot = self._slots[f"{user}.{name}"] = CameraSlot(user)
+        if name in SHARE_KINDS:
+            sharers = self._sharers[name]
+            if user in sharers:
+                sharers.remove(user)
+            sharers.append(user)
+        else:
+            self._default_cam.setdefault(user, int(name))
         return slot
 
-    def update(self, user: str, cam_id: int, frame: av.VideoFrame, now: float) -> None:
-        slot = self._slots.get(f"{user}.{cam_id}") or self.add_camera(user, cam_id)
+    def update(self, user: str, name: str, frame: av.VideoFrame, now: float) -> None:
+        slot = self._slots.get(f"{user}.{name}") or self.add(user, name)
         slot.frames.append((now, frame))
         slot.gone = False
 
-    def camera_ended(self, user: str, cam_id: int) -> None:
-        slot = self._slots.get(f"{user}.{cam_id}")
+    def ended(self, user: str, name: str) -> None:
+        slot = self._slots.get(f"{user}.{name}")
         if slot is not None:
             slot.gone = True
+        if name in SHARE_KINDS and user in self._sharers[name]:
+            self._sharers[name].remove(user)
 
     def user_left(self, user: str) -> None:
         for slot in self._slots.values():
             if slot.user == user:
                 slot.gone = True
         self._default_cam.pop(user, None)
+        for sharers in self._sharers.values():
+            if user in sharers:
+                sharers.remove(user)
 
-    def resolve(self, camid: str) -> CameraSlot | None:
-        user, _, cam = camid.rpartition(".")
-        if cam == "-1":
+    def resolve(self, source: str) -> CameraSlot | None:
+        user, _, name = source.rpartition(".")
+        if user == "*":
+            sharers = self._sharers.get(name) or []
+            if not sharers:
+                return None
+            user = sharers[-1]
+        elif name == "-1":
             default = self._default_cam.get(user)
             if default is None:
                 return None
-            cam = str(default)
-        return self._slots.get(f"{user}.{cam}")
+            name = str(default)
+        return self._slots.get(f"{user}.{name}")
 
-    def snapshot(self, camids: set[str], now: float) -> dict[str, FrameRef]:
+    def snapshot(self, sources: set[str], now: float) -> dict[str, FrameRef]:
         refs: dict[str, FrameRef] = {}
-        for camid in camids:
-            slot = self.resolve(camid)
-            label = camid.rpartition(".")[0]
+        for source in sources:
+            slot = self.resolve(source)
+            label = source.rpartition(".")[0]
             shown = None
             if slot is not None and not slot.gone:
                 item = slot.frame_at(now - self._delay)
                 if item is not None and now - item[0] <= STALL_SECONDS:
                     shown = item[1]
-            refs[camid] = FrameRef(shown, label)
+            refs[source] = FrameRef(shown, label)
         return refs
