@@ -26,6 +26,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerState
 from signaling.client import Message, SignalingClient
 
@@ -54,6 +55,7 @@ class Participant:
         self._pcs: dict[str, RTCPeerConnection] = {}
         self._lock = asyncio.Lock()
         self.connected_to_recorder = asyncio.Event()
+        self.board = Board()  # a replica of the room's whiteboard
 
     async def __aenter__(self) -> Participant:
         await self.join()
@@ -73,6 +75,7 @@ class Participant:
         self._client.on("event", self._on_event)
         self._client.on("presence", self._on_presence)
         self._client.on("signal", self._on_signal)
+        self._client.on("wb", self._on_whiteboard)
         await self._client.connect()
         join: dict[str, Any] = {"type": "join", "room": self.room, "user": self.user}
         if self._token:
@@ -83,6 +86,7 @@ class Participant:
             await self._client.close()  # a refused join leaves nothing open
             raise
         self.participants = list(reply.get("participants", []))
+        self.board.load(reply.get("whiteboard") or {})
 
     async def leave(self) -> None:
         with contextlib.suppress(Exception):
@@ -118,6 +122,14 @@ class Participant:
             if p.get("role") == "recorder":
                 await self._offer_to(str(p["userID"]))
 
+    async def whiteboard(self, op: dict[str, Any]) -> dict[str, Any]:
+        """Draws on the room's board: ``{"op": "stroke", "stroke": {id, color,
+        width, points}}``, ``{"op": "erase", "id"}``, ``{"op": "clear"}`` or
+        ``{"op": "undo"}``; returns the effect, already applied to ``board``."""
+        reply = await self._client.request({"type": "wb", **op})
+        effect = {k: v for k, v in reply.items() if k not in ("type", "rid", "err", "message")}
+        return self.board.replay(effect)
+
     # -- the SDK's mixer calls ------------------------------------------------------
 
     async def start_svr_mixer(
@@ -149,6 +161,9 @@ class Participant:
             handlers.remove(handler)
 
     # -- protocol -------------------------------------------------------------------
+
+    def _on_whiteboard(self, message: Message) -> None:
+        self.board.replay(message)
 
     def _on_event(self, message: Message) -> None:
         for handler in list(self._events.get(str(message.get("name")), [])):

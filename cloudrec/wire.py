@@ -83,6 +83,7 @@ SUPPORTED_CONTENT_TYPES = frozenset(
         ContentType.MEDIA,
         ContentType.TIMESTAMP,
         ContentType.REMOTE_SCREEN,
+        ContentType.WBOARD,
         ContentType.TEXT,
         ContentType.AUDIO,
     }

@@ -11,7 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import Content, ContentType, split_camid
+from compositor.board import board_size, render_board
 from compositor.geometry import Placement, Rect, even, even_placement, fit
 from compositor.overlay import (
     OverlayCache,
@@ -29,6 +31,7 @@ DEFAULT_FONT_PX = 18
 DEFAULT_TEXT_MARGIN = 5
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+EMPTY_BOARD = BoardSnapshot(0, ())
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,14 @@ class Compositor:
         self._font = font if font is not None else find_font()
         self._overlays = OverlayCache()
         self._scaled: dict[int, tuple[I420, Placement, Planes]] = {}
+        self._boards: dict[tuple[object, ...], I420] = {}
 
     def compose(
-        self, contents: Sequence[Content], sources: Mapping[str, VideoSource], wallclock: float
+        self,
+        contents: Sequence[Content],
+        sources: Mapping[str, VideoSource],
+        wallclock: float,
+        board: BoardSnapshot | None = None,
     ) -> I420:
         canvas = I420.blank(self.width, self.height)
         for index, content in enumerate(contents):
@@ -77,7 +85,24 @@ class Compositor:
                 self._draw_text(canvas, content, format_timestamp(wallclock))
             elif content.type is ContentType.TEXT:
                 self._draw_markup(canvas, content, wallclock)
+            elif content.type is ContentType.WBOARD:
+                self._draw_board(canvas, content, board or EMPTY_BOARD)
         return canvas
+
+    def _draw_board(self, canvas: I420, content: Content, board: BoardSnapshot) -> None:
+        """Rendered again only when the board changes (its version)."""
+        rect = even(Rect(content.left, content.top, content.width, content.height))
+        width, height = board_size(rect.w, rect.h)
+        key = ("board", board.version, width, height)
+        cached = self._boards.get(key)
+        if cached is None:
+            cached = render_board(board, width, height)
+            self._boards = {key: cached}  # one board per rectangle size is enough
+        x, y = (rect.x + (rect.w - width) // 2) & ~1, (rect.y + (rect.h - height) // 2) & ~1
+        canvas.fill(*rect)
+        canvas.y[y : y + height, x : x + width] = cached.y
+        canvas.u[y // 2 : (y + height) // 2, x // 2 : (x + width) // 2] = cached.u
+        canvas.v[y // 2 : (y + height) // 2, x // 2 : (x + width) // 2] = cached.v
 
     def _draw_video(self, canvas: I420, index: int, content: Content, source: VideoSource) -> None:
         rect = Rect(content.left, content.top, content.width, content.height)

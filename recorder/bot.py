@@ -19,6 +19,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.whiteboard import Board
 from cloudrec.wire import parse_contents, parse_start
 from recorder.audio import AudioBuffer
 from recorder.outputs import OutputInfo
@@ -44,6 +45,7 @@ class RecorderBot:
         self._readers: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._session: RecordingSession | None = None
+        self._board = Board()  # a replica of the room's whiteboard
         self._leave = asyncio.Event()
 
     async def run(self) -> None:
@@ -55,10 +57,11 @@ class RecorderBot:
         client.on("mixer.update", self._on_update)
         client.on("mixer.stop", self._on_stop)
         client.on("mixer.leave", lambda _m: self._leave.set())
+        client.on("wb", self._on_whiteboard)
         await client.connect()
         sender = asyncio.create_task(self._send_loop())
         try:
-            await client.request(
+            joined = await client.request(
                 {
                     "type": "join",
                     "room": self.room,
@@ -67,6 +70,7 @@ class RecorderBot:
                     "key": self._config.bot_key,
                 }
             )
+            self._board.load(joined.get("whiteboard") or {})
             closed = asyncio.create_task(client.closed.wait())
             leave = asyncio.create_task(self._leave.wait())
             await asyncio.wait({closed, leave}, return_when=asyncio.FIRST_COMPLETED)
@@ -122,6 +126,7 @@ class RecorderBot:
                 self._emit_info,
                 self._hit_limit,
                 self._config.max_recording_seconds,
+                self._board,
                 on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
@@ -150,6 +155,12 @@ class RecorderBot:
 
     def _hit_limit(self, code: ErrorCode) -> None:
         self._post({"type": "mixer.ended", "err": int(code)})
+
+    def _on_whiteboard(self, message: Message) -> None:
+        try:
+            self._board.replay(message)
+        except CloudrecError as exc:  # the server checked it; a bad relay is a bug
+            log.error("bot %s could not follow the whiteboard: %s", self.user, exc.message)
 
     # -- WebRTC ingest ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from cloudrec.errors import ErrorCode
+from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
 from compositor.planes import I420
@@ -39,6 +40,7 @@ class VideoJob:
     wallclock: float
     contents: MixerContents
     frames: dict[str, FrameRef]
+    board: BoardSnapshot
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,15 @@ class Mixer:
     def has_video(self) -> bool:
         return self.video is not None
 
-    def submit_video(self, tick: int, wallclock: float, frames: dict[str, FrameRef]) -> None:
+    def submit_video(
+        self, tick: int, wallclock: float, frames: dict[str, FrameRef], board: BoardSnapshot
+    ) -> None:
         with self._pending_lock:
             if self._pending_video >= MAX_PENDING_VIDEO_JOBS:
                 self.stats.frames_dropped += 1
                 return
             self._pending_video += 1
-        self._queue.put(VideoJob(tick, wallclock, self.contents, frames))
+        self._queue.put(VideoJob(tick, wallclock, self.contents, frames, board))
 
     def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
         if self.cfg.has_audio:
@@ -180,7 +184,7 @@ class Mixer:
             )
             for camid, ref in job.frames.items()
         }
-        canvas = self._compositor.compose(job.contents.content, sources, job.wallclock)
+        canvas = self._compositor.compose(job.contents.content, sources, job.wallclock, job.board)
         # Ticks dropped under load repeat the last canvas: the rate stays constant.
         if self._last_canvas is not None:
             for tick in range(self._last_tick + 1, job.tick):

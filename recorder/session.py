@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerContents, OutputState, StartRequest, contents_for
 from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
@@ -34,9 +35,11 @@ class RecordingSession:
         emit: Callable[[OutputInfo], None],
         on_limit: Callable[[ErrorCode], None],
         max_seconds: float,
+        board: Board,
         on_stats: Callable[[dict[str, int]], None] = lambda _stats: None,
     ) -> None:
         self.request = request
+        self._board = board
         self._on_stats = on_stats
         self._registry = registry
         self._audio = audio
@@ -139,7 +142,8 @@ class RecordingSession:
             frames = self._registry.snapshot(mixer.sources(), loop.time())
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
-            mixer.submit_video(tick, wall_start + float(tick * period), frames)
+            board = self._board.snapshot()
+            mixer.submit_video(tick, wall_start + float(tick * period), frames, board)
 
     async def _audio_clock(self, start: float) -> None:
         loop = asyncio.get_running_loop()

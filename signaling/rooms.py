@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cloudrec.auth import Identity
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.whiteboard import Board
 
 ROLE_PARTICIPANT = "participant"
 ROLE_RECORDER = "recorder"
@@ -81,6 +82,7 @@ class Peer:
 class Room:
     name: str
     peers: dict[str, Peer] = field(default_factory=dict)
+    board: Board = field(default_factory=Board)
 
     def participants(self) -> list[dict[str, Any]]:
         return [p.describe() for p in self.peers.values()]

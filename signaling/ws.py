@@ -103,6 +103,13 @@ class SignalingEndpoint:
         elif kind == "tracks":
             self._require(peer, "publish", room)
             await self._set_tracks(peer, room, message)
+        elif kind == "wb":
+            self._require(peer, "publish", room)
+            effect = room.board.apply(message)
+            await self._reply(peer, message, **effect)
+            await room.broadcast({"type": "wb", **effect}, exclude=peer)
+        elif kind == "wbState":
+            await self._reply(peer, message, **room.board.state())
         elif kind in MIXER_CALLS and peer.role == ROLE_PARTICIPANT:
             if kind != "getSvrMixerState":
                 self._require(peer, "record", room)
@@ -191,7 +198,12 @@ class SignalingEndpoint:
             self._rooms.leave(peer)
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room_name}' expects no recorder")
         await self._reply(
-            peer, message, room=room.name, user=user, participants=room.participants()
+            peer,
+            message,
+            room=room.name,
+            user=user,
+            participants=room.participants(),
+            whiteboard=room.board.state(),
         )
         await room.broadcast(
             {
