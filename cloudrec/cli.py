@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a white frame and a 50 ms beep at each whole second, for A/V sync checks",
     )
+    peer.add_argument("--screen", action="store_true", help="also share a synthetic screen")
+    peer.add_argument("--media", type=Path, help="also share this media file's video and sound")
     peer.add_argument(
         "--replay",
         action="store_true",

@@ -40,6 +40,10 @@ class Config:
         return self.data_dir / "recordings"
 
     @property
+    def resources_dir(self) -> Path:
+        return self.data_dir / "resources"
+
+    @property
     def index_path(self) -> Path:
         return self.data_dir / "recordings.sqlite3"
 

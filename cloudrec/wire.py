@@ -79,6 +79,7 @@ class OutputState(IntEnum):
 SUPPORTED_CONTENT_TYPES = frozenset(
     {
         ContentType.VIDEO,
+        ContentType.PIC,
         ContentType.SCREEN,
         ContentType.MEDIA,
         ContentType.TIMESTAMP,
@@ -410,6 +411,8 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
             raise param_error(
                 f"{path}.param.camid must look like 'userID.camID', not '{camid}'"
             ) from None
+    if ctype is ContentType.PIC and not re.fullmatch(r"[0-9a-f]{16}", param.get("resourceid", "")):
+        raise param_error(f"{path}.param.resourceid must name a registered image")
     if ctype is ContentType.SCREEN and not param.get("userid"):
         raise param_error(f"{path}.param.userid must name whose screen to show")
     if ctype is ContentType.TEXT:

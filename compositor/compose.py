@@ -17,10 +17,12 @@ from compositor.board import board_size, render_board
 from compositor.geometry import Placement, Rect, even, even_placement, fit
 from compositor.overlay import (
     OverlayCache,
+    from_bgra,
     render_markup,
     render_placeholder,
     render_text_box,
 )
+from compositor.picture import Picture
 from compositor.planes import I420
 from compositor.text import find_font, measure, parse_markup
 
@@ -74,6 +76,7 @@ class Compositor:
         sources: Mapping[str, VideoSource],
         wallclock: float,
         board: BoardSnapshot | None = None,
+        pictures: Mapping[str, Picture] | None = None,
     ) -> I420:
         canvas = I420.blank(self.width, self.height)
         for index, content in enumerate(contents):
@@ -87,7 +90,28 @@ class Compositor:
                 self._draw_markup(canvas, content, wallclock)
             elif content.type is ContentType.WBOARD:
                 self._draw_board(canvas, content, board or EMPTY_BOARD)
+            elif content.type is ContentType.PIC:
+                picture = (pictures or {}).get(content.param.get("resourceid", ""))
+                if picture is not None:
+                    self._draw_picture(canvas, content, picture)
         return canvas
+
+    def _draw_picture(self, canvas: I420, content: Content, picture: Picture) -> None:
+        """Scaled and converted once per rectangle; alpha-blended each frame."""
+        rect = Rect(content.left, content.top, content.width, content.height)
+        h, w = picture.alpha.shape
+        placement = even_placement(fit(w, h, rect, content.keep_aspect))
+        key = ("picture", picture, placement)
+        overlay = self._overlays.get(key)
+        if overlay is None:
+            s, d = placement
+            size = (d.w, d.h)
+            bgr = resize_bgr(picture.bgr[s.y : s.y + s.h, s.x : s.x + s.w], size)
+            # Cubic interpolation overshoots at hard edges; alpha must stay 0..1.
+            alpha = np.clip(resize_bgr(picture.alpha[s.y : s.y + s.h, s.x : s.x + s.w], size), 0, 1)
+            overlay = from_bgra(bgr, alpha)
+            self._overlays.put(key, overlay)
+        overlay.blend_onto(canvas, placement.dst.x, placement.dst.y)
 
     def _draw_board(self, canvas: I420, content: Content, board: BoardSnapshot) -> None:
         """Rendered again only when the board changes (its version)."""
@@ -209,3 +233,12 @@ def resize(region: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         if (region.shape[1], region.shape[0]) == size:
             return region
     return cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
+
+
+def resize_bgr(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A still image's resize: quality over speed, done once per rectangle."""
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    shrinking = size[0] < image.shape[1] and size[1] < image.shape[0]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(image, size, interpolation=interpolation)

@@ -20,12 +20,14 @@ from aiortc.sdp import candidate_from_sdp
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
-from cloudrec.wire import parse_contents, parse_start
+from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
+from compositor.picture import Picture
 from recorder.audio import AudioBuffer
 from recorder.outputs import OutputInfo
 from recorder.session import RecordingSession
 from recorder.tracks import TrackRegistry
 from signaling.client import Message, SignalingClient
+from storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class RecorderBot:
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._session: RecordingSession | None = None
         self._board = Board()  # a replica of the room's whiteboard
+        self._resources = ResourceStore(config.resources_dir)
         self._leave = asyncio.Event()
 
     async def run(self) -> None:
@@ -130,6 +133,7 @@ class RecorderBot:
                 on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
+            session.update(request.contents, self._pictures(request.contents))
             session.start()
             self._session = session
             self._reply(message)
@@ -143,7 +147,7 @@ class RecorderBot:
             contents = parse_contents(
                 message.get("contents"), self._session.request.cfgs, self._config.limits
             )
-            self._session.update(contents)
+            self._session.update(contents, self._pictures(contents))
             self._reply(message)
         except CloudrecError as exc:
             self._reply(message, int(exc.code), exc.message)
@@ -152,6 +156,18 @@ class RecorderBot:
         if self._session is not None:
             await self._session.stop()
         self._reply(message)
+
+    def _pictures(self, contents: tuple[MixerContents, ...]) -> dict[str, Picture]:
+        """The registered images the layouts show (the server checked they exist)."""
+        found: dict[str, Picture] = {}
+        for mixer in contents:
+            for content in mixer.content:
+                resource_id = content.param.get("resourceid", "")
+                if content.type is ContentType.PIC and resource_id not in found:
+                    picture = self._resources.load(resource_id)
+                    if picture is not None:
+                        found[resource_id] = picture
+        return found
 
     def _hit_limit(self, code: ErrorCode) -> None:
         self._post({"type": "mixer.ended", "err": int(code)})

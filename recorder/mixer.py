@@ -11,7 +11,7 @@ import errno
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -22,6 +22,7 @@ from cloudrec.errors import ErrorCode
 from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
+from compositor.picture import Picture
 from compositor.planes import I420
 from recorder.audio import mix, to_frame
 from recorder.outputs import FileOutput, OutputInfo
@@ -41,6 +42,7 @@ class VideoJob:
     contents: MixerContents
     frames: dict[str, FrameRef]
     board: BoardSnapshot
+    pictures: Mapping[str, Picture]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Mixer:
         self.cfg = cfg
         self.video = cfg.video
         self.contents = contents
+        self.pictures: Mapping[str, Picture] = {}
         self.outputs = outputs
         self.stats = MixerStats()
         self._on_output_change = on_output_change
@@ -139,7 +142,8 @@ class Mixer:
                 self.stats.frames_dropped += 1
                 return
             self._pending_video += 1
-        self._queue.put(VideoJob(tick, wallclock, self.contents, frames, board))
+        job = VideoJob(tick, wallclock, self.contents, frames, board, self.pictures)
+        self._queue.put(job)
 
     def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
         if self.cfg.has_audio:
@@ -184,7 +188,9 @@ class Mixer:
             )
             for camid, ref in job.frames.items()
         }
-        canvas = self._compositor.compose(job.contents.content, sources, job.wallclock, job.board)
+        canvas = self._compositor.compose(
+            job.contents.content, sources, job.wallclock, job.board, job.pictures
+        )
         # Ticks dropped under load repeat the last canvas: the rate stays constant.
         if self._last_canvas is not None:
             for tick in range(self._last_tick + 1, job.tick):

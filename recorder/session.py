@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerContents, OutputState, StartRequest, contents_for
+from compositor.picture import Picture
 from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
 from recorder.mixer import Mixer
@@ -101,9 +102,10 @@ class RecordingSession:
         self._tasks.append(asyncio.create_task(self._audio_clock(start)))
         self._tasks.append(asyncio.create_task(self._report(start)))
 
-    def update(self, contents: tuple[MixerContents, ...]) -> None:
+    def update(self, contents: tuple[MixerContents, ...], pictures: Mapping[str, Picture]) -> None:
         """Whole replacement: a mixer left out of ``contents`` shows an empty canvas."""
         for mixer in self.mixers:
+            mixer.pictures = pictures
             mixer.contents = contents_for(contents, mixer.cfg.id)
 
     async def stop(self) -> list[OutputInfo]:

@@ -14,9 +14,11 @@ from signaling.mixer_control import BotLauncher, MixerControl
 from signaling.netdisk import Netdisk
 from signaling.openapi import openapi_document
 from signaling.recordings import Recordings
+from signaling.resources_api import ResourcesApi
 from signaling.rest import RestApi
 from signaling.rooms import RoomRegistry
 from signaling.ws import SignalingEndpoint
+from storage.resources import ResourceStore
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTROL_KEY = web.AppKey("control", MixerControl)
@@ -29,7 +31,8 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
         client_max_size=config.max_message_bytes * 4, middlewares=[auth_middleware(config)]
     )
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room)
-    control = MixerControl(config, rooms, launcher, recordings)
+    resources = ResourceStore(config.resources_dir)
+    control = MixerControl(config, rooms, launcher, recordings, resources)
     endpoint = SignalingEndpoint(config, rooms, control)
     app[CONTROL_KEY] = control
     app[ROOMS_KEY] = rooms
@@ -38,6 +41,7 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
     app.router.add_routes(RestApi(rooms, control).routes())
     app.router.add_routes(FilesApi(config, recordings.index).routes())
     app.router.add_routes(Netdisk(config, recordings.index).routes())
+    app.router.add_routes(ResourcesApi(resources).routes())
 
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(openapi_document())

@@ -12,7 +12,7 @@ from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.http_auth import identity
-from signaling.rest import error_response
+from signaling.http_errors import error_response
 from storage.index import RECORDING, Recording, RecordingIndex
 
 MAX_PAGE_SIZE = 100

@@ -13,7 +13,9 @@ from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
 from signaling.recordings import Recordings
+from signaling.resources_api import check_pictures
 from signaling.rooms import Peer, Room, RoomRegistry
+from storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,14 @@ class RoomMixer:
 
 class MixerControl:
     def __init__(
-        self, config: Config, rooms: RoomRegistry, launcher: BotLauncher, recordings: Recordings
+        self,
+        config: Config,
+        rooms: RoomRegistry,
+        launcher: BotLauncher,
+        recordings: Recordings,
+        resources: ResourceStore,
     ) -> None:
+        self._resources = resources
         self._config = config
         self._rooms = rooms
         self._launcher = launcher
@@ -121,6 +129,7 @@ class MixerControl:
             if self._rooms.get(room) is None:
                 raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{room}' does not exist")
             self._recordings.before_start(request)
+            check_pictures(request.contents, self._resources)
             if self.running_sessions() >= self._config.max_sessions:
                 raise CloudrecError(
                     ErrorCode.NOMORE_MCU,
@@ -156,7 +165,8 @@ class MixerControl:
             or mixer.request is None
         ):
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
-        parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
+        contents = parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
+        check_pictures(contents, self._resources)
         async with mixer.lock:
             await mixer.bot.request({"type": "mixer.update", "contents": body.get("contents")})
         await self._emit(room, "svrMixerCfgChanged", {})

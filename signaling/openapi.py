@@ -156,6 +156,11 @@ SCHEMAS: dict[str, Any] = {
             "asOf": _NUM,
         },
     },
+    "Resource": {
+        "type": "object",
+        "required": ["resourceid", "width", "height"],
+        "properties": {"resourceid": _STR, "width": _INT, "height": _INT, "size": _INT},
+    },
     "NetdiskAnswer": {
         "type": "object",
         "required": ["RspCode", "RspDesc"],
@@ -337,6 +342,58 @@ def openapi_document() -> dict[str, Any]:
                         "304": {"description": "not modified (If-None-Match)"},
                         "416": {"description": "range not satisfiable"},
                         **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/resources": {
+                "post": {
+                    "summary": "register an image for MIXVTP_PIC (PNG or JPEG body)",
+                    "operationId": "addResource",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "image/png": {"schema": {"type": "string", "format": "binary"}},
+                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "responses": {
+                        "201": _json(_ref("Resource"), "registered"),
+                        **_errors(400, 401, 403),
+                    },
+                },
+                "get": {
+                    "summary": "registered images",
+                    "operationId": "listResources",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["resources"],
+                                "properties": {
+                                    "resources": {"type": "array", "items": _ref("Resource")}
+                                },
+                            },
+                            "the images",
+                        ),
+                        **_errors(401, 403),
+                    },
+                },
+            },
+            "/api/v1/resources/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _STR}],
+                "delete": {
+                    "summary": "unregister an image",
+                    "operationId": "deleteResource",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["deleted"],
+                                "properties": {"deleted": _STR},
+                            },
+                            "deleted",
+                        ),
+                        **_errors(401, 403, 404),
                     },
                 },
             },

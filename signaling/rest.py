@@ -9,30 +9,11 @@ from aiohttp import web
 
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.http_auth import identity
+from signaling.http_errors import error_response
 from signaling.mixer_control import MixerControl
 from signaling.rooms import RoomRegistry
 
 REST_OPERATOR = "api"
-
-_STATUS = {
-    ErrorCode.PARAM_ERR: 400,
-    ErrorCode.ROOM_NOT_EXIST: 404,
-    ErrorCode.RECORDSTARTED: 409,
-    ErrorCode.FILEALREADYEXISTS: 409,
-    ErrorCode.INVALIDFILENAME: 400,
-    ErrorCode.RECORD_SIZE_ERR: 400,
-    ErrorCode.FEATURE_NOT_ENABLED: 501,
-    ErrorCode.NOMORE_MCU: 503,
-    ErrorCode.RECORD_NO_DISK: 507,
-    ErrorCode.PERMISSIONDENIED: 403,
-    ErrorCode.NOT_LOGIN: 401,
-    ErrorCode.FILEORDIRECTORYNOTEXISTS: 404,
-    ErrorCode.SVRRECORD_SPACE_FULL: 507,
-}
-
-
-def error_response(exc: CloudrecError) -> web.Response:
-    return web.json_response(exc.to_wire(), status=_STATUS.get(exc.code, 500))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

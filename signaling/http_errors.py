@@ -1,0 +1,27 @@
+"""SPEC error codes as HTTP answers: a status and ``{err, message}``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cloudrec.errors import CloudrecError, ErrorCode
+
+_STATUS = {
+    ErrorCode.PARAM_ERR: 400,
+    ErrorCode.ROOM_NOT_EXIST: 404,
+    ErrorCode.RECORDSTARTED: 409,
+    ErrorCode.FILEALREADYEXISTS: 409,
+    ErrorCode.INVALIDFILENAME: 400,
+    ErrorCode.RECORD_SIZE_ERR: 400,
+    ErrorCode.FEATURE_NOT_ENABLED: 501,
+    ErrorCode.NOMORE_MCU: 503,
+    ErrorCode.RECORD_NO_DISK: 507,
+    ErrorCode.PERMISSIONDENIED: 403,
+    ErrorCode.NOT_LOGIN: 401,
+    ErrorCode.FILEORDIRECTORYNOTEXISTS: 404,
+    ErrorCode.SVRRECORD_SPACE_FULL: 507,
+}
+
+
+def error_response(exc: CloudrecError) -> web.Response:
+    return web.json_response(exc.to_wire(), status=_STATUS.get(exc.code, 500))
