@@ -96,9 +96,9 @@ def test_full_request() -> None:
         (CFGS, [{"id": "9", "content": []}], OUTPUTS, 5, "contents[0].id"),
         (
             CFGS,
-            [{"id": "1", "content": [{"type": 6, "width": 10, "height": 10}]}],
+            [{"id": "1", "content": [{"type": 8, "width": 10, "height": 10}]}],
             OUTPUTS,
-            806,
+            5,
             "contents[0].content[0].type",
         ),
         (
