@@ -95,6 +95,8 @@ ANYONE = "*"
 MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
 MAX_FILENAME_LENGTH = 255
+MAX_URL_LENGTH = 1024
+_LIVE_URL = re.compile(r"^rtmps?://[^\s/?#]+(:\d+)?/\S+$")
 DEFAULT_QP = 26
 DEFAULT_FRAME_RATE = 15
 FILE_GOP_SECONDS = 15
@@ -194,8 +196,9 @@ class MixerContents:
 @dataclass(frozen=True)
 class OutputSpec:
     type: OutputType
-    filename: str
+    filename: str  # a file name, or the URL of a live push
     container: str
+    retries: int = 0  # errRetryTimes of a live push
 
 
 @dataclass(frozen=True)
@@ -507,10 +510,20 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
             oobj = _obj(out, opath)
             otype = _int(oobj, "type", opath, 0)
             if otype == OutputType.LIVE:
-                raise CloudrecError(
-                    ErrorCode.FEATURE_NOT_ENABLED,
-                    f"{opath}.type 1 (live push) is not enabled on this server",
+                if cfg.video is None:
+                    raise param_error(f"{opath}.type 1 (live push) needs a mixer with video")
+                url = oobj.get("liveUrl")
+                if (
+                    not isinstance(url, str)
+                    or not _LIVE_URL.match(url)
+                    or len(url) > MAX_URL_LENGTH
+                ):
+                    raise param_error(f"{opath}.liveUrl must be an rtmp:// or rtmps:// URL")
+                retries = _in_range(
+                    _int(oobj, "errRetryTimes", opath, 3), 0, 100, f"{opath}.errRetryTimes"
                 )
+                specs.append(OutputSpec(OutputType.LIVE, url, "flv", retries))
+                continue
             if otype != OutputType.FILE:
                 raise param_error(f"{opath}.type must be 0 (file) or 1 (live), not {otype}")
             filename, container = parse_filename(

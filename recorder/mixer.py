@@ -25,7 +25,7 @@ from compositor.compose import Compositor, VideoSource
 from compositor.picture import Picture
 from compositor.planes import I420
 from recorder.audio import mix, to_frame
-from recorder.outputs import FileOutput, OutputInfo
+from recorder.outputs import Output, OutputInfo
 from recorder.tracks import FrameRef
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Mixer:
         self,
         cfg: MixerCfg,
         contents: MixerContents,
-        outputs: list[FileOutput],
+        outputs: list[Output],
         on_output_change: Callable[[OutputInfo], None],
     ) -> None:
         self.cfg = cfg
@@ -174,7 +174,7 @@ class Mixer:
                 try:
                     output.close()
                 except (OSError, av.FFmpegError) as exc:
-                    log.error("closing %s failed: %s", output.path, exc)
+                    log.error("closing %s failed: %s", output.spec.filename, exc)
                     output.fail(_error_code(exc))
             self._on_output_change(output.info())
 
@@ -221,11 +221,11 @@ class Mixer:
                 frame = to_frame(samples, job.pts)
                 self._write(output, partial(output.write_audio, frame))
 
-    def _write(self, output: FileOutput, write: Callable[[], None]) -> None:
+    def _write(self, output: Output, write: Callable[[], None]) -> None:
         try:
             write()
         except (OSError, av.FFmpegError) as exc:
-            log.error("writing %s failed: %s", output.path, exc)
+            log.error("writing %s failed: %s", output.spec.filename, exc)
             output.fail(_error_code(exc))
             self._on_output_change(output.info())
 

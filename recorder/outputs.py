@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import av
 import av.container
@@ -72,6 +73,20 @@ class OutputInfo:
             "fileSize": self.fileSize,
             "errCode": self.errCode,
         }
+
+
+class Output(Protocol):
+    """A destination of one mixer's encoded mix: a file, or a live push."""
+
+    mixer_id: str
+    spec: OutputSpec
+    state: OutputState
+
+    def write_video(self, frame: av.VideoFrame) -> None: ...
+    def write_audio(self, frame: av.AudioFrame) -> None: ...
+    def close(self) -> None: ...
+    def fail(self, code: int) -> None: ...
+    def info(self) -> OutputInfo: ...
 
 
 def x264_options(video: VideoCfg) -> dict[str, str]:

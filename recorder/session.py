@@ -12,12 +12,13 @@ from pathlib import Path
 
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
-from cloudrec.wire import MixerContents, OutputState, StartRequest, contents_for
+from cloudrec.wire import MixerContents, OutputState, OutputType, StartRequest, contents_for
 from compositor.picture import Picture
 from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
+from recorder.live import LiveOutput
 from recorder.mixer import Mixer
-from recorder.outputs import FileOutput, OutputInfo
+from recorder.outputs import FileOutput, Output, OutputInfo
 from recorder.tracks import TrackRegistry
 from storage.paths import check_free_disk, recording_path, reserve
 
@@ -61,12 +62,17 @@ class RecordingSession:
         def from_worker(info: OutputInfo) -> None:
             loop.call_soon_threadsafe(self._emit, info)
 
-        created: list[FileOutput] = []
+        created: list[Output] = []
         try:
             for cfg in self.request.cfgs:
-                outputs: list[FileOutput] = []
+                outputs: list[Output] = []
                 specs = next(o for o in self.request.outputs if o.id == cfg.id).output
                 for spec in specs:
+                    if spec.type is OutputType.LIVE:
+                        live = LiveOutput(cfg.id, spec, cfg.video, from_worker)
+                        created.append(live)
+                        outputs.append(live)
+                        continue
                     path = recording_path(recordings_dir, spec.filename)
                     reserve(path, spec.filename)
                     try:
@@ -80,16 +86,17 @@ class RecordingSession:
                 contents = contents_for(self.request.contents, cfg.id)
                 self.mixers.append(Mixer(cfg, contents, outputs, from_worker))
         except Exception as exc:
-            for output in created:
-                output.fail(0)
-                output.path.unlink(missing_ok=True)
+            for made in created:
+                made.fail(0)
+                if isinstance(made, FileOutput):
+                    made.path.unlink(missing_ok=True)
             self.mixers.clear()
             if isinstance(exc, CloudrecError):
                 raise
             raise CloudrecError(ErrorCode.FILE_ERR, f"outputs cannot be opened: {exc}") from exc
         for mixer in self.mixers:
-            for output in mixer.outputs:
-                self._emit(output.info())
+            for opened in mixer.outputs:
+                self._emit(opened.info())
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()

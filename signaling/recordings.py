@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from cloudrec.wire import AUDIO_CODECS, OutputState, StartRequest
+from cloudrec.wire import AUDIO_CODECS, OutputState, OutputType, StartRequest
 from storage.index import FAILED, FINISHED, MISSING, RecordingIndex
 from storage.paths import recording_path
 from storage.webhook import Webhook
@@ -16,6 +16,14 @@ from storage.webhook import Webhook
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+
+def _is_file(request: StartRequest, name: str) -> bool:
+    return any(
+        spec.filename == name and spec.type is OutputType.FILE
+        for mixer in request.outputs
+        for spec in mixer.output
+    )
 
 
 class Recordings:
@@ -50,6 +58,8 @@ class Recordings:
         name = str(info.get("fileName", ""))
         state = int(info.get("state", 0))
         size, duration = int(info.get("fileSize", 0)), int(info.get("duration", 0))
+        if request is not None and not _is_file(request, name):
+            return  # a live push: nothing is kept
         if state == OutputState.CREATED and request is not None:
             self._created(room, request, str(info.get("id")), name)
         elif state == OutputState.WRITING:

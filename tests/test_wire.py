@@ -128,9 +128,9 @@ def test_full_request() -> None:
         (
             CFGS,
             [],
-            [{"id": "1", "output": [{"type": 1, "liveUrl": "rtmp://x"}]}],
-            806,
-            "outputs[0].output[0].type",
+            [{"id": "1", "output": [{"type": 1, "liveUrl": "http://host/live/key"}]}],
+            5,
+            "outputs[0].output[0].liveUrl",
         ),
         (CFGS, [], [{"id": "2", "output": []}], 5, "outputs[0].id"),
         (
@@ -257,3 +257,29 @@ def test_audio_only_refusals(
         )
     assert caught.value.code == code
     assert field in caught.value.message
+
+
+def test_live_output() -> None:
+    request = parse_start(
+        CFGS,
+        [],
+        [
+            {
+                "id": "1",
+                "output": [
+                    {"type": 1, "liveUrl": "rtmp://127.0.0.1:1935/live/key", "errRetryTimes": 5}
+                ],
+            }
+        ],
+        LIMITS,
+    )
+    spec = request.outputs[0].output[0]
+    assert (spec.filename, spec.retries) == ("rtmp://127.0.0.1:1935/live/key", 5)
+    with pytest.raises(CloudrecError) as caught:
+        parse_start(
+            AUDIO_ONLY,
+            [],
+            [{"id": "a", "output": [{"type": 1, "liveUrl": "rtmp://h/live/k"}]}],
+            LIMITS,
+        )
+    assert "needs a mixer with video" in caught.value.message
