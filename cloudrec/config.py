@@ -31,6 +31,9 @@ class Config:
     api_secret: str = ""
     webhook_url: str = ""
     download_ttl_s: int = 3600
+    auto_record: str = ""
+    auto_record_size: tuple[int, int] = (1280, 720)
+    auto_record_fps: int = 15
     limits: Limits = field(default_factory=Limits)
     # The in-process bot proves it is the recorder with this; fresh per process.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -75,6 +78,8 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "api_secret": ("API secret (netdisk CompSecret, token signing key); as above", str),
     "webhook_url": ("POST RECORD_FINISH here for each finished file", str),
     "download_ttl_s": ("lifetime of signed download links (downUrl)", int),
+    "auto_record": ("rooms whose name matches this pattern (fnmatch) record themselves", str),
+    "auto_record_fps": ("frame rate of auto-recordings", int),
 }
 ENV_PREFIX = "CLOUDREC_"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cloudrec.config import Config
+from signaling.auto_record import AutoRecorder
 from signaling.files_api import FilesApi
 from signaling.http_auth import auth_middleware
 from signaling.mixer_control import BotLauncher, MixerControl
@@ -33,7 +34,7 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room)
     resources = ResourceStore(config.resources_dir)
     control = MixerControl(config, rooms, launcher, recordings, resources)
-    endpoint = SignalingEndpoint(config, rooms, control)
+    endpoint = SignalingEndpoint(config, rooms, control, AutoRecorder(config, control))
     app[CONTROL_KEY] = control
     app[ROOMS_KEY] = rooms
     app[RECORDINGS_KEY] = recordings

@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from cloudrec.auth import DEV_IDENTITY, verify_token
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.auto_record import AutoRecorder
 from signaling.mixer_control import MixerControl
 from signaling.rooms import (
     ROLE_PARTICIPANT,
@@ -35,10 +36,13 @@ MIXER_CALLS = ("startSvrMixer", "updateSvrMixerContent", "getSvrMixerState", "st
 
 
 class SignalingEndpoint:
-    def __init__(self, config: Config, rooms: RoomRegistry, control: MixerControl) -> None:
+    def __init__(
+        self, config: Config, rooms: RoomRegistry, control: MixerControl, auto: AutoRecorder
+    ) -> None:
         self._config = config
         self._rooms = rooms
         self._control = control
+        self._auto = auto
         self._tasks: set[asyncio.Task[None]] = set()
         self._peers: set[Peer] = set()
 
@@ -214,6 +218,17 @@ class SignalingEndpoint:
             },
             exclude=peer,
         )
+        self._room_changed(room)
+
+    def _room_changed(self, room: Room) -> None:
+        """Lets auto-record follow the room; apart from this connection's reader,
+        since a start waits for the bot."""
+        if not self._auto.applies(room.name):
+            return
+        live = self._rooms.get(room.name)
+        task = asyncio.create_task(self._auto.room_changed(live, room.name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _leave(self, peer: Peer) -> None:
         room = self._rooms.leave(peer)
@@ -229,6 +244,7 @@ class SignalingEndpoint:
                 "participants": room.participants(),
             }
         )
+        self._room_changed(room)
 
     async def _relay(self, peer: Peer, room: Room, message: dict[str, Any]) -> None:
         target = room.peers.get(str(message.get("to", "")))
@@ -280,6 +296,7 @@ class SignalingEndpoint:
             },
             exclude=peer,
         )
+        self._room_changed(room)
 
     async def close(self) -> None:
         """Ends every connection; the server's shutdown would otherwise wait on them."""
