@@ -96,6 +96,7 @@ MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
 MAX_FILENAME_LENGTH = 255
 MAX_URL_LENGTH = 1024
+USER_SLOT = "{userid}"  # where a mode-1 file name takes each participant's ID
 _LIVE_URL = re.compile(r"^rtmps?://[^\s/?#]+(:\d+)?/\S+$")
 DEFAULT_QP = 26
 DEFAULT_FRAME_RATE = 15
@@ -140,6 +141,7 @@ class MixerCfg:
     stream_types: StreamTypes
     video: VideoCfg | None
     audio: AudioCfg = AV_AUDIO
+    individual: bool = False  # mode 1: a file per participant, not a mix
 
     @property
     def has_audio(self) -> bool:
@@ -329,15 +331,15 @@ def parse_cfgs(raw: Any, limits: Limits) -> tuple[MixerCfg, ...]:
         if st not in (1, 2, 3):
             raise param_error(f"{path}.streamTypes must be 1, 2 or 3, not {st}")
         stream_types = StreamTypes(st)
+        mode = _int(obj, "mode", path, 0)
+        if mode not in (0, 1):
+            raise param_error(f"{path}.mode must be 0 (mixed) or 1 (individual), not {mode}")
         if StreamTypes.VIDEO not in stream_types:
-            cfgs.append(
-                MixerCfg(
-                    mixer_id, stream_types, None, parse_audio_cfg(obj.get("acfg"), f"{path}.acfg")
-                )
-            )
+            audio = parse_audio_cfg(obj.get("acfg"), f"{path}.acfg")
+            cfgs.append(MixerCfg(mixer_id, stream_types, None, audio, individual=mode == 1))
             continue
         video = parse_video_cfg(obj.get("cfg"), f"{path}.cfg", limits)
-        cfgs.append(MixerCfg(mixer_id, stream_types, video))
+        cfgs.append(MixerCfg(mixer_id, stream_types, video, individual=mode == 1))
     return tuple(cfgs)
 
 
@@ -448,6 +450,11 @@ def parse_contents(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[
             raise param_error(f"{path}.id '{mixer_id}' names no mixer in cfgs")
         if any(c.id == mixer_id for c in result):
             raise param_error(f"{path}.id '{mixer_id}' is used twice")
+        if cfg.individual and obj.get("content"):
+            raise param_error(
+                f"{path}: mixer '{mixer_id}' records each participant alone "
+                "(mode 1) and takes no layout"
+            )
         content_raw = _list(
             obj.get("content", []), f"{path}.content", min_len=0, max_len=limits.max_contents
         )
@@ -510,6 +517,8 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
             oobj = _obj(out, opath)
             otype = _int(oobj, "type", opath, 0)
             if otype == OutputType.LIVE:
+                if cfg.individual:
+                    raise param_error(f"{opath}.type 1 (live push) cannot serve mode 1")
                 if cfg.video is None:
                     raise param_error(f"{opath}.type 1 (live push) needs a mixer with video")
                 url = oobj.get("liveUrl")
@@ -529,6 +538,12 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
             filename, container = parse_filename(
                 oobj.get("filename"), f"{opath}.filename", cfg.file_types
             )
+            if cfg.individual != (USER_SLOT in filename):
+                raise CloudrecError(
+                    ErrorCode.INVALIDFILENAME,
+                    f"{opath}.filename must contain {USER_SLOT} exactly when its mixer "
+                    "records each participant alone (mode 1)",
+                )
             if filename in seen_files:
                 raise CloudrecError(
                     ErrorCode.FILEALREADYEXISTS, f"{opath}.filename '{filename}' is used twice"

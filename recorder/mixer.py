@@ -119,6 +119,7 @@ class Mixer:
         )
         self._converted = _Converted()
         self._last_tick = -1
+        self._audio_origin: int | None = None
         self._last_canvas: I420 | None = None
         self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
 
@@ -146,8 +147,12 @@ class Mixer:
         self._queue.put(job)
 
     def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
+        """``pts`` on the session's timeline; a mixer started later counts from
+        its own first block, so its audio starts at zero with its video."""
         if self.cfg.has_audio:
-            self._queue.put(AudioJob(pts, blocks, count))
+            if self._audio_origin is None:
+                self._audio_origin = pts
+            self._queue.put(AudioJob(pts - self._audio_origin, blocks, count))
 
     def finish(self) -> None:
         """Asks the worker to drain its queue, close the outputs and end; join() waits."""

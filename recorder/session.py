@@ -6,13 +6,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
-from cloudrec.wire import MixerContents, OutputState, OutputType, StartRequest, contents_for
+from cloudrec.wire import (
+    USER_SLOT,
+    Content,
+    ContentType,
+    KeepAspect,
+    MixerCfg,
+    MixerContents,
+    OutputSpec,
+    OutputState,
+    OutputType,
+    StartRequest,
+    contents_for,
+)
 from compositor.picture import Picture
 from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
@@ -25,6 +38,7 @@ from storage.paths import check_free_disk, recording_path, reserve
 log = logging.getLogger(__name__)
 
 INFO_PERIOD_S = 1.0
+FOLLOW_PERIOD_S = 0.5  # how soon a mode-1 recording notices who came or went
 AUDIO_PERIOD = Fraction(TICK_MS, 1000)
 
 
@@ -52,37 +66,28 @@ class RecordingSession:
         self.video_clock = ClockStats()
         self.audio_clock = ClockStats()
         self._tasks: list[asyncio.Task[None]] = []
+        self._clocks: dict[Mixer, asyncio.Task[None]] = {}
+        self._recordings_dir = Path()
+        self._from_worker: Callable[[OutputInfo], None] = emit
         self._stopped = False
 
     def open(self, recordings_dir: Path, min_free_mb: int) -> None:
-        """Creates every output file; on any failure none is left behind."""
+        """Creates every output (a mode-1 mixer's come as participants appear);
+        on any failure none is left behind."""
         check_free_disk(recordings_dir, min_free_mb)
+        self._recordings_dir = recordings_dir
         loop = asyncio.get_running_loop()
 
         def from_worker(info: OutputInfo) -> None:
             loop.call_soon_threadsafe(self._emit, info)
 
+        self._from_worker = from_worker
         created: list[Output] = []
         try:
             for cfg in self.request.cfgs:
-                outputs: list[Output] = []
-                specs = next(o for o in self.request.outputs if o.id == cfg.id).output
-                for spec in specs:
-                    if spec.type is OutputType.LIVE:
-                        live = LiveOutput(cfg.id, spec, cfg.video, from_worker)
-                        created.append(live)
-                        outputs.append(live)
-                        continue
-                    path = recording_path(recordings_dir, spec.filename)
-                    reserve(path, spec.filename)
-                    try:
-                        audio = cfg.audio if cfg.has_audio else None
-                        output = FileOutput(cfg.id, spec, path, cfg.video, audio)
-                    except Exception:
-                        path.unlink(missing_ok=True)
-                        raise
-                    created.append(output)
-                    outputs.append(output)
+                if cfg.individual:
+                    continue
+                outputs = self._open_outputs(cfg, self._specs(cfg), created)
                 contents = contents_for(self.request.contents, cfg.id)
                 self.mixers.append(Mixer(cfg, contents, outputs, from_worker))
         except Exception as exc:
@@ -98,14 +103,37 @@ class RecordingSession:
             for opened in mixer.outputs:
                 self._emit(opened.info())
 
+    def _specs(self, cfg: MixerCfg) -> tuple[OutputSpec, ...]:
+        return next(o for o in self.request.outputs if o.id == cfg.id).output
+
+    def _open_outputs(
+        self, cfg: MixerCfg, specs: Sequence[OutputSpec], created: list[Output]
+    ) -> list[Output]:
+        outputs: list[Output] = []
+        for spec in specs:
+            if spec.type is OutputType.LIVE:
+                output: Output = LiveOutput(cfg.id, spec, cfg.video, self._from_worker)
+            else:
+                path = recording_path(self._recordings_dir, spec.filename)
+                reserve(path, spec.filename)
+                try:
+                    audio = cfg.audio if cfg.has_audio else None
+                    output = FileOutput(cfg.id, spec, path, cfg.video, audio)
+                except Exception:
+                    path.unlink(missing_ok=True)
+                    raise
+            created.append(output)
+            outputs.append(output)
+        return outputs
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         start, wall_start = loop.time(), time.time()
         for mixer in self.mixers:
-            mixer.start()
-            if mixer.video is not None:
-                clock = self._video_clock(mixer, mixer.video.frame_rate, start, wall_start)
-                self._tasks.append(asyncio.create_task(clock))
+            self._start_mixer(mixer, start, wall_start)
+        for cfg in self.request.cfgs:
+            if cfg.individual:
+                self._tasks.append(asyncio.create_task(self._follow_participants(cfg)))
         self._tasks.append(asyncio.create_task(self._audio_clock(start)))
         self._tasks.append(asyncio.create_task(self._report(start)))
 
@@ -113,7 +141,8 @@ class RecordingSession:
         """Whole replacement: a mixer left out of ``contents`` shows an empty canvas."""
         for mixer in self.mixers:
             mixer.pictures = pictures
-            mixer.contents = contents_for(contents, mixer.cfg.id)
+            if not mixer.cfg.individual:  # mode-1 layouts are made per participant
+                mixer.contents = contents_for(contents, mixer.cfg.id)
 
     async def stop(self) -> list[OutputInfo]:
         """Stops the clocks, drains the workers and finalises every output; idempotent."""
@@ -128,6 +157,72 @@ class RecordingSession:
                 mixer.finish()
             await asyncio.gather(*(asyncio.to_thread(m.join) for m in self.mixers))
         return [o.info() for m in self.mixers for o in m.outputs]
+
+    def _start_mixer(self, mixer: Mixer, start: float, wall_start: float) -> None:
+        mixer.start()
+        if mixer.video is not None:
+            clock = self._video_clock(mixer, mixer.video.frame_rate, start, wall_start)
+            task = asyncio.create_task(clock)
+            self._tasks.append(task)
+            self._clocks[mixer] = task
+
+    async def _follow_participants(self, cfg: MixerCfg) -> None:
+        """Mode 1: a mixer of their own for each participant while they are there."""
+        loop = asyncio.get_running_loop()
+        mine: dict[str, Mixer | None] = {}  # None: their files could not be opened
+        while True:
+            present = self._registry.present_users() | {
+                key for key in self._audio if "/" not in key
+            }
+            for user in sorted(present - mine.keys()):
+                try:
+                    mixer = self._individual_mixer(cfg, user)
+                except CloudrecError as exc:
+                    log.warning("no individual recording of %s: %s", user, exc.message)
+                    mine[user] = None
+                    continue
+                mine[user] = mixer
+                self.mixers.append(mixer)
+                self._start_mixer(mixer, loop.time(), time.time())
+            for user in list(mine.keys() - present):
+                left = mine.pop(user)
+                if left is not None and left in self.mixers:
+                    await self._finish_mixer(left)
+            await asyncio.sleep(FOLLOW_PERIOD_S)
+
+    def _individual_mixer(self, cfg: MixerCfg, user: str) -> Mixer:
+        specs = [replace(s, filename=s.filename.replace(USER_SLOT, user)) for s in self._specs(cfg)]
+        outputs = self._open_outputs(cfg, specs, [])
+        content: list[Content] = [
+            Content(ContentType.AUDIO, 0, 0, 0, 0, KeepAspect.KEEP, {"userid": user})
+        ]
+        if cfg.video is not None:
+            content.insert(
+                0,
+                Content(
+                    ContentType.VIDEO,
+                    0,
+                    0,
+                    cfg.video.width,
+                    cfg.video.height,
+                    KeepAspect.KEEP,
+                    {"camid": f"{user}.-1"},
+                ),
+            )
+        for opened in outputs:
+            self._emit(opened.info())
+        return Mixer(cfg, MixerContents(cfg.id, tuple(content)), outputs, self._from_worker)
+
+    async def _finish_mixer(self, mixer: Mixer) -> None:
+        """Ends one mixer mid-session (its participant left): its files close."""
+        self.mixers.remove(mixer)
+        clock = self._clocks.pop(mixer, None)
+        if clock is not None:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
+        mixer.finish()
+        await asyncio.to_thread(mixer.join)
 
     def stats(self) -> dict[str, int]:
         """Counters an operator watches: a late tick or a dropped frame means the

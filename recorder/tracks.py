@@ -96,6 +96,10 @@ class TrackRegistry:
             if user in sharers:
                 sharers.remove(user)
 
+    def present_users(self) -> set[str]:
+        """Users with a video source that has not ended."""
+        return {slot.user for slot in self._slots.values() if not slot.gone}
+
     def resolve(self, source: str) -> CameraSlot | None:
         user, _, name = source.rpartition(".")
         if user == "*":

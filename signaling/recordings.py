@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from cloudrec.wire import AUDIO_CODECS, OutputState, OutputType, StartRequest
+from cloudrec.wire import AUDIO_CODECS, USER_SLOT, OutputState, OutputType, StartRequest
 from storage.index import FAILED, FINISHED, MISSING, RecordingIndex
 from storage.paths import recording_path
 from storage.webhook import Webhook
@@ -20,10 +20,18 @@ MB = 1024 * 1024
 
 def _is_file(request: StartRequest, name: str) -> bool:
     return any(
-        spec.filename == name and spec.type is OutputType.FILE
+        spec.type is OutputType.FILE and _names(spec.filename, name)
         for mixer in request.outputs
         for spec in mixer.output
     )
+
+
+def _names(template: str, name: str) -> bool:
+    """A file name, or a mode-1 template ("/d/{userid}.mp4") that names it."""
+    if USER_SLOT not in template:
+        return template == name
+    head, _, tail = template.partition(USER_SLOT)
+    return name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail)
 
 
 class Recordings:

@@ -283,3 +283,33 @@ def test_live_output() -> None:
             LIMITS,
         )
     assert "needs a mixer with video" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("cfg", "content", "output", "code", "field"),
+    [
+        ({"mode": 1}, [], {"type": 0, "filename": "/d/all.mp4"}, 1502, "filename must contain"),
+        ({}, [], {"type": 0, "filename": "/d/{userid}.mp4"}, 1502, "filename must contain"),
+        (
+            {"mode": 1},
+            [{"type": 4, "width": 10, "height": 10}],
+            {"type": 0, "filename": "/d/{userid}.mp4"},
+            5,
+            "takes no layout",
+        ),
+        ({"mode": 1}, [], {"type": 1, "liveUrl": "rtmp://h/a/b"}, 5, "cannot serve mode 1"),
+        ({"mode": 2}, [], {"type": 0, "filename": "/d/a.mp4"}, 5, "cfgs[0].mode"),
+    ],
+)
+def test_individual_mode_refusals(
+    cfg: dict,
+    content: list,
+    output: dict,
+    code: int,
+    field: str,  # type: ignore[type-arg]
+) -> None:
+    cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360}, **cfg}]
+    contents = [{"id": "1", "content": content}] if content else []
+    with pytest.raises(CloudrecError) as caught:
+        parse_start(cfgs, contents, [{"id": "1", "output": [output]}], LIMITS)
+    assert caught.value.code == code and field in caught.value.message
