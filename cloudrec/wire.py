@@ -93,7 +93,7 @@ SUPPORTED_CONTENT_TYPES = frozenset(
 # "alice.media"; "*" stands for whoever shares that kind now.
 ANYONE = "*"
 MAX_TEXT_LENGTH = 2000
-VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv"})
+VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv", "m3u8"})
 MAX_FILENAME_LENGTH = 255
 MAX_URL_LENGTH = 1024
 USER_SLOT = "{userid}"  # where a mode-1 file name takes each participant's ID

@@ -8,6 +8,7 @@ plays up to its last fragment; ts, flv and mkv are streamable by nature.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,6 +34,7 @@ _FORMATS = {
     "m4a": "mp4",
     "mp3": "mp3",
     "wav": "wav",
+    "m3u8": "hls",
 }
 _AUDIO_ENCODERS = {
     AudioFormat.AAC: "aac",
@@ -89,6 +91,26 @@ class Output(Protocol):
     def info(self) -> OutputInfo: ...
 
 
+HLS_SEGMENT_S = 2
+
+
+def hls_segments(playlist: Path) -> list[Path]:
+    """A playlist's segments: ``demo.m3u8`` -> ``demo_00000.ts``, ``demo_00001.ts`` ..."""
+    pattern = f"{glob.escape(playlist.stem)}_[0-9][0-9][0-9][0-9][0-9].ts"
+    return sorted(playlist.parent.glob(pattern))
+
+
+def hls_options(playlist: Path) -> dict[str, str]:
+    """An event playlist that grows as segments are written and ends with
+    EXT-X-ENDLIST on close, so it plays both live and afterwards."""
+    return {
+        "hls_time": str(HLS_SEGMENT_S),
+        "hls_list_size": "0",
+        "hls_playlist_type": "event",
+        "hls_segment_filename": str(playlist.with_name(f"{playlist.stem}_%05d.ts")),
+    }
+
+
 def x264_options(video: VideoCfg) -> dict[str, str]:
     """Capped CRF: defaultQP sets the quality, bitRate caps the rate (VBV), gop the
     longest keyframe interval. zerolatency drops lookahead and B-frames, so each
@@ -126,6 +148,7 @@ class FileOutput:
         self._audio_samples = 0
         options = {
             **_FORMAT_OPTIONS.get(spec.container, {}),
+            **(hls_options(path) if spec.container == "m3u8" else {}),
             "flush_packets": "1",
             # AAC's priming delay starts audio before zero; shifting both streams
             # together keeps every video frame exactly 1/frameRate long (otherwise
@@ -142,7 +165,12 @@ class FileOutput:
             vstream.height = video.height
             vstream.pix_fmt = "yuv420p"
             vstream.time_base = Fraction(1, video.frame_rate)
-            vstream.codec_context.gop_size = video.gop
+            # HLS cuts segments at keyframes: a keyframe at least every segment.
+            vstream.codec_context.gop_size = (
+                min(video.gop, video.frame_rate * HLS_SEGMENT_S)
+                if spec.container == "m3u8"
+                else video.gop
+            )
             vstream.codec_context.options = x264_options(video)
             self._video = vstream
         self._audio: av.audio.stream.AudioStream | None = None
@@ -205,10 +233,11 @@ class FileOutput:
         return self._audio_samples * 1000 // AUDIO_RATE
 
     def info(self) -> OutputInfo:
-        try:
-            size = os.path.getsize(self.path)
-        except OSError:
-            size = 0
+        files = [self.path, *(hls_segments(self.path) if self.spec.container == "m3u8" else ())]
+        size = 0
+        for file in files:
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(file)
         return OutputInfo(
             self.mixer_id, self.spec.filename, self.state, self.duration_ms, size, self.err_code
         )

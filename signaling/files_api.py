@@ -11,6 +11,7 @@ from aiohttp import web
 from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from recorder.outputs import hls_segments
 from signaling.http_auth import identity
 from signaling.http_errors import error_response
 from storage.index import RECORDING, Recording, RecordingIndex
@@ -22,6 +23,7 @@ CONTENT_TYPES = {
     "flv": "video/x-flv",
     "mkv": "video/x-matroska",
     "m4a": "audio/mp4",
+    "m3u8": "application/vnd.apple.mpegurl",
     "mp3": "audio/mpeg",
     "wav": "audio/wav",
 }
@@ -90,6 +92,7 @@ class FilesApi:
             web.get("/api/v1/recordings", self.list),
             web.get("/api/v1/recordings/{id}", self.get),
             web.get("/api/v1/recordings/{id}/download", self.download),
+            web.get("/api/v1/recordings/{id}/{segment}", self.segment),
             web.delete("/api/v1/recordings/{id}", self.delete),
             web.get("/download/{id}", self.signed_download),
         ]
@@ -153,6 +156,19 @@ class FilesApi:
         except CloudrecError as exc:
             return error_response(exc)
 
+    async def segment(self, request: web.Request) -> web.StreamResponse:
+        """An HLS recording's segment, named as its playlist names it, so the
+        playlist fetched from .../download plays with the same credentials."""
+        try:
+            rec = self._visible(request)
+            name = request.match_info["segment"]
+            segment = next((p for p in hls_segments(Path(rec.path)) if p.name == name), None)
+            if rec.container != "m3u8" or segment is None:
+                raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{name}'")
+        except CloudrecError as exc:
+            return error_response(exc)
+        return web.FileResponse(segment, headers={"Content-Type": CONTENT_TYPES["ts"]})
+
     async def delete(self, request: web.Request) -> web.Response:
         try:
             rec = self._visible(request)
@@ -189,5 +205,8 @@ def delete_recording(index: RecordingIndex, rec: Recording) -> None:
         raise CloudrecError(
             ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
         )
+    if rec.container == "m3u8":
+        for segment in hls_segments(Path(rec.path)):
+            segment.unlink(missing_ok=True)
     Path(rec.path).unlink(missing_ok=True)
     index.delete(rec.id)

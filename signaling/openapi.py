@@ -397,6 +397,26 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/recordings/{id}/{segment}": {
+                "parameters": [
+                    _ID,
+                    {
+                        "name": "segment",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[^/]+_[0-9]{5}\\.ts$"},
+                    },
+                ],
+                "get": {
+                    "summary": "a segment of an HLS recording (as its playlist names it)",
+                    "operationId": "getSegment",
+                    "responses": {
+                        "200": {"description": "the segment (video/mp2t)"},
+                        "206": {"description": "the requested range"},
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
             "/CLOUDROOM-API/netDisk/query": {
                 "post": {
                     "summary": "netdisk query (SDK compatible)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,13 @@ from storage.probe import probe
 
 log = logging.getLogger(__name__)
 
-MEDIA_EXTENSIONS = frozenset({"mp4", "ts", "flv", "mkv", "m4a", "mp3", "wav"})
+MEDIA_EXTENSIONS = frozenset({"mp4", "ts", "flv", "mkv", "m4a", "mp3", "wav", "m3u8"})
+_SEGMENT = re.compile(r"^(.+)_\d{5}\.ts$")
+
+
+def is_hls_segment(path: Path) -> bool:
+    match = _SEGMENT.match(path.name)
+    return match is not None and path.with_name(f"{match.group(1)}.m3u8").exists()
 
 
 @dataclass
@@ -56,6 +63,8 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
             continue
         if path.suffix.lstrip(".").lower() not in MEDIA_EXTENSIONS:
             continue
+        if is_hls_segment(path):
+            continue  # part of a playlist, not a recording of its own
         found = probe(path)
         if found is None:
             log.warning("not indexed (no playable stream): %s", path)

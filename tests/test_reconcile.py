@@ -24,7 +24,7 @@ def _write(path: Path, seconds: float, close: bool) -> FileOutput:
     path.parent.mkdir(parents=True, exist_ok=True)
     out = FileOutput(
         "1",
-        OutputSpec(OutputType.FILE, "/" + path.name, "mp4"),
+        OutputSpec(OutputType.FILE, "/" + path.name, path.suffix.lstrip(".")),
         path,
         VideoCfg(320, 240, FPS, 300_000, 26, 30),
         AV_AUDIO,
@@ -45,6 +45,7 @@ def _write(path: Path, seconds: float, close: bool) -> FileOutput:
 async def test_start_up_reconciliation(make_server: ServerFactory, tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     _write(recordings / "manual" / "hand.mp4", 2.0, close=True)
+    _write(recordings / "manual" / "stream.m3u8", 4.0, close=True)
     (recordings / "manual" / "junk.mp4").write_bytes(b"not a video")
     (recordings / "manual" / "notes.txt").write_text("not media")
 
@@ -74,7 +75,13 @@ async def test_start_up_reconciliation(make_server: ServerFactory, tmp_path: Pat
 
     server = await make_server()
     rows = {r.file_name: r for r in server.recordings.index.all()}
-    assert set(rows) == {"/manual/hand.mp4", "/2026-11-25/crashed.mp4", "/gone/away.mp4"}
+    assert set(rows) == {
+        "/manual/hand.mp4",
+        "/manual/stream.m3u8",
+        "/2026-11-25/crashed.mp4",
+        "/gone/away.mp4",
+    }, "a playlist's segments are not recordings of their own"
+    assert rows["/manual/stream.m3u8"].video_codec == "h264"
 
     hand = rows["/manual/hand.mp4"]
     assert (hand.state, hand.video_codec, hand.audio_codec) == ("imported", "h264", "aac")
