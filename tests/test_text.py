@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cloudrec.server import RunningServer
 from cloudrec.wire import Content, ContentType, KeepAspect
 from compositor.compose import Compositor
 from compositor.text import Run, find_font, parse_markup, render
+from tests.helpers import BLUE, EventLog, synthetic_participant
+from tests.media import decode, shows_color
 
 FONT = find_font()
 
@@ -56,3 +59,48 @@ def test_text_content_sized_to_its_text_and_timestamp_expanded() -> None:
     assert not np.array_equal(a, b), "%timestamp% follows the clock"
     rows, cols = np.nonzero(a.max(axis=2) > 100)
     assert rows.min() >= 300 and cols.min() >= 10 and cols.max() < 300, "sized to the text"
+
+
+async def test_text_in_a_recording(server: RunningServer) -> None:
+    bob = await synthetic_participant(server.base_url, "txt", "bob", BLUE[0], BLUE[2])
+    log = EventLog()
+    log.attach(bob)
+    contents = [
+        {
+            "id": "1",
+            "content": [
+                {
+                    "type": 0,
+                    "left": 0,
+                    "top": 0,
+                    "width": 640,
+                    "height": 360,
+                    "keepAspectRatio": 2,
+                    "param": {"camid": "bob.-1"},
+                },
+                {
+                    "type": 7,
+                    "left": 20,
+                    "top": 280,
+                    "width": 300,
+                    "height": 60,
+                    "param": {"text": "张三 发言中", "font-size": 32, "background": "#00000000"},
+                },
+            ],
+        }
+    ]
+    cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]
+    try:
+        await bob.start_svr_mixer(
+            cfgs, contents, [{"id": "1", "output": [{"type": 0, "filename": "/t/text.mp4"}]}]
+        )
+        await log.wait_duration(2000)
+        await bob.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await bob.leave()
+    frame = decode(server.config.recordings_dir / "t" / "text.mp4").frame_at(1.5)
+    box = frame[280:340, 20:320].astype(int)
+    white = (box.min(axis=2) > 200).sum()
+    assert white > 300, "white glyph strokes over the camera"
+    assert shows_color(frame, (340, 40, 280, 200), BLUE[1]), "the camera elsewhere"
