@@ -51,6 +51,17 @@ def placeholder_label(camid: str) -> str:
         return camid
 
 
+def text_style(content: Content) -> tuple[str, str, int, int]:
+    """(colour, background, font size, margin) of a text or timestamp content."""
+    p = content.param
+    return (
+        p.get("color", DEFAULT_TEXT_COLOR),
+        p.get("background", DEFAULT_TEXT_BACKGROUND),
+        int(p.get("font-size", DEFAULT_FONT_PX)),
+        int(p.get("text-margin", DEFAULT_TEXT_MARGIN)),
+    )
+
+
 def format_timestamp(wallclock: float) -> str:
     return time.strftime(TIMESTAMP_FORMAT, time.localtime(wallclock))
 
@@ -161,11 +172,7 @@ class Compositor:
         overlay.blend_onto(canvas, rect.x, rect.y)
 
     def _draw_text(self, canvas: I420, content: Content, text: str) -> None:
-        p = content.param
-        color = p.get("color", DEFAULT_TEXT_COLOR)
-        background = p.get("background", DEFAULT_TEXT_BACKGROUND)
-        font_px = int(p.get("font-size", DEFAULT_FONT_PX))
-        margin = int(p.get("text-margin", DEFAULT_TEXT_MARGIN))
+        color, background, font_px, margin = text_style(content)
         key = ("text", text, content.width, content.height, color, background, font_px, margin)
         overlay = self._overlays.get(key)
         if overlay is None:
@@ -184,12 +191,8 @@ class Compositor:
 
     def _draw_markup(self, canvas: I420, content: Content, wallclock: float) -> None:
         """MIXVTP_TEXT: rendered again only when its expanded text changes."""
-        p = content.param
-        text = p.get("text", "").replace("%timestamp%", format_timestamp(wallclock))
-        color = p.get("color", DEFAULT_TEXT_COLOR)
-        background = p.get("background", DEFAULT_TEXT_BACKGROUND)
-        font_px = int(p.get("font-size", DEFAULT_FONT_PX))
-        margin = int(p.get("text-margin", DEFAULT_TEXT_MARGIN))
+        text = content.param.get("text", "").replace("%timestamp%", format_timestamp(wallclock))
+        color, background, font_px, margin = text_style(content)
         key = ("markup", text, content.width, content.height, color, background, font_px, margin)
         overlay = self._overlays.get(key)
         if overlay is None:

@@ -79,10 +79,7 @@ def render_text_box(
 ) -> Overlay:
     """One line, left-aligned on a filled (possibly translucent) box, its size
     reduced to fit the box's width where it would overflow."""
-    room = max(1, width - 2 * margin)
-    text_w, _ = measure([[Run(text, color, font_px)]], font)
-    if text_w > room:
-        font_px = max(6, font_px * room // text_w)
+    font_px = fitting_size(text, font_px, max(1, width - 2 * margin), font)
     bgr, alpha = render(
         [[Run(text, color, font_px)]],
         width,
@@ -92,6 +89,12 @@ def render_text_box(
         font=font,
     )
     return from_bgra(bgr, alpha)
+
+
+def fitting_size(text: str, font_px: int, room: int, font: Path | None) -> int:
+    """The font size, reduced where one line of ``text`` would be wider than ``room``."""
+    text_w, _ = measure([[Run(text, "#FFFFFF", font_px)]], font)
+    return max(6, font_px * room // text_w) if text_w > room else font_px
 
 
 def render_markup(
@@ -109,10 +112,7 @@ def render_markup(
 
 def render_placeholder(label: str, width: int, height: int, font: Path | None) -> Overlay:
     """An opaque dark tile naming whose video is missing."""
-    font_px = max(8, min(40, height // 5))
-    text_w, _ = measure([[Run(label, PLACEHOLDER_TEXT, font_px)]], font)
-    if text_w > width - 8:
-        font_px = max(6, font_px * (width - 8) // max(1, text_w))
+    font_px = fitting_size(label, max(8, min(40, height // 5)), max(1, width - 8), font)
     line = [[Run(label, PLACEHOLDER_TEXT, font_px)]]
     bgr, alpha = render(
         line, width, height, background=PLACEHOLDER_BACKGROUND, margin=4, font=font, align="center"

@@ -36,10 +36,3 @@ async def ticks(
         stats.ticks += 1
         yield n
         n += 1
-
-
-def ticks_until(start: float, period: Fraction, now: float) -> int:
-    """How many ticks are due by ``now`` (the count a stop must have produced)."""
-    if now < start:
-        return 0
-    return int((Fraction(now) - Fraction(start)) / period) + 1

@@ -14,14 +14,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from fractions import Fraction
 
 import av
 import av.container
 
 from cloudrec.errors import ErrorCode
-from cloudrec.wire import OutputSpec, OutputState, VideoCfg
-from recorder.outputs import AUDIO_BIT_RATE, AUDIO_RATE, OutputInfo, x264_options
+from cloudrec.wire import AV_AUDIO, OutputSpec, OutputState, VideoCfg
+from recorder.outputs import OutputInfo, add_audio, add_h264
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +147,8 @@ class LiveOutput:
             options={"rw_timeout": str(RW_TIMEOUT_US), "flvflags": "no_duration_filesize"},
         )
         try:
-            vstream = container.add_stream("libx264", rate=video.frame_rate)
-            vstream.width, vstream.height, vstream.pix_fmt = video.width, video.height, "yuv420p"
-            vstream.time_base = Fraction(1, video.frame_rate)
-            vstream.codec_context.gop_size = video.frame_rate * LIVE_GOP_SECONDS
-            vstream.codec_context.options = x264_options(video)
-            astream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-            astream.bit_rate = AUDIO_BIT_RATE
-            astream.codec_context.options = {"aac_coder": "fast"}
+            vstream = add_h264(container, video, video.frame_rate * LIVE_GOP_SECONDS)
+            astream = add_audio(container, AV_AUDIO)
             first_video: int | None = None
             first_audio: int | None = None
             while True:

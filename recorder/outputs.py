@@ -111,6 +111,35 @@ def hls_options(playlist: Path) -> dict[str, str]:
     }
 
 
+def add_h264(
+    container: av.container.OutputContainer, video: VideoCfg, gop: int
+) -> av.video.stream.VideoStream:
+    stream = container.add_stream("libx264", rate=video.frame_rate)
+    stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
+    stream.time_base = Fraction(1, video.frame_rate)
+    stream.codec_context.gop_size = gop
+    stream.codec_context.options = x264_options(video)
+    return stream
+
+
+def add_audio(
+    container: av.container.OutputContainer, audio: AudioCfg
+) -> av.audio.stream.AudioStream:
+    encoder = _AUDIO_ENCODERS[audio.format]
+    layout = "mono" if audio.channels == 1 else "stereo"
+    stream = container.add_stream(encoder, rate=AUDIO_RATE, layout=layout)
+    if not isinstance(stream, av.audio.stream.AudioStream):
+        raise TypeError(f"{encoder} is not an audio encoder")
+    if audio.format is not AudioFormat.PCM:
+        stream.bit_rate = AUDIO_BIT_RATE
+    stream.time_base = Fraction(1, AUDIO_RATE)
+    if audio.format is AudioFormat.AAC:
+        # The 'fast' coder: a third of the default's CPU at the same bitrate;
+        # what it gives up matters for music masters, not meeting speech.
+        stream.codec_context.options = {"aac_coder": "fast"}
+    return stream
+
+
 def x264_options(video: VideoCfg) -> dict[str, str]:
     """Capped CRF: defaultQP sets the quality, bitRate caps the rate (VBV), gop the
     longest keyframe interval. zerolatency drops lookahead and B-frames, so each
@@ -160,34 +189,16 @@ class FileOutput:
         )
         self._video: av.video.stream.VideoStream | None = None
         if video is not None:
-            vstream = self._container.add_stream("libx264", rate=video.frame_rate)
-            vstream.width = video.width
-            vstream.height = video.height
-            vstream.pix_fmt = "yuv420p"
-            vstream.time_base = Fraction(1, video.frame_rate)
             # HLS cuts segments at keyframes: a keyframe at least every segment.
-            vstream.codec_context.gop_size = (
+            gop = (
                 min(video.gop, video.frame_rate * HLS_SEGMENT_S)
                 if spec.container == "m3u8"
                 else video.gop
             )
-            vstream.codec_context.options = x264_options(video)
-            self._video = vstream
+            self._video = add_h264(self._container, video, gop)
         self._audio: av.audio.stream.AudioStream | None = None
         if audio is not None:
-            layout = "mono" if audio.channels == 1 else "stereo"
-            encoder = _AUDIO_ENCODERS[audio.format]
-            astream = self._container.add_stream(encoder, rate=AUDIO_RATE, layout=layout)
-            if not isinstance(astream, av.audio.stream.AudioStream):
-                raise TypeError(f"{encoder} is not an audio encoder")
-            if audio.format is not AudioFormat.PCM:
-                astream.bit_rate = AUDIO_BIT_RATE
-            astream.time_base = Fraction(1, AUDIO_RATE)
-            if audio.format is AudioFormat.AAC:
-                # The 'fast' coder: a third of the default's CPU at the same bitrate;
-                # what it gives up matters for music masters, not meeting speech.
-                astream.codec_context.options = {"aac_coder": "fast"}
-            self._audio = astream
+            self._audio = add_audio(self._container, audio)
         self.state = OutputState.CREATED
 
     def write_video(self, frame: av.VideoFrame) -> None:

@@ -46,7 +46,6 @@ RECORDING, FINISHED, INTERRUPTED, FAILED, MISSING, IMPORTED = (
     "missing",
     "imported",
 )
-PLAYABLE_STATES = (FINISHED, INTERRUPTED, IMPORTED, FAILED)
 
 
 @dataclass(frozen=True)

@@ -139,15 +139,27 @@ def file_output(name: str) -> list[dict[str, Any]]:
     return [{"id": "1", "output": [{"type": 0, "filename": name}]}]
 
 
+async def record_for(
+    who: Participant,
+    cfgs: list[dict[str, Any]],
+    contents: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    ms: int,
+) -> EventLog:
+    """Starts, waits until the outputs hold ``ms`` of media, stops; then leaves."""
+    log = EventLog()
+    log.attach(who)
+    try:
+        await who.start_svr_mixer(cfgs, contents, outputs)
+        await log.wait_duration(ms)
+        await who.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await who.leave()
+    return log
+
+
 async def record_briefly(base_url: str, room: str, filename: str, ms: int = 1500) -> None:
     """A real recording of one synthetic participant, ``ms`` long."""
     alice = await synthetic_participant(base_url, room, "alice", RED[0], RED[2])
-    log = EventLog()
-    log.attach(alice)
-    try:
-        await alice.start_svr_mixer(CFG_360P15, side_by_side("alice", "bob"), file_output(filename))
-        await log.wait_duration(ms)
-        await alice.stop_svr_mixer()
-        await log.wait_state(0)
-    finally:
-        await alice.leave()
+    await record_for(alice, CFG_360P15, side_by_side("alice", "bob"), file_output(filename), ms)

@@ -4,7 +4,7 @@ import asyncio
 import time
 from fractions import Fraction
 
-from recorder.clock import ClockStats, ticks, ticks_until
+from recorder.clock import ClockStats, ticks
 
 STALL_S = 0.2
 
@@ -23,9 +23,3 @@ async def test_ticks_never_skip_after_a_stall() -> None:
     assert seen == list(range(21))
     assert stats.late_ticks >= 5
     assert loop.time() - start >= 20 / 50
-
-
-def test_ticks_until() -> None:
-    assert ticks_until(10.0, Fraction(1, 15), 9.0) == 0
-    assert ticks_until(10.0, Fraction(1, 15), 10.0) == 1
-    assert ticks_until(10.0, Fraction(1, 15), 11.0) == 16

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from cloudrec.server import RunningServer
-from tests.helpers import API_AUTH, CFG_360P15, RED, EventLog, synthetic_participant
+from tests.helpers import API_AUTH, CFG_360P15, RED, record_for, synthetic_participant
 from tests.media import decode, shows_color
 
 CONTENT = [
@@ -29,16 +29,8 @@ CONTENT = [
 
 async def test_hls_playlist_segments_and_api(server: RunningServer) -> None:
     alice = await synthetic_participant(server.base_url, "hls", "alice", RED[0], RED[2])
-    log = EventLog()
-    log.attach(alice)
     outputs = [{"id": "1", "output": [{"type": 0, "filename": "/hls/show.m3u8"}]}]
-    try:
-        await alice.start_svr_mixer(CFG_360P15, CONTENT, outputs)
-        await log.wait_duration(5000)
-        await alice.stop_svr_mixer()
-        await log.wait_state(0)
-    finally:
-        await alice.leave()
+    await record_for(alice, CFG_360P15, CONTENT, outputs, 5000)
 
     root = server.config.recordings_dir / "hls"
     playlist = (root / "show.m3u8").read_text()

@@ -10,7 +10,14 @@ from PIL import Image, ImageDraw
 
 from cloudrec.errors import CloudrecError
 from cloudrec.server import RunningServer
-from tests.helpers import API_AUTH, BLUE, EventLog, participant, synthetic_participant
+from tests.helpers import (
+    API_AUTH,
+    BLUE,
+    file_output,
+    participant,
+    record_for,
+    synthetic_participant,
+)
 from tests.media import decode, shows_color
 from tests.openapi_check import validate
 
@@ -42,8 +49,6 @@ async def test_picture_with_alpha_over_a_camera(server: RunningServer) -> None:
     validate("Resource", body)
     assert (await _register(server, red_disc_png()))[1]["resourceid"] == body["resourceid"]
     bob = await synthetic_participant(server.base_url, "pic", "bob", BLUE[0], BLUE[2])
-    log = EventLog()
-    log.attach(bob)
     x, y, w, h = PIC_RECT
     contents = [
         {
@@ -71,15 +76,7 @@ async def test_picture_with_alpha_over_a_camera(server: RunningServer) -> None:
         }
     ]
     cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]
-    try:
-        await bob.start_svr_mixer(
-            cfgs, contents, [{"id": "1", "output": [{"type": 0, "filename": "/p/p.mp4"}]}]
-        )
-        await log.wait_duration(2500)
-        await bob.stop_svr_mixer()
-        await log.wait_state(0)
-    finally:
-        await bob.leave()
+    await record_for(bob, cfgs, contents, file_output("/p/p.mp4"), 2500)
     frame = decode(server.config.recordings_dir / "p" / "p.mp4").frame_at(2.0)
     # The picture is fitted into 320x240 as a 240x240 square centred at (320, 180).
     assert shows_color(frame, (290, 150, 60, 60), (255, 0, 0)), "the disc"

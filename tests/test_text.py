@@ -6,7 +6,7 @@ from cloudrec.server import RunningServer
 from cloudrec.wire import Content, ContentType, KeepAspect
 from compositor.compose import Compositor
 from compositor.text import Run, find_font, parse_markup, render
-from tests.helpers import BLUE, EventLog, synthetic_participant
+from tests.helpers import BLUE, file_output, record_for, synthetic_participant
 from tests.media import decode, shows_color
 
 FONT = find_font()
@@ -63,8 +63,6 @@ def test_text_content_sized_to_its_text_and_timestamp_expanded() -> None:
 
 async def test_text_in_a_recording(server: RunningServer) -> None:
     bob = await synthetic_participant(server.base_url, "txt", "bob", BLUE[0], BLUE[2])
-    log = EventLog()
-    log.attach(bob)
     contents = [
         {
             "id": "1",
@@ -90,15 +88,7 @@ async def test_text_in_a_recording(server: RunningServer) -> None:
         }
     ]
     cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]
-    try:
-        await bob.start_svr_mixer(
-            cfgs, contents, [{"id": "1", "output": [{"type": 0, "filename": "/t/text.mp4"}]}]
-        )
-        await log.wait_duration(2000)
-        await bob.stop_svr_mixer()
-        await log.wait_state(0)
-    finally:
-        await bob.leave()
+    await record_for(bob, cfgs, contents, file_output("/t/text.mp4"), 2000)
     frame = decode(server.config.recordings_dir / "t" / "text.mp4").frame_at(1.5)
     box = frame[280:340, 20:320].astype(int)
     white = (box.min(axis=2) > 200).sum()
