@@ -84,6 +84,10 @@ class Board:
         self._undo: list[tuple[str, Any]] = []
         self._snapshot: BoardSnapshot | None = None
         self.version = 0
+        # A replica may hear relayed effects before its initial state arrives
+        # (both come on one connection, handled apart): they wait for load().
+        self._loaded = False
+        self._early: list[dict[str, Any]] = []
 
     def snapshot(self) -> BoardSnapshot:
         """Made once per version: the mixer asks every tick."""
@@ -95,11 +99,17 @@ class Board:
         return {"version": self.version, "strokes": [s.to_wire() for s in self._strokes.values()]}
 
     def load(self, state: dict[str, Any]) -> None:
-        """Replaces this board with a state from ``state()`` (a replica's start)."""
+        """Replaces this board with a state from ``state()`` (a replica's start),
+        then replays the effects heard meanwhile that are newer than it."""
         self._strokes = {s.id: s for s in map(parse_stroke, state.get("strokes", []))}
         self._undo.clear()
         self.version = int(state.get("version", 0))
         self._snapshot = None
+        self._loaded = True
+        early, self._early = self._early, []
+        for effect in early:
+            if int(effect.get("version", 0)) > self.version:
+                self._effect(effect)
 
     def apply(self, op: dict[str, Any]) -> dict[str, Any]:
         """Applies one operation from a participant; returns its effect as a
@@ -136,10 +146,16 @@ class Board:
                 effect = {"op": "restore", "strokes": [s.to_wire() for s in payload]}
         else:
             raise _bad("op must be stroke, erase, clear or undo")
-        return self.replay({**effect, "version": self.version + 1})
+        return self._effect({**effect, "version": self.version + 1})
 
     def replay(self, effect: dict[str, Any]) -> dict[str, Any]:
-        """Applies a concrete operation (what apply() returns): how replicas follow."""
+        """Follows a relayed effect (what apply() returns): how replicas keep up."""
+        if not self._loaded:
+            self._early.append(effect)
+            return effect
+        return self._effect(effect)
+
+    def _effect(self, effect: dict[str, Any]) -> dict[str, Any]:
         kind = effect.get("op")
         if kind == "stroke":
             stroke = parse_stroke(effect.get("stroke"))

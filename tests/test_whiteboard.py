@@ -94,3 +94,14 @@ async def test_board_in_a_recording_started_late(server: RunningServer) -> None:
     end = media.frame_at(media.duration - 0.2)
     assert end[int(0.8 * 359), 320].min() > 200, "undone"
     assert np.any(end.max(axis=2) < 80), "the diagonal stays"
+
+
+def test_a_replica_keeps_effects_heard_before_its_state() -> None:
+    server, replica = Board(), Board()
+    server.apply({"op": "stroke", "stroke": DIAGONAL})
+    state = server.state()  # what the join reply carries
+    early = server.apply({"op": "stroke", "stroke": RED_LINE})
+    replica.replay(early)  # relayed, and handled before the join reply
+    replica.replay({"op": "stroke", "stroke": DIAGONAL, "version": 1})  # older than the state
+    replica.load(state)
+    assert replica.snapshot() == server.snapshot()
