@@ -38,7 +38,7 @@ from storage.paths import check_free_disk, recording_path, reserve
 log = logging.getLogger(__name__)
 
 INFO_PERIOD_S = 1.0
-FOLLOW_PERIOD_S = 0.5  # how soon a mode-1 recording notices who came or went
+FOLLOW_PERIOD_S = 0.5  # how soon a mode-1 recording notices a microphone-only participant
 AUDIO_PERIOD = Fraction(TICK_MS, 1000)
 
 
@@ -171,6 +171,7 @@ class RecordingSession:
         loop = asyncio.get_running_loop()
         mine: dict[str, Mixer | None] = {}  # None: their files could not be opened
         while True:
+            self._registry.changed.clear()
             present = self._registry.present_users() | {
                 key for key in self._audio if "/" not in key
             }
@@ -188,7 +189,10 @@ class RecordingSession:
                 left = mine.pop(user)
                 if left is not None and left in self.mixers:
                     await self._finish_mixer(left)
-            await asyncio.sleep(FOLLOW_PERIOD_S)
+            # Cameras come and go as events; a participant with only a
+            # microphone is noticed on the next poll.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._registry.changed.wait(), FOLLOW_PERIOD_S)
 
     def _individual_mixer(self, cfg: MixerCfg, user: str) -> Mixer:
         specs = [replace(s, filename=s.filename.replace(USER_SLOT, user)) for s in self._specs(cfg)]

@@ -3,6 +3,7 @@ shares, shared media), and who is still there."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -62,10 +63,13 @@ class TrackRegistry:
         # Sharers of each kind in the order they started; the last one is shown.
         self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
         self._delay = video_delay
+        # Set whenever a source appears or ends: mode-1 recordings follow it.
+        self.changed = asyncio.Event()
 
     def add(self, user: str, name: str) -> CameraSlot:
         """``name`` is a camera number or a share kind."""
         slot = self._slots[f"{user}.{name}"] = CameraSlot(user)
+        self.changed.set()
         if name in SHARE_KINDS:
             sharers = self._sharers[name]
             if user in sharers:
@@ -84,10 +88,12 @@ class TrackRegistry:
         slot = self._slots.get(f"{user}.{name}")
         if slot is not None:
             slot.gone = True
+            self.changed.set()
         if name in SHARE_KINDS and user in self._sharers[name]:
             self._sharers[name].remove(user)
 
     def user_left(self, user: str) -> None:
+        self.changed.set()
         for slot in self._slots.values():
             if slot.user == user:
                 slot.gone = True

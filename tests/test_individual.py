@@ -57,7 +57,8 @@ async def test_individual_files_beside_the_mix(server: RunningServer) -> None:
     bobs = decode(root / "bob.mkv")
     assert (mine.width, mine.height) == (320, 240)
     assert shows_color(mine.frame_at(mine.duration - 0.3), (0, 0, 320, 240), RED[1])
-    assert shows_color(bobs.frame_at(bobs.duration - 0.5), (0, 0, 320, 240), BLUE[1])
+    # His file ends when he leaves, not after a stretch of placeholder.
+    assert shows_color(bobs.frame_at(bobs.duration - 0.2), (0, 0, 320, 240), BLUE[1])
     assert tone_present(mine.audio, mine.audio_rate, RED[2])
     assert tone_absent(mine.audio, mine.audio_rate, BLUE[2]), "only her own voice"
     assert tone_present(bobs.audio, bobs.audio_rate, BLUE[2])
