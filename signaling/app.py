@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloudrec import __version__
 from cloudrec.config import Config
 from signaling.auto_record import AutoRecorder
 from signaling.files_api import FilesApi
@@ -48,6 +49,12 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
         return web.json_response(openapi_document())
 
     app.router.add_get("/api/openapi.json", openapi)
+
+    async def info(_request: web.Request) -> web.Response:
+        # Public: the page shows a dev-mode warning from it; nothing secret here.
+        return web.json_response({"dev": config.dev, "version": __version__})
+
+    app.router.add_get("/api/info", info)
     if (WEB_DIR / "index.html").exists():
 
         async def index(_request: web.Request) -> web.FileResponse:

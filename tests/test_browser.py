@@ -1,0 +1,139 @@
+"""The demo page in real headless Chromium with fake camera and microphone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from cloudrec.server import RunningServer
+from tests.conftest import ServerFactory
+from tests.helpers import token
+from tests.media import decode, region_mean
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+UI_TIMEOUT_MS = 30_000
+# Chromium's fake camera draws a moving pattern on a bright background.
+NOT_BLACK = 40
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup --test installs it)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        await launched.close()
+
+
+async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
+    context = await browser.new_context(accept_downloads=True)
+    page = await context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(url)
+    return page
+
+
+async def join(page: Page, room: str, user: str) -> None:
+    await page.fill("#room", room)
+    await page.fill("#user", user)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#room-panel:not([hidden])")
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_meeting_records_itself(server: RunningServer, browser: Browser) -> None:
+    errors: list[str] = []
+    ann = await open_page(browser, f"{server.base_url}/?token={token('web', 'ann')}", errors)
+    await shot(ann, "01-join")
+    await join(ann, "web", "ann")
+    ben = await open_page(browser, f"{server.base_url}/?token={token('web', 'ben')}", errors)
+    await join(ben, "web", "ben")
+    await ann.wait_for_function("document.querySelectorAll('#people li').length >= 2")
+    await shot(ann, "02-joined")
+
+    await ann.select_option("#size", "640x360")
+    await ann.select_option("#preset", "side")
+    await ann.click("#start")
+    for page in (ann, ben):
+        await page.wait_for_function("document.getElementById('state').textContent === 'recording'")
+    await ben.wait_for_function(
+        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
+        ".some(td => parseFloat(td.textContent) >= 3)"
+    )
+    await shot(ben, "03-recording-seen-by-ben")
+    await ann.click("#stop")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    await ann.wait_for_selector("#recordings tbody tr")
+    await shot(ann, "04-stopped-listed")
+
+    (rec,) = server.recordings.index.all()
+    path = Path(rec.path)
+    await ann.click("#recordings tbody tr button:has-text('Play')")
+    await ann.wait_for_function(
+        "document.getElementById('player').currentTime > 1", timeout=UI_TIMEOUT_MS
+    )
+    await shot(ann, "05-playing")
+    async with ann.expect_download() as waiting:
+        await ann.click("#recordings tbody tr a:has-text('Download')")
+    download = await waiting.value
+    assert Path(await download.path()).read_bytes() == path.read_bytes()
+
+    media = decode(path)
+    frame = media.frame_at(media.duration - 0.5)
+    assert (media.width, media.height) == (640, 360)
+    assert region_mean(frame, 0, 60, 320, 240).mean() > NOT_BLACK, "ann's fake camera"
+    assert region_mean(frame, 320, 60, 320, 240).mean() > NOT_BLACK, "ben's fake camera"
+    assert np.abs(media.audio).max() > 0.01, "the fake microphones are heard"
+
+    await ann.click("#recordings tbody tr button:has-text('Delete')")
+    await ann.wait_for_function("document.querySelectorAll('#recordings tbody tr').length === 0")
+    assert not path.exists()
+    await shot(ann, "06-deleted")
+    assert errors == [], errors
+
+
+async def test_a_bad_layout_shows_the_servers_error(
+    server: RunningServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, f"{server.base_url}/?token={token('bad', 'cy')}", errors)
+    await join(page, "bad", "cy")
+    await page.fill("#fps", "0")
+    await page.click("#start")
+    await page.wait_for_selector("#error:not([hidden])")
+    message = await page.text_content("#error")
+    assert message is not None and "frameRate" in message and "error 5" in message
+    await shot(page, "07-bad-layout")
+    assert errors == []
+
+
+async def test_dev_mode_says_so(make_server: ServerFactory, browser: Browser) -> None:
+    server = await make_server(dev=True)
+    errors: list[str] = []
+    page = await open_page(browser, server.base_url, errors)
+    assert await page.is_visible("#dev-banner")
+    await join(page, "dev-room", "dee")
+    await shot(page, "08-dev-mode")
+    assert errors == []

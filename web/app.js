@@ -1,0 +1,172 @@
+// The demo page: join, publish, record with a preset layout, follow the
+// recording's state and outputs, and list, play, download and delete files.
+import { CloudrecClient } from "/web/cloudrec.js";
+import { PRESETS } from "/web/presets.js";
+
+const $ = (id) => document.getElementById(id);
+const STATES = { 0: "not recording", 1: "starting", 2: "recording", 3: "paused", 4: "stopping" };
+let client = null;
+let stream = null;
+let token = new URLSearchParams(location.search).get("token") || "";
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function auth() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function publishers() {
+  return client.participants
+    .filter((p) => p.role === "participant" && p.tracks.some((t) => t.source === "camera"))
+    .map((p) => p.userID);
+}
+
+function layout() {
+  const [w, h] = $("size").value.split("x").map(Number);
+  const content = PRESETS[$("preset").value].build(publishers(), w, h);
+  if ($("stamp").checked) content.push({ type: 4, left: 0, top: 0, width: 176, height: 32 });
+  const text = $("text").value.trim();
+  if (text) content.push({ type: 7, left: 10, top: h - 50, width: 0, height: 0, param: { text } });
+  return { w, h, contents: [{ id: "1", content }] };
+}
+
+function fmtBytes(n) {
+  return n > 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.round(n / 1024)} kB`;
+}
+
+async function start() {
+  showError("");
+  const { w, h, contents } = layout();
+  const cfgs = [{ id: "1", streamTypes: 3, cfg: {
+    width: w, height: h, frameRate: Number($("fps").value), bitRate: Number($("bitrate").value) * 1000 } }];
+  const name = new Date().toISOString().replace(/[:.]/g, "-");
+  const outputs = [{ id: "1", output: [{ type: 0, filename: `/${client.room}/${name}.mp4` }] }];
+  const err = await client.startSvrMixer(cfgs, contents, outputs);
+  if (err) showError(`Could not start: ${client.lastError.message} (error ${err})`);
+}
+
+async function update() {
+  showError("");
+  const err = await client.updateSvrMixerContent(layout().contents);
+  if (err) showError(`Could not update: ${client.lastError.message} (error ${err})`);
+}
+
+async function stop() {
+  const err = await client.stopSvrMixer();
+  if (err) showError(`Could not stop: ${client.lastError.message} (error ${err})`);
+  await refresh();
+}
+
+function renderPeople(list) {
+  const ul = $("people");
+  ul.replaceChildren(...list.map((p) => {
+    const li = document.createElement("li");
+    const sources = p.tracks.map((t) => t.source).join(", ") || "no media";
+    li.textContent = `${p.userID}${p.role === "recorder" ? " (recorder)" : ""}: ${sources}`;
+    return li;
+  }));
+}
+
+function renderOutput(info) {
+  const body = $("outputs").tBodies[0];
+  let row = [...body.rows].find((r) => r.dataset.file === info.fileName);
+  if (!row) {
+    row = body.insertRow();
+    row.dataset.file = info.fileName;
+    for (let i = 0; i < 4; i++) row.insertCell();
+  }
+  const states = ["none", "created", "writing", "closed", "error", "uploading", "uploaded", "upload failed"];
+  row.cells[0].textContent = info.fileName;
+  row.cells[1].textContent = states[info.state] + (info.errCode ? ` (${info.errCode})` : "");
+  row.cells[2].textContent = `${(info.duration / 1000).toFixed(1)} s`;
+  row.cells[3].textContent = fmtBytes(info.fileSize);
+}
+
+async function refresh() {
+  const resp = await fetch(`/api/v1/recordings?room=${encodeURIComponent(client.room)}&pageSize=50`,
+                           { headers: auth() });
+  if (!resp.ok) {
+    showError(`Could not list recordings: ${(await resp.json()).message}`);
+    return;
+  }
+  const body = $("recordings").tBodies[0];
+  body.replaceChildren();
+  for (const rec of (await resp.json()).recordings) {
+    const row = body.insertRow();
+    row.dataset.id = rec.id;
+    row.insertCell().textContent = rec.file_name;
+    row.insertCell().textContent = `${(rec.duration_ms / 1000).toFixed(1)} s`;
+    row.insertCell().textContent = fmtBytes(rec.size);
+    const actions = row.insertCell();
+    const play = Object.assign(document.createElement("button"), { type: "button", textContent: "Play" });
+    play.addEventListener("click", () => {
+      $("player").hidden = false;
+      $("player").src = rec.downUrl;
+      $("player").play();
+    });
+    const download = Object.assign(document.createElement("a"),
+      { href: rec.downUrl, textContent: "Download", download: rec.file_name.split("/").pop() });
+    const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    del.addEventListener("click", async () => {
+      const r = await fetch(`/api/v1/recordings/${rec.id}`, { method: "DELETE", headers: auth() });
+      if (!r.ok) showError(`Could not delete: ${(await r.json()).message}`);
+      await refresh();
+    });
+    actions.append(play, " ", download, " ", del);
+  }
+}
+
+async function join(event) {
+  event.preventDefault();
+  showError("");
+  token = $("token").value.trim();
+  client = new CloudrecClient();
+  client.on("participants", renderPeople);
+  client.on("svrMixerStateChanged", (e) => {
+    $("state").textContent = STATES[e.state] + (e.err ? ` (error ${e.err})` : "");
+    if (e.state === 0) refresh();
+  });
+  client.on("svrMixerOutputInfo", renderOutput);
+  try {
+    await client.join($("room").value.trim(), $("user").value.trim(), token);
+    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    $("local").srcObject = stream;
+    await client.publish(stream);
+  } catch (e) {
+    showError(`Could not join: ${e.message}`);
+    await client.leave();
+    return;
+  }
+  $("join-panel").hidden = true;
+  $("room-panel").hidden = false;
+  $("state").textContent = STATES[await client.getSvrMixerState()];
+  await refresh();
+}
+
+async function leave() {
+  await client.leave();
+  stream?.getTracks().forEach((t) => t.stop());
+  $("room-panel").hidden = true;
+  $("join-panel").hidden = false;
+}
+
+async function init() {
+  const info = await (await fetch("/api/info")).json();
+  $("dev-banner").hidden = !info.dev;
+  $("token").value = token;
+  $("user").value = `guest-${Math.random().toString(36).slice(2, 6)}`;
+  for (const [key, preset] of Object.entries(PRESETS)) {
+    $("preset").append(new Option(preset.label, key, key === "side", key === "side"));
+  }
+  $("join-form").addEventListener("submit", join);
+  $("start").addEventListener("click", start);
+  $("update").addEventListener("click", update);
+  $("stop").addEventListener("click", stop);
+  $("refresh").addEventListener("click", refresh);
+  $("leave").addEventListener("click", leave);
+}
+
+init();

@@ -1,0 +1,198 @@
+// cloudrec browser client: join a room, publish to the room's recorder, and
+// drive the server-side mixer with the SDK's names. No build step, no deps.
+//
+//   import { CloudrecClient } from "/web/cloudrec.js";
+//   const client = new CloudrecClient();
+//   await client.join("demo", "alice", token);
+//   await client.publish(await navigator.mediaDevices.getUserMedia({video: true, audio: true}));
+//   client.on("svrMixerStateChanged", (e) => console.log(e.state));
+//   const err = await client.startSvrMixer(cfgs, contents, outputs); // 0 or a SPEC code
+//
+// The mixer calls resolve to a SPEC error code (0 = success), like the SDK;
+// client.lastError holds the code and the server's message of the last one.
+
+const EVENTS = ["svrMixerStateChanged", "svrMixerOutputInfo", "svrMixerCfgChanged"];
+const REQUEST_TIMEOUT_MS = 20000;
+
+export const MixerState = Object.freeze({ NULL: 0, STARTING: 1, RUNNING: 2, PAUSED: 3, STOPPING: 4 });
+
+export class CloudrecClient {
+  constructor(server = location.origin) {
+    this.server = server.replace(/\/$/, "");
+    this.room = null;
+    this.user = null;
+    this.participants = [];
+    this.lastError = { code: 0, message: "" };
+    this._ws = null;
+    this._rid = 0;
+    this._pending = new Map();
+    this._handlers = new Map();
+    this._stream = null;
+    this._pcs = new Map();
+  }
+
+  // -- room ------------------------------------------------------------------
+
+  async join(room, user, token = "") {
+    const url = this.server.replace(/^http/, "ws") + "/ws";
+    this._ws = new WebSocket(url);
+    this._ws.addEventListener("message", (m) => this._dispatch(JSON.parse(m.data)));
+    this._ws.addEventListener("close", () => this._failPending("connection closed"));
+    await new Promise((resolve, reject) => {
+      this._ws.addEventListener("open", resolve, { once: true });
+      this._ws.addEventListener("error", () => reject(new Error("cannot reach " + url)), { once: true });
+    });
+    const reply = await this._request({ type: "join", room, user, ...(token ? { token } : {}) });
+    if (reply.err) throw new CloudrecError(reply.err, reply.message);
+    this.room = room;
+    this.user = user;
+    this.participants = reply.participants || [];
+    this._emit("participants", this.participants);
+    this._emit("wb", { op: "load", state: reply.whiteboard });
+  }
+
+  async leave() {
+    for (const pc of this._pcs.values()) pc.close();
+    this._pcs.clear();
+    if (this._ws) {
+      try { await this._request({ type: "leave" }); } catch { /* leaving anyway */ }
+      this._ws.close();
+    }
+    this._ws = null;
+  }
+
+  /** Sends a MediaStream's camera and microphone to the recorder whenever one is present. */
+  async publish(stream) {
+    this._stream = stream;
+    const tracks = stream.getTracks().map((t) =>
+      t.kind === "video" ? { kind: "video", source: "camera", camId: 0 } : { kind: "audio", source: "mic" });
+    const reply = await this._request({ type: "tracks", tracks });
+    if (reply.err) throw new CloudrecError(reply.err, reply.message);
+    for (const p of this.participants) if (p.role === "recorder") await this._offerTo(p.userID);
+  }
+
+  // -- the SDK's mixer calls --------------------------------------------------------
+
+  startSvrMixer(cfgs, contents, outputs) {
+    return this._call({ type: "startSvrMixer", cfgs, contents, outputs });
+  }
+
+  updateSvrMixerContent(contents) {
+    return this._call({ type: "updateSvrMixerContent", contents });
+  }
+
+  async getSvrMixerState() {
+    const reply = await this._request({ type: "getSvrMixerState" });
+    return reply.err ? MixerState.NULL : reply.state;
+  }
+
+  stopSvrMixer() {
+    return this._call({ type: "stopSvrMixer" });
+  }
+
+  /** Draws on the room's whiteboard: {op: "stroke", stroke}, {op: "erase", id}, {op: "clear"}, {op: "undo"}. */
+  whiteboard(op) {
+    return this._call({ type: "wb", ...op });
+  }
+
+  on(event, handler) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    this._handlers.get(event).add(handler);
+  }
+
+  off(event, handler) {
+    this._handlers.get(event)?.delete(handler);
+  }
+
+  // -- protocol ---------------------------------------------------------------------
+
+  async _call(message) {
+    let reply;
+    try {
+      reply = await this._request(message);
+    } catch (e) {
+      reply = { err: 8, message: String(e.message || e) };
+    }
+    this.lastError = { code: reply.err || 0, message: reply.message || "" };
+    return reply.err || 0;
+  }
+
+  _request(message) {
+    if (!this._ws || this._ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("not connected"));
+    }
+    const rid = ++this._rid;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(rid);
+        reject(new Error(message.type + " timed out"));
+      }, REQUEST_TIMEOUT_MS);
+      this._pending.set(rid, (reply) => { clearTimeout(timer); resolve(reply); });
+      this._ws.send(JSON.stringify({ ...message, rid }));
+    });
+  }
+
+  _failPending(reason) {
+    for (const [rid, done] of this._pending) done({ rid, err: 8, message: reason });
+    this._pending.clear();
+  }
+
+  _dispatch(msg) {
+    if (msg.type === "reply") {
+      const done = this._pending.get(msg.rid);
+      if (done) { this._pending.delete(msg.rid); done(msg); }
+    } else if (msg.type === "event" && EVENTS.includes(msg.name)) {
+      this._emit(msg.name, msg.data);
+    } else if (msg.type === "presence") {
+      this.participants = msg.participants || [];
+      this._emit("participants", this.participants);
+      const who = msg.user || {};
+      if (who.role === "recorder" && msg.event === "join" && this._stream) this._offerTo(who.userID);
+      if (who.role === "recorder" && msg.event === "leave") this._pcs.get(who.userID)?.close();
+    } else if (msg.type === "signal") {
+      const pc = this._pcs.get(msg.from);
+      const sdp = msg.data && msg.data.sdp;
+      if (pc && sdp && sdp.type === "answer") pc.setRemoteDescription(sdp);
+    } else if (msg.type === "wb") {
+      this._emit("wb", msg);
+    }
+  }
+
+  _emit(event, data) {
+    for (const handler of this._handlers.get(event) || []) {
+      try { handler(data); } catch (e) { console.error(e); }
+    }
+  }
+
+  async _offerTo(recorder) {
+    this._pcs.get(recorder)?.close();
+    // No ICE servers: the recorder is reached directly (loopback or the LAN).
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this._pcs.set(recorder, pc);
+    const meta = [];
+    for (const track of this._stream.getTracks()) {
+      const t = pc.addTransceiver(track, { direction: "sendonly", streams: [this._stream] });
+      meta.push([t, track.kind === "video" ? { kind: "video", source: "camera", camId: 0 }
+                                           : { kind: "audio", source: "mic" }]);
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    // The recorder takes a complete offer rather than trickled candidates.
+    if (pc.iceGatheringState !== "complete") {
+      await new Promise((resolve) => {
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") resolve();
+        });
+      });
+    }
+    const tracks = meta.map(([t, info]) => ({ ...info, mid: t.mid }));
+    await this._request({ type: "signal", to: recorder,
+                          data: { sdp: { type: "offer", sdp: pc.localDescription.sdp }, tracks } });
+  }
+}
+
+export class CloudrecError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
