@@ -137,3 +137,45 @@ async def test_dev_mode_says_so(make_server: ServerFactory, browser: Browser) ->
     await join(page, "dev-room", "dee")
     await shot(page, "08-dev-mode")
     assert errors == []
+
+
+async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser: Browser) -> None:
+    errors: list[str] = []
+    ann = await open_page(browser, f"{server.base_url}/?token={token('wbr', 'ann')}", errors)
+    await join(ann, "wbr", "ann")
+    ben = await open_page(browser, f"{server.base_url}/?token={token('wbr', 'ben')}", errors)
+    await join(ben, "wbr", "ben")
+    box = await ann.locator("#board").bounding_box()
+    assert box is not None
+    await ann.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+    await ann.mouse.down()
+    for i in range(1, 11):
+        t = 0.2 + 0.06 * i
+        await ann.mouse.move(box["x"] + box["width"] * t, box["y"] + box["height"] * (t + 0.1))
+    await ann.mouse.up()
+    await ben.wait_for_function("window.board.strokes.size === 1")
+    middle = await ben.evaluate(
+        "(() => { const c = document.getElementById('board');"
+        " const pixel = c.getContext('2d').getImageData(c.width * 0.5, c.height * 0.6, 1, 1);"
+        " return [...pixel.data]; })()"
+    )
+    assert middle[0] > 150 and middle[1] < 100, f"ann's red stroke on ben's board: {middle}"
+    await shot(ben, "09-whiteboard-on-ben")
+
+    await ann.select_option("#size", "640x360")
+    await ann.select_option("#preset", "board")
+    await ann.click("#start")
+    await ann.wait_for_function(
+        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
+        ".some(td => parseFloat(td.textContent) >= 2)"
+    )
+    await ann.click("#stop")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    (rec,) = server.recordings.index.all()
+    frame = decode(Path(rec.path)).frame_at(1.0)
+    # The board fills 480x270 of the 480x360 stage (16:9), from y = 45.
+    x, y = int(480 * 0.5), 45 + int(270 * 0.6)
+    pixel = frame[y, x].astype(int)
+    assert pixel[0] > 150 and pixel[1] < 100, f"the stroke in the recording: {pixel}"
+    assert frame[60, 20].min() > 200, "a white board"
+    assert errors == [], errors

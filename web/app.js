@@ -1,6 +1,7 @@
 // The demo page: join, publish, record with a preset layout, follow the
 // recording's state and outputs, and list, play, download and delete files.
 import { CloudrecClient } from "/web/cloudrec.js";
+import { BoardView } from "/web/board.js";
 import { PRESETS } from "/web/presets.js";
 
 const $ = (id) => document.getElementById(id);
@@ -130,6 +131,9 @@ async function join(event) {
     if (e.state === 0) refresh();
   });
   client.on("svrMixerOutputInfo", renderOutput);
+  window.board = new BoardView($("board"), client, {
+    color: $("wb-color"), width: $("wb-width"), erase: $("wb-erase"),
+  });
   try {
     await client.join($("room").value.trim(), $("user").value.trim(), token);
     stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
@@ -167,6 +171,8 @@ async function init() {
   $("stop").addEventListener("click", stop);
   $("refresh").addEventListener("click", refresh);
   $("leave").addEventListener("click", leave);
+  $("wb-undo").addEventListener("click", () => client.whiteboard({ op: "undo" }));
+  $("wb-clear").addEventListener("click", () => client.whiteboard({ op: "clear" }));
 }
 
 init();

@@ -90,9 +90,14 @@ export class CloudrecClient {
     return this._call({ type: "stopSvrMixer" });
   }
 
-  /** Draws on the room's whiteboard: {op: "stroke", stroke}, {op: "erase", id}, {op: "clear"}, {op: "undo"}. */
-  whiteboard(op) {
-    return this._call({ type: "wb", ...op });
+  /** Draws on the room's whiteboard: {op: "stroke", stroke}, {op: "erase", id}, {op: "clear"}
+   *  or {op: "undo"}. Its effect arrives as a "wb" event here as everywhere else. */
+  async whiteboard(op) {
+    const err = await this._call({ type: "wb", ...op }, (reply) => {
+      const { type, rid, err: _err, message, ...effect } = reply;
+      this._emit("wb", effect);
+    });
+    return err;
   }
 
   on(event, handler) {
@@ -106,7 +111,7 @@ export class CloudrecClient {
 
   // -- protocol ---------------------------------------------------------------------
 
-  async _call(message) {
+  async _call(message, onSuccess = null) {
     let reply;
     try {
       reply = await this._request(message);
@@ -114,6 +119,7 @@ export class CloudrecClient {
       reply = { err: 8, message: String(e.message || e) };
     }
     this.lastError = { code: reply.err || 0, message: reply.message || "" };
+    if (!reply.err && onSuccess) onSuccess(reply);
     return reply.err || 0;
   }
 

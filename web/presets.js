@@ -33,6 +33,13 @@ export const PRESETS = {
     if (users[1]) out.push(camera(users[1], even(w * 0.7), even(h * 0.68), even(w * 0.28), even(h * 0.28)));
     return out;
   } },
+  board: { label: "Whiteboard + cameras", build: (users, w, h) => {
+    const stage = even(w * 0.75);
+    const out = [{ type: 6, left: 0, top: 0, width: stage, height: h }];
+    const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
+    users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
+    return out;
+  } },
   screen: { label: "Screen-share focus", build: (users, w, h) => {
     const stage = even(w * 0.75);
     const out = [{ type: 5, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
