@@ -22,8 +22,10 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
 from compositor.picture import Picture
+from compositor.planes import I420
 from recorder.audio import AudioBuffer
 from recorder.outputs import OutputInfo
+from recorder.preview import PreviewTrack
 from recorder.session import RecordingSession
 from recorder.tracks import TrackRegistry
 from signaling.client import Message, SignalingClient
@@ -43,6 +45,7 @@ class RecorderBot:
         self._registry = TrackRegistry()
         self._audio: dict[str, AudioBuffer] = {}
         self._pcs: dict[str, RTCPeerConnection] = {}
+        self._previews: dict[str, RTCPeerConnection] = {}
         self._track_meta: dict[str, dict[str, dict[str, Any]]] = {}
         self._readers: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -184,7 +187,9 @@ class RecorderBot:
         user = str(message.get("from"))
         data = message.get("data") or {}
         sdp = data.get("sdp")
-        if isinstance(sdp, dict) and sdp.get("type") == "offer":
+        if isinstance(sdp, dict) and sdp.get("type") == "offer" and data.get("preview"):
+            await self._answer_preview(user, str(sdp.get("sdp", "")))
+        elif isinstance(sdp, dict) and sdp.get("type") == "offer":
             await self._answer(user, str(sdp.get("sdp", "")), data.get("tracks") or [])
         elif isinstance(data.get("candidate"), dict) and user in self._pcs:
             cand = data["candidate"]
@@ -210,6 +215,28 @@ class RecorderBot:
         self._post(
             {"type": "signal", "to": user, "data": {"sdp": {"type": local.type, "sdp": local.sdp}}}
         )
+
+    async def _answer_preview(self, user: str, sdp: str) -> None:
+        """Sends the mix back to a viewer who offered to receive it."""
+        old = self._previews.pop(user, None)
+        if old is not None:
+            await old.close()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._previews[user] = pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        pc.addTrack(PreviewTrack(self._preview_canvas))
+        await pc.setLocalDescription(await pc.createAnswer())
+        local = pc.localDescription
+        self._post(
+            {
+                "type": "signal",
+                "to": user,
+                "data": {"preview": True, "sdp": {"type": local.type, "sdp": local.sdp}},
+            }
+        )
+
+    def _preview_canvas(self) -> I420 | None:
+        return self._session.preview_canvas() if self._session is not None else None
 
     def _on_track(self, user: str, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
@@ -253,12 +280,14 @@ class RecorderBot:
         self._audio.pop(user, None)
         self._audio.pop(f"{user}/media", None)
         self._track_meta.pop(user, None)
-        pc = self._pcs.pop(user, None)
-        if pc is not None:
-            await pc.close()
+        for pcs in (self._pcs, self._previews):
+            pc = pcs.pop(user, None)
+            if pc is not None:
+                await pc.close()
 
     async def _close_peers(self) -> None:
-        pcs, self._pcs = list(self._pcs.values()), {}
+        pcs = [*self._pcs.values(), *self._previews.values()]
+        self._pcs, self._previews = {}, {}
         await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
         for task in list(self._readers):
             task.cancel()

@@ -121,6 +121,7 @@ class Mixer:
         self._last_tick = -1
         self._audio_origin: int | None = None
         self._last_canvas: I420 | None = None
+        self.latest: I420 | None = None  # for the live preview; set by the worker
         self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
 
     # -- event-loop side ---------------------------------------------------------
@@ -203,6 +204,7 @@ class Mixer:
                 self.stats.frames_repeated += 1
         self._encode(canvas, job.tick)
         self._last_canvas = canvas
+        self.latest = canvas
         self._last_tick = job.tick
 
     def _encode(self, canvas: I420, tick: int) -> None:

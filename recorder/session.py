@@ -27,6 +27,7 @@ from cloudrec.wire import (
     contents_for,
 )
 from compositor.picture import Picture
+from compositor.planes import I420
 from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
 from recorder.live import LiveOutput
@@ -227,6 +228,13 @@ class RecordingSession:
                 await clock
         mixer.finish()
         await asyncio.to_thread(mixer.join)
+
+    def preview_canvas(self) -> I420 | None:
+        """The latest canvas of the first mixer with video (not a mode-1 one)."""
+        for mixer in self.mixers:
+            if mixer.video is not None and not mixer.cfg.individual:
+                return mixer.latest
+        return None
 
     def stats(self) -> dict[str, int]:
         """Counters an operator watches: a late tick or a dropped frame means the

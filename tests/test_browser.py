@@ -83,6 +83,21 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
         ".some(td => parseFloat(td.textContent) >= 3)"
     )
     await shot(ben, "03-recording-seen-by-ben")
+    await ann.click("#preview-button")
+    await ann.wait_for_function(
+        "(() => { const v = document.getElementById('preview');"
+        " return v.videoWidth === 640 && v.videoHeight === 360 && v.currentTime > 1; })()"
+    )
+    tiles = await ann.evaluate(
+        "(() => { const v = document.getElementById('preview');"
+        " const c = Object.assign(document.createElement('canvas'), {width: 640, height: 360});"
+        " const g = c.getContext('2d'); g.drawImage(v, 0, 0);"
+        " const at = (x, y) => [...g.getImageData(x, y, 1, 1).data].slice(0, 3);"
+        " return [at(160, 180), at(480, 180), at(320, 20)]; })()"
+    )
+    left, right, _ = tiles
+    assert max(left) > NOT_BLACK and max(right) > NOT_BLACK, f"the live mix: {tiles}"
+    await shot(ann, "03b-live-preview")
     await ann.click("#stop")
     await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
     await ann.wait_for_selector("#recordings tbody tr")
@@ -178,4 +193,22 @@ async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser:
     pixel = frame[y, x].astype(int)
     assert pixel[0] > 150 and pixel[1] < 100, f"the stroke in the recording: {pixel}"
     assert frame[60, 20].min() > 200, "a white board"
+    assert errors == [], errors
+
+
+async def test_participants_see_each_other(server: RunningServer, browser: Browser) -> None:
+    errors: list[str] = []
+    ann = await open_page(browser, f"{server.base_url}/?token={token('mesh', 'ann')}", errors)
+    await join(ann, "mesh", "ann")
+    ben = await open_page(browser, f"{server.base_url}/?token={token('mesh', 'ben')}", errors)
+    await join(ben, "mesh", "ben")
+    for page, other in ((ann, "ben"), (ben, "ann")):
+        await page.wait_for_function(
+            f"(() => {{ const v = document.querySelector('video[data-user=\"{other}\"]');"
+            " return v && v.videoWidth > 0 && v.currentTime > 0.5"
+            " && v.srcObject.getAudioTracks().length === 1; })()"
+        )
+    await shot(ann, "10-ann-sees-ben")
+    await ben.click("#leave")
+    await ann.wait_for_function("!document.querySelector('video[data-user=\"ben\"]')")
     assert errors == [], errors

@@ -128,9 +128,26 @@ async function join(event) {
   client.on("participants", renderPeople);
   client.on("svrMixerStateChanged", (e) => {
     $("state").textContent = STATES[e.state] + (e.err ? ` (error ${e.err})` : "");
-    if (e.state === 0) refresh();
+    if (e.state === 0) {
+      client.stopPreview();
+      $("preview").hidden = true;
+      refresh();
+    }
   });
   client.on("svrMixerOutputInfo", renderOutput);
+  client.on("remotestream", ({ user, stream: remote }) => {
+    let video = document.querySelector(`video[data-user="${CSS.escape(user)}"]`);
+    if (!video) {
+      video = Object.assign(document.createElement("video"), { autoplay: true, playsInline: true });
+      video.dataset.user = user;
+      video.setAttribute("aria-label", `${user}'s camera`);
+      $("videos").append(video);
+    }
+    video.srcObject = remote;
+  });
+  client.on("remoteleft", ({ user }) => {
+    document.querySelector(`video[data-user="${CSS.escape(user)}"]`)?.remove();
+  });
   window.board = new BoardView($("board"), client, {
     color: $("wb-color"), width: $("wb-width"), erase: $("wb-erase"),
   });
@@ -170,6 +187,14 @@ async function init() {
   $("update").addEventListener("click", update);
   $("stop").addEventListener("click", stop);
   $("refresh").addEventListener("click", refresh);
+  $("preview-button").addEventListener("click", async () => {
+    try {
+      $("preview").srcObject = await client.startPreview();
+      $("preview").hidden = false;
+    } catch (e) {
+      showError(`No preview: ${e.message}`);
+    }
+  });
   $("leave").addEventListener("click", leave);
   $("wb-undo").addEventListener("click", () => client.whiteboard({ op: "undo" }));
   $("wb-clear").addEventListener("click", () => client.whiteboard({ op: "clear" }));

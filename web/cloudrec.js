@@ -28,7 +28,9 @@ export class CloudrecClient {
     this._pending = new Map();
     this._handlers = new Map();
     this._stream = null;
-    this._pcs = new Map();
+    this._pcs = new Map(); // to the recorder
+    this._mesh = new Map(); // to each other participant
+    this._preview = null; // from the recorder: the mix
   }
 
   // -- room ------------------------------------------------------------------
@@ -52,8 +54,9 @@ export class CloudrecClient {
   }
 
   async leave() {
-    for (const pc of this._pcs.values()) pc.close();
+    for (const pc of [...this._pcs.values(), ...this._mesh.values()]) pc.close();
     this._pcs.clear();
+    this._mesh.clear();
     if (this._ws) {
       try { await this._request({ type: "leave" }); } catch { /* leaving anyway */ }
       this._ws.close();
@@ -68,7 +71,10 @@ export class CloudrecClient {
       t.kind === "video" ? { kind: "video", source: "camera", camId: 0 } : { kind: "audio", source: "mic" });
     const reply = await this._request({ type: "tracks", tracks });
     if (reply.err) throw new CloudrecError(reply.err, reply.message);
-    for (const p of this.participants) if (p.role === "recorder") await this._offerTo(p.userID);
+    for (const p of this.participants) {
+      if (p.role === "recorder") await this._offerTo(p.userID);
+      else if (p.userID !== this.user && this.user < p.userID) await this._meshOffer(p.userID);
+    }
   }
 
   // -- the SDK's mixer calls --------------------------------------------------------
@@ -88,6 +94,28 @@ export class CloudrecClient {
 
   stopSvrMixer() {
     return this._call({ type: "stopSvrMixer" });
+  }
+
+  /** The mix as it is recorded, sent back by the recorder: resolves to a MediaStream. */
+  async startPreview() {
+    const recorder = this.participants.find((p) => p.role === "recorder");
+    if (!recorder) throw new CloudrecError(5, "nothing is being recorded in this room");
+    this.stopPreview();
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this._preview = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    const stream = new Promise((resolve) =>
+      pc.addEventListener("track", (e) => resolve(new MediaStream([e.track]))));
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    await this._request({ type: "signal", to: recorder.userID,
+                          data: { preview: true, sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
+    return stream;
+  }
+
+  stopPreview() {
+    this._preview?.close();
+    this._preview = null;
   }
 
   /** Draws on the room's whiteboard: {op: "stroke", stroke}, {op: "erase", id}, {op: "clear"}
@@ -155,10 +183,23 @@ export class CloudrecClient {
       const who = msg.user || {};
       if (who.role === "recorder" && msg.event === "join" && this._stream) this._offerTo(who.userID);
       if (who.role === "recorder" && msg.event === "leave") this._pcs.get(who.userID)?.close();
+      if (who.role === "participant" && who.userID !== this.user) {
+        // The lower user ID offers, so two newcomers never offer to each other at once.
+        if (msg.event === "join" && this._stream && this.user < who.userID) this._meshOffer(who.userID);
+        if (msg.event === "leave") {
+          this._mesh.get(who.userID)?.close();
+          this._mesh.delete(who.userID);
+          this._emit("remoteleft", { user: who.userID });
+        }
+      }
     } else if (msg.type === "signal") {
-      const pc = this._pcs.get(msg.from);
       const sdp = msg.data && msg.data.sdp;
-      if (pc && sdp && sdp.type === "answer") pc.setRemoteDescription(sdp);
+      if (msg.data && msg.data.mesh) {
+        this._meshSignal(msg.from, sdp);
+      } else if (sdp && sdp.type === "answer") {
+        const pc = msg.data.preview ? this._preview : this._pcs.get(msg.from);
+        pc?.setRemoteDescription(sdp);
+      }
     } else if (msg.type === "wb") {
       this._emit("wb", msg);
     }
@@ -167,6 +208,37 @@ export class CloudrecClient {
   _emit(event, data) {
     for (const handler of this._handlers.get(event) || []) {
       try { handler(data); } catch (e) { console.error(e); }
+    }
+  }
+
+  _meshPeer(user) {
+    this._mesh.get(user)?.close();
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this._mesh.set(user, pc);
+    pc.addEventListener("track", (e) => this._emit("remotestream", { user, stream: e.streams[0] }));
+    for (const track of this._stream?.getTracks() || []) pc.addTrack(track, this._stream);
+    return pc;
+  }
+
+  async _meshOffer(user) {
+    const pc = this._meshPeer(user);
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    await this._request({ type: "signal", to: user,
+                          data: { mesh: true, sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
+  }
+
+  async _meshSignal(user, sdp) {
+    if (!sdp) return;
+    if (sdp.type === "offer") {
+      const pc = this._meshPeer(user);
+      await pc.setRemoteDescription(sdp);
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      await this._request({ type: "signal", to: user,
+                            data: { mesh: true, sdp: { type: "answer", sdp: pc.localDescription.sdp } } });
+    } else {
+      await this._mesh.get(user)?.setRemoteDescription(sdp);
     }
   }
 
@@ -182,18 +254,22 @@ export class CloudrecClient {
                                            : { kind: "audio", source: "mic" }]);
     }
     await pc.setLocalDescription(await pc.createOffer());
-    // The recorder takes a complete offer rather than trickled candidates.
-    if (pc.iceGatheringState !== "complete") {
-      await new Promise((resolve) => {
-        pc.addEventListener("icegatheringstatechange", () => {
-          if (pc.iceGatheringState === "complete") resolve();
-        });
-      });
-    }
+    await gathered(pc);
     const tracks = meta.map(([t, info]) => ({ ...info, mid: t.mid }));
     await this._request({ type: "signal", to: recorder,
                           data: { sdp: { type: "offer", sdp: pc.localDescription.sdp }, tracks } });
   }
+}
+
+// Offers and answers go out complete rather than with trickled candidates:
+// the recorder takes them that way, and on a LAN gathering takes milliseconds.
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+  });
 }
 
 export class CloudrecError extends Error {
