@@ -187,10 +187,12 @@ class RecorderBot:
         user = str(message.get("from"))
         data = message.get("data") or {}
         sdp = data.get("sdp")
+        # An answer names the offer it answers, so the publisher drops stale ones.
+        offer = data.get("offer")
         if isinstance(sdp, dict) and sdp.get("type") == "offer" and data.get("preview"):
-            await self._answer_preview(user, str(sdp.get("sdp", "")))
+            await self._answer_preview(user, str(sdp.get("sdp", "")), offer)
         elif isinstance(sdp, dict) and sdp.get("type") == "offer":
-            await self._answer(user, str(sdp.get("sdp", "")), data.get("tracks") or [])
+            await self._answer(user, str(sdp.get("sdp", "")), data.get("tracks") or [], offer)
         elif isinstance(data.get("candidate"), dict) and user in self._pcs:
             cand = data["candidate"]
             if cand.get("candidate"):
@@ -199,7 +201,9 @@ class RecorderBot:
                 candidate.sdpMLineIndex = cand.get("sdpMLineIndex")
                 await self._pcs[user].addIceCandidate(candidate)
 
-    async def _answer(self, user: str, sdp: str, tracks: list[dict[str, Any]]) -> None:
+    async def _answer(
+        self, user: str, sdp: str, tracks: list[dict[str, Any]], offer: Any = None
+    ) -> None:
         self._track_meta[user] = {str(t.get("mid")): t for t in tracks if isinstance(t, dict)}
         # Publishers offer afresh when what they send changes (a share starts or
         # stops): the new connection replaces the old, whose tracks end.
@@ -213,10 +217,14 @@ class RecorderBot:
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription
         self._post(
-            {"type": "signal", "to": user, "data": {"sdp": {"type": local.type, "sdp": local.sdp}}}
+            {
+                "type": "signal",
+                "to": user,
+                "data": {"offer": offer, "sdp": {"type": local.type, "sdp": local.sdp}},
+            }
         )
 
-    async def _answer_preview(self, user: str, sdp: str) -> None:
+    async def _answer_preview(self, user: str, sdp: str, offer: Any = None) -> None:
         """Sends the mix back to a viewer who offered to receive it."""
         old = self._previews.pop(user, None)
         if old is not None:
@@ -231,7 +239,11 @@ class RecorderBot:
             {
                 "type": "signal",
                 "to": user,
-                "data": {"preview": True, "sdp": {"type": local.type, "sdp": local.sdp}},
+                "data": {
+                    "preview": True,
+                    "offer": offer,
+                    "sdp": {"type": local.type, "sdp": local.sdp},
+                },
             }
         )
 

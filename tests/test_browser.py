@@ -24,6 +24,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # getDisplayMedia picks the (fake) screen without a picker.
+    "--auto-select-desktop-capture-source=Entire screen",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 UI_TIMEOUT_MS = 30_000
@@ -211,4 +213,31 @@ async def test_participants_see_each_other(server: RunningServer, browser: Brows
     await shot(ann, "10-ann-sees-ben")
     await ben.click("#leave")
     await ann.wait_for_function("!document.querySelector('video[data-user=\"ben\"]')")
+    assert errors == [], errors
+
+
+async def test_screen_share_reaches_the_others(server: RunningServer, browser: Browser) -> None:
+    """The share reaches the other participants and is announced to the recorder.
+    (Recording a screen share is tested with the Python client in test_shares.)"""
+    errors: list[str] = []
+    ann = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ann')}", errors)
+    await join(ann, "scr", "ann")
+    ben = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ben')}", errors)
+    await join(ben, "scr", "ben")
+    await ann.click("#share")
+    await ann.wait_for_function("document.getElementById('share').textContent === 'Stop sharing'")
+    await ben.wait_for_function(
+        "[...document.querySelectorAll('video[data-user=\"ann\"]')]"
+        ".filter(v => v.videoWidth === 1280 && v.currentTime > 0.5).length === 1"
+    )
+    await ben.wait_for_function(
+        "[...document.querySelectorAll('#people li')].some(li => li.textContent.includes('screen'))"
+    )
+    await shot(ben, "11-ben-sees-anns-screen")
+    await ann.click("#share")
+    await ann.wait_for_function("document.getElementById('share').textContent === 'Share screen'")
+    await ben.wait_for_function(
+        "![...document.querySelectorAll('#people li')]"
+        ".some(li => li.textContent.includes('screen'))"
+    )
     assert errors == [], errors

@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const STATES = { 0: "not recording", 1: "starting", 2: "recording", 3: "paused", 4: "stopping" };
 let client = null;
 let stream = null;
+let screen = null;
 let token = new URLSearchParams(location.search).get("token") || "";
 
 function showError(message) {
@@ -136,17 +137,20 @@ async function join(event) {
   });
   client.on("svrMixerOutputInfo", renderOutput);
   client.on("remotestream", ({ user, stream: remote }) => {
-    let video = document.querySelector(`video[data-user="${CSS.escape(user)}"]`);
+    const key = `${user}:${remote.id}`;
+    let video = document.querySelector(`video[data-stream="${CSS.escape(key)}"]`);
     if (!video) {
       video = Object.assign(document.createElement("video"), { autoplay: true, playsInline: true });
       video.dataset.user = user;
-      video.setAttribute("aria-label", `${user}'s camera`);
+      video.dataset.stream = key;
+      video.setAttribute("aria-label", `${user}'s video`);
       $("videos").append(video);
     }
     video.srcObject = remote;
+    remote.addEventListener("removetrack", () => { if (!remote.getTracks().length) video.remove(); });
   });
   client.on("remoteleft", ({ user }) => {
-    document.querySelector(`video[data-user="${CSS.escape(user)}"]`)?.remove();
+    document.querySelectorAll(`video[data-user="${CSS.escape(user)}"]`).forEach((v) => v.remove());
   });
   window.board = new BoardView($("board"), client, {
     color: $("wb-color"), width: $("wb-width"), erase: $("wb-erase"),
@@ -165,6 +169,23 @@ async function join(event) {
   $("room-panel").hidden = false;
   $("state").textContent = STATES[await client.getSvrMixerState()];
   await refresh();
+}
+
+async function toggleShare() {
+  try {
+    if (screen) {
+      screen.getTracks().forEach((t) => t.stop());
+      screen = null;
+    } else {
+      screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+      screen.getVideoTracks()[0].addEventListener("ended", () => { if (screen) toggleShare(); });
+    }
+    $("share").textContent = screen ? "Stop sharing" : "Share screen";
+    $("share").setAttribute("aria-pressed", String(Boolean(screen)));
+    await client.publish(stream, screen);
+  } catch (e) {
+    showError(`Could not share the screen: ${e.message}`);
+  }
 }
 
 async function leave() {
@@ -196,6 +217,7 @@ async function init() {
     }
   });
   $("leave").addEventListener("click", leave);
+  $("share").addEventListener("click", toggleShare);
   $("wb-undo").addEventListener("click", () => client.whiteboard({ op: "undo" }));
   $("wb-clear").addEventListener("click", () => client.whiteboard({ op: "clear" }));
 }

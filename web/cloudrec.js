@@ -28,9 +28,11 @@ export class CloudrecClient {
     this._pending = new Map();
     this._handlers = new Map();
     this._stream = null;
+    this._screen = null;
     this._pcs = new Map(); // to the recorder
     this._mesh = new Map(); // to each other participant
     this._preview = null; // from the recorder: the mix
+    this._offers = 0; // answers name the offer they answer; stale ones are dropped
   }
 
   // -- room ------------------------------------------------------------------
@@ -64,17 +66,29 @@ export class CloudrecClient {
     this._ws = null;
   }
 
-  /** Sends a MediaStream's camera and microphone to the recorder whenever one is present. */
-  async publish(stream) {
+  /** Sends a camera-and-microphone MediaStream, and a screen share if given, to
+   *  the recorder and to the other participants. Calling it again replaces what
+   *  is sent (a share starts or stops by renegotiating). */
+  async publish(stream, screen = null) {
+    const first = this._stream === null;
     this._stream = stream;
-    const tracks = stream.getTracks().map((t) =>
-      t.kind === "video" ? { kind: "video", source: "camera", camId: 0 } : { kind: "audio", source: "mic" });
-    const reply = await this._request({ type: "tracks", tracks });
+    this._screen = screen;
+    const reply = await this._request({ type: "tracks", tracks: this._sending().map(([, info]) => info) });
     if (reply.err) throw new CloudrecError(reply.err, reply.message);
     for (const p of this.participants) {
       if (p.role === "recorder") await this._offerTo(p.userID);
-      else if (p.userID !== this.user && this.user < p.userID) await this._meshOffer(p.userID);
+      // On the first publish the lower ID offers; a change is offered by whoever made it.
+      else if (p.userID !== this.user && (!first || this.user < p.userID)) await this._meshOffer(p.userID);
     }
+  }
+
+  _sending() {
+    const out = (this._stream?.getTracks() || []).map((t) => [t, this._stream,
+      t.kind === "video" ? { kind: "video", source: "camera", camId: 0 } : { kind: "audio", source: "mic" }]);
+    for (const t of this._screen?.getVideoTracks() || []) {
+      out.push([t, this._screen, { kind: "video", source: "screen" }]);
+    }
+    return out.map(([t, s, info]) => [t, info, s]);
   }
 
   // -- the SDK's mixer calls --------------------------------------------------------
@@ -102,6 +116,7 @@ export class CloudrecClient {
     if (!recorder) throw new CloudrecError(5, "nothing is being recorded in this room");
     this.stopPreview();
     const pc = new RTCPeerConnection({ iceServers: [] });
+    pc.offerId = ++this._offers;
     this._preview = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
     const stream = new Promise((resolve) =>
@@ -109,7 +124,8 @@ export class CloudrecClient {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     await this._request({ type: "signal", to: recorder.userID,
-                          data: { preview: true, sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
+                          data: { preview: true, offer: pc.offerId,
+                                  sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
     return stream;
   }
 
@@ -193,12 +209,12 @@ export class CloudrecClient {
         }
       }
     } else if (msg.type === "signal") {
-      const sdp = msg.data && msg.data.sdp;
-      if (msg.data && msg.data.mesh) {
-        this._meshSignal(msg.from, sdp);
-      } else if (sdp && sdp.type === "answer") {
-        const pc = msg.data.preview ? this._preview : this._pcs.get(msg.from);
-        pc?.setRemoteDescription(sdp);
+      const data = msg.data || {};
+      if (data.mesh) {
+        this._meshSignal(msg.from, data);
+      } else if (data.sdp && data.sdp.type === "answer") {
+        const pc = data.preview ? this._preview : this._pcs.get(msg.from);
+        if (pc && pc.offerId === data.offer) pc.setRemoteDescription(data.sdp);
       }
     } else if (msg.type === "wb") {
       this._emit("wb", msg);
@@ -216,29 +232,32 @@ export class CloudrecClient {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this._mesh.set(user, pc);
     pc.addEventListener("track", (e) => this._emit("remotestream", { user, stream: e.streams[0] }));
-    for (const track of this._stream?.getTracks() || []) pc.addTrack(track, this._stream);
+    for (const [track, , stream] of this._sending()) pc.addTrack(track, stream);
     return pc;
   }
 
   async _meshOffer(user) {
     const pc = this._meshPeer(user);
+    pc.offerId = ++this._offers;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    await this._request({ type: "signal", to: user,
-                          data: { mesh: true, sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
+    await this._request({ type: "signal", to: user, data: {
+      mesh: true, offer: pc.offerId, sdp: { type: "offer", sdp: pc.localDescription.sdp } } });
   }
 
-  async _meshSignal(user, sdp) {
+  async _meshSignal(user, data) {
+    const sdp = data.sdp;
     if (!sdp) return;
     if (sdp.type === "offer") {
       const pc = this._meshPeer(user);
       await pc.setRemoteDescription(sdp);
       await pc.setLocalDescription(await pc.createAnswer());
       await gathered(pc);
-      await this._request({ type: "signal", to: user,
-                            data: { mesh: true, sdp: { type: "answer", sdp: pc.localDescription.sdp } } });
+      await this._request({ type: "signal", to: user, data: {
+        mesh: true, offer: data.offer, sdp: { type: "answer", sdp: pc.localDescription.sdp } } });
     } else {
-      await this._mesh.get(user)?.setRemoteDescription(sdp);
+      const pc = this._mesh.get(user);
+      if (pc && pc.offerId === data.offer) await pc.setRemoteDescription(sdp);
     }
   }
 
@@ -247,17 +266,14 @@ export class CloudrecClient {
     // No ICE servers: the recorder is reached directly (loopback or the LAN).
     const pc = new RTCPeerConnection({ iceServers: [] });
     this._pcs.set(recorder, pc);
-    const meta = [];
-    for (const track of this._stream.getTracks()) {
-      const t = pc.addTransceiver(track, { direction: "sendonly", streams: [this._stream] });
-      meta.push([t, track.kind === "video" ? { kind: "video", source: "camera", camId: 0 }
-                                           : { kind: "audio", source: "mic" }]);
-    }
+    pc.offerId = ++this._offers;
+    const meta = this._sending().map(([track, info, stream]) =>
+      [pc.addTransceiver(track, { direction: "sendonly", streams: [stream] }), info]);
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const tracks = meta.map(([t, info]) => ({ ...info, mid: t.mid }));
-    await this._request({ type: "signal", to: recorder,
-                          data: { sdp: { type: "offer", sdp: pc.localDescription.sdp }, tracks } });
+    await this._request({ type: "signal", to: recorder, data: {
+      offer: pc.offerId, sdp: { type: "offer", sdp: pc.localDescription.sdp }, tracks } });
   }
 }
 
