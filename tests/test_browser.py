@@ -111,6 +111,13 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await ann.wait_for_function(
         "document.getElementById('player').currentTime > 1", timeout=UI_TIMEOUT_MS
     )
+    await ann.evaluate(
+        "new Promise(done => { const v = document.getElementById('player');"
+        " v.addEventListener('seeked', done, {once: true}); v.currentTime = 0.5; })"
+    )
+    await ann.wait_for_function(
+        "Math.abs(document.getElementById('player').currentTime - 0.5) < 0.5"
+    )
     await shot(ann, "05-playing")
     async with ann.expect_download() as waiting:
         await ann.click("#recordings tbody tr a:has-text('Download')")
@@ -241,3 +248,47 @@ async def test_screen_share_reaches_the_others(server: RunningServer, browser: B
         ".some(li => li.textContent.includes('screen'))"
     )
     assert errors == [], errors
+
+
+async def test_layout_editor_by_keyboard(server: RunningServer, browser: Browser) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, f"{server.base_url}/?token={token('edit', 'ann')}", errors)
+    await join(page, "edit", "ann")
+    await page.select_option("#size", "640x360")
+    await page.select_option("#preset", "single")
+    await page.focus("#editor .box")
+    for _ in range(40):  # 40 steps of 8 px: the tile becomes 320 px narrower
+        await page.keyboard.press("Shift+ArrowLeft")
+    await shot(page, "12-edited-layout")
+    await page.click("#start")
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
+        ".some(td => parseFloat(td.textContent) >= 2)"
+    )
+    await page.click("#stop")
+    await page.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    (rec,) = server.recordings.index.all()
+    frame = decode(Path(rec.path)).frame_at(1.5)
+    assert region_mean(frame, 0, 60, 320, 240).mean() > NOT_BLACK, "the camera, in 320 px"
+    assert region_mean(frame, 340, 60, 300, 240).mean() < 25, "nothing right of it"
+    assert errors == [], errors
+
+
+async def test_phone_sized_screen_and_keyboard_join(
+    server: RunningServer, browser: Browser
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(f"{server.base_url}/?token={token('phone', 'dee')}")
+    await page.focus("#room")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("phone")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("dee")
+    await page.keyboard.press("Enter")  # submits the form: no pointer needed
+    await page.wait_for_selector("#room-panel:not([hidden])")
+    overflow = await page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow} px of sideways scrolling on a phone"
+    await shot(page, "13-phone")
+    await context.close()

@@ -2,6 +2,7 @@
 // recording's state and outputs, and list, play, download and delete files.
 import { CloudrecClient } from "/web/cloudrec.js";
 import { BoardView } from "/web/board.js";
+import { LayoutEditor } from "/web/editor.js";
 import { PRESETS } from "/web/presets.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +10,8 @@ const STATES = { 0: "not recording", 1: "starting", 2: "recording", 3: "paused",
 let client = null;
 let stream = null;
 let screen = null;
+let editor = null;
+let lastPeople = null;
 let token = new URLSearchParams(location.search).get("token") || "";
 
 function showError(message) {
@@ -21,14 +24,23 @@ function auth() {
 }
 
 function publishers() {
-  return client.participants
-    .filter((p) => p.role === "participant" && p.tracks.some((t) => t.source === "camera"))
+  const others = client.participants
+    .filter((p) => p.role === "participant" && p.userID !== client.user)
+    .filter((p) => p.tracks.some((t) => t.source === "camera"))
     .map((p) => p.userID);
+  // The room tells the others what this page publishes, not this page itself.
+  return stream?.getVideoTracks().length ? [client.user, ...others] : others;
+}
+
+/** The preset's rectangles for the people present, into the editor. */
+function resetEditor() {
+  const [w, h] = $("size").value.split("x").map(Number);
+  editor.set(PRESETS[$("preset").value].build(publishers(), w, h), w, h);
 }
 
 function layout() {
   const [w, h] = $("size").value.split("x").map(Number);
-  const content = PRESETS[$("preset").value].build(publishers(), w, h);
+  const content = editor.contents.map((c) => ({ ...c }));
   if ($("stamp").checked) content.push({ type: 4, left: 0, top: 0, width: 176, height: 32 });
   const text = $("text").value.trim();
   if (text) content.push({ type: 7, left: 10, top: h - 50, width: 0, height: 0, param: { text } });
@@ -66,7 +78,10 @@ function renderPeople(list) {
   const ul = $("people");
   ul.replaceChildren(...list.map((p) => {
     const li = document.createElement("li");
-    const sources = p.tracks.map((t) => t.source).join(", ") || "no media";
+    // The room tells the others what this page publishes, not this page itself.
+    const own = p.userID === client.user && stream;
+    const sources = (own ? ["camera", "mic", ...(screen ? ["screen"] : [])] : p.tracks.map((t) => t.source))
+      .join(", ") || "no media";
     li.textContent = `${p.userID}${p.role === "recorder" ? " (recorder)" : ""}: ${sources}`;
     return li;
   }));
@@ -126,7 +141,15 @@ async function join(event) {
   showError("");
   token = $("token").value.trim();
   client = new CloudrecClient();
-  client.on("participants", renderPeople);
+  client.on("participants", (list) => {
+    renderPeople(list);
+    // Re-laid out only when who publishes changes, so edits survive other news.
+    const people = publishers().join(",");
+    if (people !== lastPeople) {
+      lastPeople = people;
+      resetEditor();
+    }
+  });
   client.on("svrMixerStateChanged", (e) => {
     $("state").textContent = STATES[e.state] + (e.err ? ` (error ${e.err})` : "");
     if (e.state === 0) {
@@ -160,6 +183,8 @@ async function join(event) {
     stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
     $("local").srcObject = stream;
     await client.publish(stream);
+    lastPeople = publishers().join(",");
+    resetEditor();
   } catch (e) {
     showError(`Could not join: ${e.message}`);
     await client.leave();
@@ -203,6 +228,9 @@ async function init() {
   for (const [key, preset] of Object.entries(PRESETS)) {
     $("preset").append(new Option(preset.label, key, key === "side", key === "side"));
   }
+  editor = new LayoutEditor($("editor"));
+  $("preset").addEventListener("change", resetEditor);
+  $("size").addEventListener("change", resetEditor);
   $("join-form").addEventListener("submit", join);
   $("start").addEventListener("click", start);
   $("update").addEventListener("click", update);
