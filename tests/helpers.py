@@ -123,6 +123,19 @@ def side_by_side(left: str, right: str, *, timestamp: bool = True) -> list[dict[
     return [{"id": "1", "content": content}]
 
 
+def full_canvas(user: str, width: int = 640, height: int = 360) -> dict[str, Any]:
+    """A user's camera filling the canvas, cropped to fit."""
+    return {
+        "type": 0,
+        "left": 0,
+        "top": 0,
+        "width": width,
+        "height": height,
+        "keepAspectRatio": 2,
+        "param": {"camid": f"{user}.-1"},
+    }
+
+
 CFG_360P15 = [
     {
         "id": "1",

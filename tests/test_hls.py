@@ -6,23 +6,13 @@ from __future__ import annotations
 import aiohttp
 
 from cloudrec.server import RunningServer
-from tests.helpers import API_AUTH, CFG_360P15, RED, record_for, synthetic_participant
+from tests.helpers import API_AUTH, CFG_360P15, RED, full_canvas, record_for, synthetic_participant
 from tests.media import decode, shows_color
 
 CONTENT = [
     {
         "id": "1",
-        "content": [
-            {
-                "type": 0,
-                "left": 0,
-                "top": 0,
-                "width": 640,
-                "height": 360,
-                "keepAspectRatio": 2,
-                "param": {"camid": "alice.-1"},
-            }
-        ],
+        "content": [full_canvas("alice")],
     }
 ]
 

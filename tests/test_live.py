@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cloudrec.server import RunningServer
-from tests.helpers import RED, EventLog, synthetic_participant
+from tests.helpers import RED, EventLog, full_canvas, synthetic_participant
 from tests.media import decode, shows_color
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -28,17 +28,7 @@ CFG = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]
 CONTENT = [
     {
         "id": "1",
-        "content": [
-            {
-                "type": 0,
-                "left": 0,
-                "top": 0,
-                "width": 640,
-                "height": 360,
-                "keepAspectRatio": 2,
-                "param": {"camid": "alice.-1"},
-            }
-        ],
+        "content": [full_canvas("alice")],
     }
 ]
 

@@ -3,26 +3,12 @@ and outputs, all fed from one decode of each input."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from cloudrec.server import RunningServer
-from tests.helpers import BLUE, RED, EventLog, synthetic_participant
+from tests.helpers import BLUE, RED, EventLog, full_canvas, synthetic_participant
 from tests.media import decode, shows_color, tone_absent, tone_present
 
 # Publishers connect within a second of the start; the checks look past that.
 SETTLED_S = 1.5
-
-
-def full(camid: str, width: int, height: int) -> dict[str, Any]:
-    return {
-        "type": 0,
-        "left": 0,
-        "top": 0,
-        "width": width,
-        "height": height,
-        "keepAspectRatio": 2,
-        "param": {"camid": camid},
-    }
 
 
 async def test_three_mixers_with_their_own_layouts_audio_and_formats(server: RunningServer) -> None:
@@ -36,8 +22,8 @@ async def test_three_mixers_with_their_own_layouts_audio_and_formats(server: Run
         {"id": "voice", "streamTypes": 1, "acfg": {"channelType": 0, "audioFormat": 1}},
     ]
     contents = [
-        {"id": "hd", "content": [full("alice.-1", 1280, 720)]},
-        {"id": "sd", "content": [full("bob.-1", 640, 360), {"type": 9, "param": "bob"}]},
+        {"id": "hd", "content": [full_canvas("alice", 1280, 720)]},
+        {"id": "sd", "content": [full_canvas("bob", 640, 360), {"type": 9, "param": "bob"}]},
         {"id": "voice", "content": [{"type": 9, "param": "alice"}]},
     ]
     outputs = [

@@ -14,6 +14,7 @@ from tests.helpers import (
     API_AUTH,
     BLUE,
     file_output,
+    full_canvas,
     participant,
     record_for,
     synthetic_participant,
@@ -54,15 +55,7 @@ async def test_picture_with_alpha_over_a_camera(server: RunningServer) -> None:
         {
             "id": "1",
             "content": [
-                {
-                    "type": 0,
-                    "left": 0,
-                    "top": 0,
-                    "width": 640,
-                    "height": 360,
-                    "keepAspectRatio": 2,
-                    "param": {"camid": "bob.-1"},
-                },
+                full_canvas("bob"),
                 {
                     "type": 1,
                     "left": x,

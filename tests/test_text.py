@@ -6,7 +6,7 @@ from cloudrec.server import RunningServer
 from cloudrec.wire import Content, ContentType, KeepAspect
 from compositor.compose import Compositor
 from compositor.text import Run, find_font, parse_markup, render
-from tests.helpers import BLUE, file_output, record_for, synthetic_participant
+from tests.helpers import BLUE, file_output, full_canvas, record_for, synthetic_participant
 from tests.media import decode, shows_color
 
 FONT = find_font()
@@ -67,15 +67,7 @@ async def test_text_in_a_recording(server: RunningServer) -> None:
         {
             "id": "1",
             "content": [
-                {
-                    "type": 0,
-                    "left": 0,
-                    "top": 0,
-                    "width": 640,
-                    "height": 360,
-                    "keepAspectRatio": 2,
-                    "param": {"camid": "bob.-1"},
-                },
+                full_canvas("bob"),
                 {
                     "type": 7,
                     "left": 20,
