@@ -61,6 +61,22 @@ async def join(page: Page, room: str, user: str) -> None:
     await page.wait_for_selector("#room-panel:not([hidden])")
 
 
+async def wait_recorded(page: Page, seconds: float) -> None:
+    """Until the page's outputs table shows this much recorded."""
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
+        f".some(td => parseFloat(td.textContent) >= {seconds})"
+    )
+
+
+async def record_in_page(page: Page, seconds: float) -> None:
+    """Start, this much recorded, stop: all through the page."""
+    await page.click("#start")
+    await wait_recorded(page, seconds)
+    await page.click("#stop")
+    await page.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+
+
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -80,10 +96,7 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await ann.click("#start")
     for page in (ann, ben):
         await page.wait_for_function("document.getElementById('state').textContent === 'recording'")
-    await ben.wait_for_function(
-        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
-        ".some(td => parseFloat(td.textContent) >= 3)"
-    )
+    await wait_recorded(ben, 3)
     await shot(ben, "03-recording-seen-by-ben")
     await ann.click("#preview-button")
     await ann.wait_for_function(
@@ -188,13 +201,7 @@ async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser:
 
     await ann.select_option("#size", "640x360")
     await ann.select_option("#preset", "board")
-    await ann.click("#start")
-    await ann.wait_for_function(
-        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
-        ".some(td => parseFloat(td.textContent) >= 2)"
-    )
-    await ann.click("#stop")
-    await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    await record_in_page(ann, 2)
     (rec,) = server.recordings.index.all()
     frame = decode(Path(rec.path)).frame_at(1.0)
     # The board fills 480x270 of the 480x360 stage (16:9), from y = 45.
@@ -260,13 +267,7 @@ async def test_layout_editor_by_keyboard(server: RunningServer, browser: Browser
     for _ in range(40):  # 40 steps of 8 px: the tile becomes 320 px narrower
         await page.keyboard.press("Shift+ArrowLeft")
     await shot(page, "12-edited-layout")
-    await page.click("#start")
-    await page.wait_for_function(
-        "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
-        ".some(td => parseFloat(td.textContent) >= 2)"
-    )
-    await page.click("#stop")
-    await page.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    await record_in_page(page, 2)
     (rec,) = server.recordings.index.all()
     frame = decode(Path(rec.path)).frame_at(1.5)
     assert region_mean(frame, 0, 60, 320, 240).mean() > NOT_BLACK, "the camera, in 320 px"
