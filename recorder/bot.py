@@ -10,6 +10,7 @@ from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
@@ -34,6 +35,14 @@ from storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 BOT_USER_PREFIX = "recorder-"
+
+
+def _rtc_configuration() -> RTCConfiguration:
+    """No ICE servers (media stays on the host's own addresses); max-bundle,
+    because aiortc's default ('balanced') strands a second video m-line on a
+    transport it discards when a browser bundles everything onto its first,
+    audio, m-line: a browser's screen share would never be received."""
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class RecorderBot:
@@ -210,7 +219,7 @@ class RecorderBot:
         old = self._pcs.pop(user, None)
         if old is not None:
             await old.close()
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(_rtc_configuration())
         self._pcs[user] = pc
         pc.on("track", lambda track, u=user, p=pc: self._on_track(u, p, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -229,7 +238,7 @@ class RecorderBot:
         old = self._previews.pop(user, None)
         if old is not None:
             await old.close()
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(_rtc_configuration())
         self._previews[user] = pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         pc.addTrack(PreviewTrack(self._preview_canvas))

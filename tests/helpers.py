@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import av
+import numpy as np
 
 from cloudrec.auth import GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack
+from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
+from recorder.audio import TICK_SAMPLES, to_frame
+from recorder.outputs import FileOutput
 
 API_KEY = "test-key"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -176,3 +183,26 @@ async def record_briefly(base_url: str, room: str, filename: str, ms: int = 1500
     """A real recording of one synthetic participant, ``ms`` long."""
     alice = await synthetic_participant(base_url, room, "alice", RED[0], RED[2])
     await record_for(alice, CFG_360P15, side_by_side("alice", "bob"), file_output(filename), ms)
+
+
+def write_media_file(path: Path) -> None:
+    """A 4-second movie to share: a green picture and an 880 Hz tone."""
+    out = FileOutput(
+        "m",
+        OutputSpec(OutputType.FILE, "/m.mp4", "mp4"),
+        path,
+        VideoCfg(320, 240, 15, 300_000, 26, 30),
+        AV_AUDIO,
+    )
+    green = np.zeros((240, 320, 3), np.uint8)
+    green[:, :, 1] = 220
+    t = np.arange(48_000 * 4) / 48_000
+    tone = (np.sin(2 * np.pi * 880 * t) * 9000).astype(np.int16)
+    for n in range(15 * 4):
+        frame = av.VideoFrame.from_ndarray(green, format="bgr24")
+        frame.pts = n
+        out.write_video(frame)
+    for k in range(len(tone) // TICK_SAMPLES):
+        block = tone[k * TICK_SAMPLES : (k + 1) * TICK_SAMPLES]
+        out.write_audio(to_frame(np.stack([block, block], axis=1), k * TICK_SAMPLES))
+    out.close()

@@ -11,8 +11,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from cloudrec.server import RunningServer
 from tests.conftest import ServerFactory
-from tests.helpers import token
-from tests.media import decode, region_mean
+from tests.helpers import token, write_media_file
+from tests.media import decode, region_mean, shows_color, tone_present
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -26,6 +26,8 @@ ARGS = [
     "--no-first-run",
     # getDisplayMedia picks the (fake) screen without a picker.
     "--auto-select-desktop-capture-source=Entire screen",
+    # A shared file starts playing on its own (a person's file choice counts as a gesture).
+    "--autoplay-policy=no-user-gesture-required",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 UI_TIMEOUT_MS = 30_000
@@ -67,6 +69,17 @@ async def wait_recorded(page: Page, seconds: float) -> None:
         "[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
         f".some(td => parseFloat(td.textContent) >= {seconds})"
     )
+
+
+async def record_in_page_stop(page: Page, more_seconds: float) -> None:
+    """Records this much more, then stops through the page."""
+    done = await page.evaluate(
+        "Math.max(0, ...[...document.querySelectorAll('#outputs tbody tr td:nth-child(3)')]"
+        ".map(td => parseFloat(td.textContent)))"
+    )
+    await wait_recorded(page, done + more_seconds)
+    await page.click("#stop")
+    await page.wait_for_function("document.getElementById('state').textContent === 'not recording'")
 
 
 async def record_in_page(page: Page, seconds: float) -> None:
@@ -230,30 +243,39 @@ async def test_participants_see_each_other(server: RunningServer, browser: Brows
     assert errors == [], errors
 
 
-async def test_screen_share_reaches_the_others(server: RunningServer, browser: Browser) -> None:
-    """The share reaches the other participants and is announced to the recorder.
-    (Recording a screen share is tested with the Python client in test_shares.)"""
+async def test_screen_share_reaches_the_others_and_the_recording(
+    server: RunningServer, browser: Browser
+) -> None:
     errors: list[str] = []
     ann = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ann')}", errors)
     await join(ann, "scr", "ann")
     ben = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ben')}", errors)
     await join(ben, "scr", "ben")
+    await ann.select_option("#size", "640x360")
+    await ann.select_option("#preset", "screen")
+    await ann.click("#start")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'recording'")
     await ann.click("#share")
     await ann.wait_for_function("document.getElementById('share').textContent === 'Stop sharing'")
     await ben.wait_for_function(
         "[...document.querySelectorAll('video[data-user=\"ann\"]')]"
         ".filter(v => v.videoWidth === 1280 && v.currentTime > 0.5).length === 1"
     )
-    await ben.wait_for_function(
-        "[...document.querySelectorAll('#people li')].some(li => li.textContent.includes('screen'))"
-    )
     await shot(ben, "11-ben-sees-anns-screen")
-    await ann.click("#share")
+    await wait_recorded(ann, 4)
+    await ann.click("#share")  # stop sharing: the stage goes black again
     await ann.wait_for_function("document.getElementById('share').textContent === 'Share screen'")
     await ben.wait_for_function(
         "![...document.querySelectorAll('#people li')]"
         ".some(li => li.textContent.includes('screen'))"
     )
+    await record_in_page_stop(ann, 2)
+    (rec,) = server.recordings.index.all()
+    media = decode(Path(rec.path))
+    stage = (40, 100, 400, 160)
+    assert region_mean(media.frame_at(0.3), *stage).mean() < 25, "black before the share"
+    assert region_mean(media.frame_at(3.5), *stage).mean() > NOT_BLACK, "the screen on the stage"
+    assert region_mean(media.frame_at(media.duration - 0.3), *stage).mean() < 25, "black after"
     assert errors == [], errors
 
 
@@ -293,3 +315,27 @@ async def test_phone_sized_screen_and_keyboard_join(
     assert overflow <= 0, f"{overflow} px of sideways scrolling on a phone"
     await shot(page, "13-phone")
     await context.close()
+
+
+async def test_a_local_file_is_shared_and_recorded(
+    server: RunningServer, browser: Browser, tmp_path: Path
+) -> None:
+    movie = tmp_path / "movie.mp4"
+    write_media_file(movie)
+    errors: list[str] = []
+    ann = await open_page(browser, f"{server.base_url}/?token={token('film', 'ann')}", errors)
+    await join(ann, "film", "ann")
+    await ann.select_option("#size", "640x360")
+    await ann.select_option("#preset", "media")
+    await ann.click("#start")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'recording'")
+    await ann.set_input_files("#media-file", str(movie))
+    await ann.wait_for_selector("#media-stop:not([hidden])")
+    await wait_recorded(ann, 1)
+    await record_in_page_stop(ann, 3)
+    (rec,) = server.recordings.index.all()
+    media = decode(Path(rec.path))
+    stage = media.frame_at(media.duration - 0.5)
+    assert shows_color(stage, (40, 100, 400, 160), (0, 220, 0)), "the film on the stage"
+    assert tone_present(media.audio, media.audio_rate, 880.0), "and its sound in the mix"
+    assert errors == [], errors

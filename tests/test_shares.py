@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import av
 import numpy as np
 from aiortc.contrib.media import MediaPlayer
 
 from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, ScreenTrack, ToneAudioTrack
-from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
-from recorder.audio import TICK_SAMPLES, to_frame
-from recorder.outputs import FileOutput
-from tests.helpers import BLUE, RED, EventLog, participant, synthetic_participant
+from tests.helpers import BLUE, RED, EventLog, participant, synthetic_participant, write_media_file
 from tests.media import decode, region_mean, shows_color, tone_present
 
 # From a renegotiated connection to its first frames in the mix.
@@ -89,31 +85,9 @@ async def test_screen_shares_start_and_change_hands(server) -> None:  # type: ig
     assert not shows_color(both, LEFT, RED[1]) and not shows_color(both, RIGHT, BLUE[1])
 
 
-def _media_file(path: Path) -> None:
-    out = FileOutput(
-        "m",
-        OutputSpec(OutputType.FILE, "/m.mp4", "mp4"),
-        path,
-        VideoCfg(320, 240, 15, 300_000, 26, 30),
-        AV_AUDIO,
-    )
-    green = np.zeros((240, 320, 3), np.uint8)
-    green[:, :, 1] = 220
-    t = np.arange(48_000 * 4) / 48_000
-    tone = (np.sin(2 * np.pi * 880 * t) * 9000).astype(np.int16)
-    for n in range(15 * 4):
-        frame = av.VideoFrame.from_ndarray(green, format="bgr24")
-        frame.pts = n
-        out.write_video(frame)
-    for k in range(len(tone) // TICK_SAMPLES):
-        block = tone[k * TICK_SAMPLES : (k + 1) * TICK_SAMPLES]
-        out.write_audio(to_frame(np.stack([block, block], axis=1), k * TICK_SAMPLES))
-    out.close()
-
-
 async def test_shared_media_is_shown_and_heard(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     movie = tmp_path / "movie.mp4"
-    _media_file(movie)
+    write_media_file(movie)
     carol = participant(server.base_url, "movie", "carol")
     await carol.join()
     player = MediaPlayer(str(movie), loop=True)

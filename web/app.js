@@ -10,6 +10,7 @@ const STATES = { 0: "not recording", 1: "starting", 2: "recording", 3: "paused",
 let client = null;
 let stream = null;
 let screen = null;
+let media = null;
 let editor = null;
 let lastPeople = null;
 let token = new URLSearchParams(location.search).get("token") || "";
@@ -80,7 +81,8 @@ function renderPeople(list) {
     const li = document.createElement("li");
     // The room tells the others what this page publishes, not this page itself.
     const own = p.userID === client.user && stream;
-    const sources = (own ? ["camera", "mic", ...(screen ? ["screen"] : [])] : p.tracks.map((t) => t.source))
+    const mine = ["camera", "mic", ...(screen ? ["screen"] : []), ...(media ? ["media"] : [])];
+    const sources = (own ? mine : p.tracks.map((t) => t.source))
       .join(", ") || "no media";
     li.textContent = `${p.userID}${p.role === "recorder" ? " (recorder)" : ""}: ${sources}`;
     return li;
@@ -207,10 +209,33 @@ async function toggleShare() {
     }
     $("share").textContent = screen ? "Stop sharing" : "Share screen";
     $("share").setAttribute("aria-pressed", String(Boolean(screen)));
-    await client.publish(stream, screen);
+    await client.publish(stream, screen, media);
   } catch (e) {
     showError(`Could not share the screen: ${e.message}`);
   }
+}
+
+/** Plays a local file to the room: its picture and sound, as shared media. */
+async function shareMedia() {
+  const file = $("media-file").files[0];
+  if (!file) return;
+  try {
+    $("media-player").src = URL.createObjectURL(file);
+    await $("media-player").play();
+    media = $("media-player").captureStream();
+    $("media-stop").hidden = false;
+    await client.publish(stream, screen, media);
+  } catch (e) {
+    showError(`Could not share the file: ${e.message}`);
+  }
+}
+
+async function stopMedia() {
+  $("media-player").pause();
+  media = null;
+  $("media-stop").hidden = true;
+  $("media-file").value = "";
+  await client.publish(stream, screen, media);
 }
 
 async function leave() {
@@ -246,6 +271,8 @@ async function init() {
   });
   $("leave").addEventListener("click", leave);
   $("share").addEventListener("click", toggleShare);
+  $("media-file").addEventListener("change", shareMedia);
+  $("media-stop").addEventListener("click", stopMedia);
   $("wb-undo").addEventListener("click", () => client.whiteboard({ op: "undo" }));
   $("wb-clear").addEventListener("click", () => client.whiteboard({ op: "clear" }));
 }

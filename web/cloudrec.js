@@ -29,6 +29,7 @@ export class CloudrecClient {
     this._handlers = new Map();
     this._stream = null;
     this._screen = null;
+    this._media = null;
     this._pcs = new Map(); // to the recorder
     this._mesh = new Map(); // to each other participant
     this._preview = null; // from the recorder: the mix
@@ -69,10 +70,11 @@ export class CloudrecClient {
   /** Sends a camera-and-microphone MediaStream, and a screen share if given, to
    *  the recorder and to the other participants. Calling it again replaces what
    *  is sent (a share starts or stops by renegotiating). */
-  async publish(stream, screen = null) {
+  async publish(stream, screen = null, media = null) {
     const first = this._stream === null;
     this._stream = stream;
     this._screen = screen;
+    this._media = media;
     const reply = await this._request({ type: "tracks", tracks: this._sending().map(([, info]) => info) });
     if (reply.err) throw new CloudrecError(reply.err, reply.message);
     for (const p of this.participants) {
@@ -87,6 +89,9 @@ export class CloudrecClient {
       t.kind === "video" ? { kind: "video", source: "camera", camId: 0 } : { kind: "audio", source: "mic" }]);
     for (const t of this._screen?.getVideoTracks() || []) {
       out.push([t, this._screen, { kind: "video", source: "screen" }]);
+    }
+    for (const t of this._media?.getTracks() || []) {
+      out.push([t, this._media, { kind: t.kind, source: "media" }]);
     }
     return out.map(([t, s, info]) => [t, info, s]);
   }

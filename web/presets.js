@@ -40,6 +40,13 @@ export const PRESETS = {
     users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
     return out;
   } },
+  media: { label: "Shared media focus", build: (users, w, h) => {
+    const stage = even(w * 0.75);
+    const out = [{ type: 3, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
+    const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
+    users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
+    return out;
+  } },
   screen: { label: "Screen-share focus", build: (users, w, h) => {
     const stage = even(w * 0.75);
     const out = [{ type: 5, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
