@@ -17,6 +17,15 @@ export function grid(users, w, h) {
   });
 }
 
+/** ``content`` takes the stage (three quarters of the width); cameras in a column beside it. */
+function onStage(content, users, w, h) {
+  const stage = even(w * 0.75);
+  const out = [{ ...content, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
+  const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
+  users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
+  return out;
+}
+
 export const PRESETS = {
   single: { label: "Single speaker", build: (users, w, h) => users.slice(0, 1).map((u) => camera(u, 0, 0, w, h)) },
   side: { label: "Side by side", build: (users, w, h) =>
@@ -33,25 +42,7 @@ export const PRESETS = {
     if (users[1]) out.push(camera(users[1], even(w * 0.7), even(h * 0.68), even(w * 0.28), even(h * 0.28)));
     return out;
   } },
-  board: { label: "Whiteboard + cameras", build: (users, w, h) => {
-    const stage = even(w * 0.75);
-    const out = [{ type: 6, left: 0, top: 0, width: stage, height: h }];
-    const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
-    users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
-    return out;
-  } },
-  media: { label: "Shared media focus", build: (users, w, h) => {
-    const stage = even(w * 0.75);
-    const out = [{ type: 3, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
-    const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
-    users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
-    return out;
-  } },
-  screen: { label: "Screen-share focus", build: (users, w, h) => {
-    const stage = even(w * 0.75);
-    const out = [{ type: 5, left: 0, top: 0, width: stage, height: h, keepAspectRatio: 1 }];
-    const th = users.length ? Math.min(even(h / users.length), even((w - stage) * 9 / 16)) : 0;
-    users.forEach((u, i) => out.push(camera(u, stage, i * th, w - stage, th)));
-    return out;
-  } },
+  board: { label: "Whiteboard + cameras", build: (users, w, h) => onStage({ type: 6 }, users, w, h) },
+  media: { label: "Shared media focus", build: (users, w, h) => onStage({ type: 3 }, users, w, h) },
+  screen: { label: "Screen-share focus", build: (users, w, h) => onStage({ type: 5 }, users, w, h) },
 };
