@@ -145,7 +145,8 @@ class RecorderBot:
                 on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
-            session.update(request.contents, self._pictures(request.contents))
+            pictures = await asyncio.to_thread(self._pictures, request.contents)
+            session.update(request.contents, pictures)
             session.start()
             self._session = session
             self._reply(message)
@@ -159,7 +160,8 @@ class RecorderBot:
             contents = parse_contents(
                 message.get("contents"), self._session.request.cfgs, self._config.limits
             )
-            self._session.update(contents, self._pictures(contents))
+            pictures = await asyncio.to_thread(self._pictures, contents)
+            self._session.update(contents, pictures)
             self._reply(message)
         except CloudrecError as exc:
             self._reply(message, int(exc.code), exc.message)
@@ -170,7 +172,8 @@ class RecorderBot:
         self._reply(message)
 
     def _pictures(self, contents: tuple[MixerContents, ...]) -> dict[str, Picture]:
-        """The registered images the layouts show (the server checked they exist)."""
+        """The registered images the layouts show (the server checked they exist);
+        decodes files, so it runs on a worker thread."""
         found: dict[str, Picture] = {}
         for mixer in contents:
             for content in mixer.content:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -41,7 +42,9 @@ class ResourcesApi:
             identity(request).require("record")
             if request.content_length is not None and request.content_length > MAX_BYTES:
                 raise CloudrecError(ErrorCode.PARAM_ERR, f"image is larger than {MAX_BYTES} bytes")
-            resource_id, width, height = self._store.add(await request.read())
+            # Decoding a PNG or JPEG of up to 10 MB is not for the event loop.
+            data = await request.read()
+            resource_id, width, height = await asyncio.to_thread(self._store.add, data)
         except CloudrecError as exc:
             return error_response(exc)
         return web.json_response(
