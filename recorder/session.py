@@ -247,6 +247,13 @@ class RecordingSession:
             "framesDropped": sum(m.stats.frames_dropped for m in self.mixers),
             "framesRepeated": sum(m.stats.frames_repeated for m in self.mixers),
             "audioUnderruns": sum(b.underruns for b in self._audio.values()),
+            # Frames a slow or reconnecting live push could not take.
+            "liveFramesDropped": sum(
+                o.frames_dropped
+                for m in self.mixers
+                for o in m.outputs
+                if isinstance(o, LiveOutput)
+            ),
         }
 
     async def _video_clock(

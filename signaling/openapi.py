@@ -68,10 +68,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "MixerState": {
         "type": "object",
-        "required": ["state", "outputs"],
+        "required": ["state", "outputs", "stats"],
         "properties": {
             "state": {"type": "integer", "enum": [0, 1, 2, 3, 4]},
             "outputs": {"type": "array", "items": _ref("OutputInfo")},
+            "stats": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "the recorder's counters: videoTicks, lateVideoTicks, "
+                "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
+                "audioUnderruns, liveFramesDropped",
+            },
         },
     },
     "StartBody": {

@@ -26,7 +26,6 @@ class Webhook:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.delivered = 0
-        self.failed = 0
 
     @property
     def pending(self) -> int:
@@ -63,7 +62,6 @@ class Webhook:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 reason = str(exc) or type(exc).__name__
             log.warning("webhook attempt %d to %s failed: %s", attempt + 1, self._url, reason)
-        self.failed += 1
         log.error("webhook for %s given up", body["Details"]["FileName"])
 
     async def close(self) -> None:

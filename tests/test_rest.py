@@ -16,6 +16,7 @@ from tests.helpers import (
     synthetic_participant,
 )
 from tests.media import decode
+from tests.openapi_check import validate
 
 
 async def test_rest_start_update_state_stop(server: RunningServer) -> None:
@@ -49,6 +50,9 @@ async def test_rest_start_update_state_stop(server: RunningServer) -> None:
             async with http.get(f"{base}/mixer") as resp:
                 state = await resp.json()
             assert state["state"] == 2
+            validate("MixerState", state)
+            assert state["stats"]["videoTicks"] >= 15, "the recorder's counters flow"
+            assert state["stats"]["framesDropped"] == 0
             assert state["outputs"][0]["fileName"] == "/rest/r.mp4"
             async with http.delete(f"{base}/mixer") as resp:
                 final = await resp.json()
