@@ -424,6 +424,41 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/info": {
+                "get": {
+                    "summary": "whether this server runs in --dev mode, and its version",
+                    "operationId": "getInfo",
+                    "security": [],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["dev", "version"],
+                                "properties": {"dev": {"type": "boolean"}, "version": _STR},
+                            },
+                            "public facts the page shows",
+                        )
+                    },
+                }
+            },
+            "/download/{id}": {
+                "parameters": [
+                    _ID,
+                    {"name": "expires", "in": "query", "required": True, "schema": _INT},
+                    {"name": "signature", "in": "query", "required": True, "schema": _STR},
+                ],
+                "get": {
+                    "summary": "a recording by its signed link (downUrl); no other credentials",
+                    "operationId": "signedDownload",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "the file"},
+                        "206": {"description": "the requested range"},
+                        "416": {"description": "range not satisfiable"},
+                        **_errors(400, 403, 404),
+                    },
+                },
+            },
             "/CLOUDROOM-API/netDisk/query": {
                 "post": {
                     "summary": "netdisk query (SDK compatible)",
