@@ -25,8 +25,8 @@ INT16_MAX = 32767
 class AudioBuffer:
     """One participant's audio, resampled to 48 kHz stereo s16, as a FIFO.
 
-    Lives on the event loop: push() from the track reader, pull() from the
-    session's audio clock.
+    Lives on the event loop: push() as frames are decoded (see recorder/ingest.py),
+    pull() from the session's audio clock.
     """
 
     def __init__(self) -> None:

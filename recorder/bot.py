@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
+import av
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
@@ -15,7 +17,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from cloudrec.config import Config
@@ -25,10 +26,11 @@ from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_star
 from compositor.picture import Picture
 from compositor.planes import I420
 from recorder.audio import AudioBuffer
+from recorder.ingest import Sink, drain, tap_receiver
 from recorder.outputs import OutputInfo
 from recorder.preview import PreviewTrack
 from recorder.session import RecordingSession
-from recorder.tracks import TrackRegistry
+from recorder.tracks import CameraSlot, TrackRegistry
 from signaling.client import Message, SignalingClient
 from storage.resources import ResourceStore
 
@@ -263,38 +265,40 @@ class RecorderBot:
         return self._session.preview_canvas() if self._session is not None else None
 
     def _on_track(self, user: str, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+        """Called while the offer is applied, before the receiver starts: the
+        place to route its frames (see recorder/ingest.py)."""
+        transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
+        mid = transceiver.mid if transceiver is not None else None
         meta = self._track_meta.get(user, {}).get(str(mid), {})
         source = meta.get("source")
         if track.kind == "video":
+            # A camera number, or 'screen' or 'media'.
             name = source if source in ("screen", "media") else str(int(meta.get("camId", 0)))
-            reader = self._read_video(user, name, track)
+            slot = self._registry.add(user, name)
+            sink: Sink = _video_sink(slot)
+            follow = self._follow_video(user, name, track, sink)
         else:
-            reader = self._read_audio(f"{user}/media" if source == "media" else user, track)
-        task = asyncio.create_task(reader)
+            # The user, or 'user/media' for a shared file's sound.
+            name = f"{user}/media" if source == "media" else user
+            buffer = self._audio[name] = AudioBuffer()
+            sink = buffer.push
+            follow = self._follow_audio(name, buffer, track)
+        if transceiver is not None:
+            tap_receiver(transceiver.receiver, f"{user}.{name}", sink)
+        task = asyncio.create_task(follow)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
 
-    async def _read_video(self, user: str, name: str, track: MediaStreamTrack) -> None:
-        """``name``: a camera number, or 'screen' or 'media'."""
-        loop = asyncio.get_running_loop()
-        self._registry.add(user, name)
-        try:
-            while True:
-                frame = await track.recv()
-                self._registry.update(user, name, frame, loop.time())  # type: ignore[arg-type]
-        except MediaStreamError:
-            self._registry.ended(user, name)
+    async def _follow_video(
+        self, user: str, name: str, track: MediaStreamTrack, sink: Sink
+    ) -> None:
+        await drain(track, sink)
+        self._registry.ended(user, name)
 
-    async def _read_audio(self, key: str, track: MediaStreamTrack) -> None:
-        """``key``: the user, or 'user/media' for a shared file's sound."""
-        buffer = self._audio[key] = AudioBuffer()
-        try:
-            while True:
-                buffer.push(await track.recv())  # type: ignore[arg-type]
-        except MediaStreamError:
-            if self._audio.get(key) is buffer:
-                del self._audio[key]
+    async def _follow_audio(self, key: str, buffer: AudioBuffer, track: MediaStreamTrack) -> None:
+        await drain(track, buffer.push)
+        if self._audio.get(key) is buffer:
+            del self._audio[key]
 
     async def _on_presence(self, message: Message) -> None:
         if message.get("event") != "leave":
@@ -316,3 +320,10 @@ class RecorderBot:
         for task in list(self._readers):
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+def _video_sink(slot: CameraSlot) -> Sink:
+    def store(frame: av.VideoFrame) -> None:
+        slot.push(time.monotonic(), frame)
+
+    return store

@@ -4,6 +4,7 @@ shares, shared media), and who is still there."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -22,21 +23,30 @@ HISTORY_FRAMES = 16
 
 @dataclass
 class CameraSlot:
+    """Filled by the source's decoding thread, read on the event loop; times are
+    ``time.monotonic()``, the clock of the loop's ``time()``."""
+
     user: str
     frames: deque[tuple[float, av.VideoFrame]] = field(
         default_factory=lambda: deque(maxlen=HISTORY_FRAMES)
     )
     gone: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def push(self, now: float, frame: av.VideoFrame) -> None:
+        with self._lock:
+            self.frames.append((now, frame))
 
     def frame_at(self, when: float) -> tuple[float, av.VideoFrame] | None:
         """The newest frame that arrived by ``when``, else the oldest kept."""
         chosen = None
-        for item in self.frames:
-            if item[0] > when:
-                break
-            chosen = item
-        if chosen is None and self.frames:
-            chosen = self.frames[0]
+        with self._lock:
+            for item in self.frames:
+                if item[0] > when:
+                    break
+                chosen = item
+            if chosen is None and self.frames:
+                chosen = self.frames[0]
         return chosen
 
 
@@ -78,11 +88,6 @@ class TrackRegistry:
         else:
             self._default_cam.setdefault(user, int(name))
         return slot
-
-    def update(self, user: str, name: str, frame: av.VideoFrame, now: float) -> None:
-        slot = self._slots.get(f"{user}.{name}") or self.add(user, name)
-        slot.frames.append((now, frame))
-        slot.gone = False
 
     def ended(self, user: str, name: str) -> None:
         slot = self._slots.get(f"{user}.{name}")

@@ -1,0 +1,137 @@
+"""Received media decoded straight into the recorder's buffers.
+
+aiortc decodes each received track on a thread of its own, then hands every
+decoded frame back to the event loop (a cross-thread wake-up, a new task and a
+queue hop per frame) for a reader task to store. In a recorder that loop also
+carries every RTP packet of the room, and the hop cost it about a quarter of
+its time. A :class:`DecodeTap` takes the encoded frames where aiortc would
+queue them for its decoder, decodes them on a thread per track as aiortc does,
+and hands each frame to a sink that stores it (a camera slot, an audio buffer)
+without touching the loop.
+
+This reaches into one private attribute of aiortc's ``RTCRtpReceiver``, its
+decoder queue, and uses aiortc's own decoders. Where the attribute is not as
+expected (another aiortc), :func:`tap_receiver` declines and the track is read
+through its public ``recv()`` as before; a test pins that it does not decline
+with the aiortc installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpCodecParameters, RTCRtpReceiver
+from aiortc.codecs import get_decoder
+from aiortc.codecs.base import Decoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Any], None]
+
+_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
+# Set by the decoder after a failure: aiortc then asks the sender for a keyframe.
+_ERROR_ATTR = "_RTCRtpReceiver__decoder_error"
+
+
+class DecodeTap:
+    """Stands in for a receiver's decoder queue. aiortc puts ``(codec,
+    encoded_frame)`` items here from the event loop and ``None`` when the
+    receiver stops; its own decoder thread waits in :meth:`get` until then and
+    ends the track as usual, so a reader of the track still learns it ended.
+
+    ``threaded``: decode on a thread of the tap's own (video: a frame costs a
+    millisecond or more), else right here on the loop (audio: a 20 ms Opus frame
+    decodes in tens of microseconds, less than handing it to a thread costs)."""
+
+    def __init__(
+        self, name: str, sink: Sink, decode_error: threading.Event | None, *, threaded: bool
+    ) -> None:
+        self._name = name
+        self._sink = sink
+        self._decode_error = decode_error
+        self._threaded = threaded
+        self._decoder: Decoder | None = None
+        self._codec_name = ""
+        self._items: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- aiortc's side of its decoder queue --------------------------------------
+
+    def put(self, item: tuple[Any, Any] | None) -> None:
+        if item is None:
+            self._stopped.set()
+        elif not self._threaded:
+            self._decode(*item)
+            return
+        elif self._thread is None:
+            # Started by the first frame: a receiver that never ran never stops.
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self._name}-decode", daemon=True
+            )
+            self._thread.start()
+        self._items.put(item)
+
+    def get(self) -> None:
+        self._stopped.wait()
+
+    # -- decoding -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while (item := self._items.get()) is not None:
+            self._decode(*item)
+
+    def _decode(self, codec: RTCRtpCodecParameters, encoded_frame: JitterFrame) -> None:
+        if self._decoder is None or codec.name != self._codec_name:
+            self._decoder, self._codec_name = get_decoder(codec), codec.name
+        try:
+            frames = self._decoder.decode(encoded_frame)
+        except av.FFmpegError as exc:
+            # The decoder keeps its state; a keyframe request repairs the picture.
+            log.debug("%s: decoding %s failed: %s", self._name, codec.name, exc)
+            if self._decode_error is not None:
+                self._decode_error.set()
+            return
+        for frame in frames:
+            try:
+                self._sink(frame)
+            except Exception:
+                # One bad frame must not end the track's decoding for good.
+                log.exception("%s: storing a decoded frame failed", self._name)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, name: str, sink: Sink) -> DecodeTap | None:
+    """Routes ``receiver``'s frames to ``sink``, decoded on a thread; call it
+    before the receiver starts (from the peer connection's ``track`` event).
+    None where this aiortc's receiver is not laid out as expected."""
+    current = getattr(receiver, _QUEUE_ATTR, None)
+    if not isinstance(current, queue.Queue) or getattr(receiver, _THREAD_ATTR, 0) is not None:
+        log.info("aiortc's receiver is not as expected: %s is read through recv()", name)
+        return None
+    error = getattr(receiver, _ERROR_ATTR, None)
+    tap = DecodeTap(
+        name,
+        sink,
+        error if isinstance(error, threading.Event) else None,
+        threaded=receiver.track.kind == "video",
+    )
+    setattr(receiver, _QUEUE_ATTR, tap)
+    return tap
+
+
+async def drain(track: MediaStreamTrack, sink: Sink) -> None:
+    """Hands what ``track.recv()`` gives to ``sink`` until the track ends: every
+    frame where the receiver could not be tapped; none where it was (the tap
+    stores them), and this only waits for the end."""
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            sink(await track.recv())

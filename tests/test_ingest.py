@@ -1,0 +1,157 @@
+"""Received media decoded straight into sinks: two real aiortc peers over
+loopback, one sending a colour camera and a tone, one receiving as the
+recorder does."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+)
+from aiortc.jitterbuffer import JitterFrame
+
+from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, rgb_to_yuv
+from recorder.ingest import DecodeTap, drain, tap_receiver
+
+# Frames to see per track before a path counts as working: a few, not one, so a
+# keyframe alone does not pass.
+ENOUGH_FRAMES = 5
+WAIT_S = 10.0
+# VP8 at aiortc's default bitrate moves a flat colour's luma by a few steps.
+LUMA_TOLERANCE = 8
+
+
+@dataclass
+class Received:
+    """What one receiving peer's sinks got, and on which threads."""
+
+    frames: dict[str, list[Any]] = field(default_factory=lambda: {"audio": [], "video": []})
+    threads: dict[str, set[str]] = field(default_factory=lambda: {"audio": set(), "video": set()})
+    taps: dict[str, DecodeTap | None] = field(default_factory=dict)
+    drains: list[asyncio.Task[None]] = field(default_factory=list)
+    enough: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def sink(self, kind: str, loop: asyncio.AbstractEventLoop) -> Callable[[Any], None]:
+        def store(frame: Any) -> None:
+            self.frames[kind].append(frame)
+            self.threads[kind].add(threading.current_thread().name)
+            if all(len(got) >= ENOUGH_FRAMES for got in self.frames.values()):
+                loop.call_soon_threadsafe(self.enough.set)
+
+        return store
+
+
+@asynccontextmanager
+async def peers(*, tap: bool) -> AsyncIterator[tuple[RTCPeerConnection, Received]]:
+    """A sender of a camera and a tone, and a receiver that routes both tracks
+    into sinks (through a tap when ``tap``, else only through drain())."""
+    loop = asyncio.get_running_loop()
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    got = Received()
+
+    @receiver.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        rtp_receiver = next(
+            t.receiver for t in receiver.getTransceivers() if t.receiver.track is track
+        )
+        sink = got.sink(track.kind, loop)
+        if tap:
+            got.taps[track.kind] = tap_receiver(rtp_receiver, f"test.{track.kind}", sink)
+        got.drains.append(asyncio.create_task(drain(track, sink)))
+
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15, flash=False))
+    sender.addTrack(ToneAudioTrack(440.0, flash=False))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    try:
+        yield receiver, got
+    finally:
+        await sender.close()
+        await receiver.close()
+        for task in got.drains:
+            task.cancel()
+
+
+async def test_tapped_tracks_decode_off_the_loop_and_still_end() -> None:
+    async with peers(tap=True) as (receiver, got):
+        # The aiortc this project installs is the one the tap knows.
+        assert all(isinstance(got.taps[kind], DecodeTap) for kind in ("audio", "video"))
+        await asyncio.wait_for(got.enough.wait(), WAIT_S)
+        # Video is decoded on the tap's thread, audio right on the loop; neither
+        # comes back through the tracks' queues.
+        assert got.threads["video"] == {"test.video-decode"}
+        assert got.threads["audio"] == {threading.main_thread().name}
+        video = got.frames["video"][-1]
+        assert (video.width, video.height) == (320, 180)
+        luma = float(np.mean(video.to_ndarray()[:180]))
+        assert abs(luma - rgb_to_yuv((0, 255, 0))[0]) < LUMA_TOLERANCE
+        assert got.frames["audio"][-1].sample_rate == 48_000
+        await receiver.close()
+        # The tracks end as usual, so whoever follows them learns it.
+        await asyncio.wait_for(asyncio.gather(*got.drains), WAIT_S)
+
+
+async def test_an_untapped_track_is_read_through_recv() -> None:
+    async with peers(tap=False) as (_receiver, got):
+        await asyncio.wait_for(got.enough.wait(), WAIT_S)
+        assert got.threads["video"] == {threading.main_thread().name}
+
+
+async def test_a_started_receiver_is_declined() -> None:
+    async with peers(tap=False) as (receiver, got):
+        await asyncio.wait_for(got.enough.wait(), WAIT_S)
+        started = receiver.getReceivers()[0]
+        assert tap_receiver(started, "late", got.sink("video", asyncio.get_running_loop())) is None
+
+
+def test_a_frame_that_fails_to_decode_asks_for_a_keyframe() -> None:
+    error = threading.Event()
+    frames: list[av.VideoFrame] = []
+    tap = DecodeTap("unit", frames.append, error, threaded=False)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    tap.put((vp8, JitterFrame(data=b"\x00not vp8 at all", timestamp=0)))
+    assert error.is_set() and not frames
+    tap.put((vp8, JitterFrame(data=_vp8_keyframe(), timestamp=3000)))
+    assert len(frames) == 1
+    # aiortc's own decoder thread waits in get() until the receiver stops.
+    waiter = threading.Thread(target=tap.get)
+    waiter.start()
+    tap.put(None)
+    waiter.join(WAIT_S)
+    assert not waiter.is_alive()
+
+
+def _vp8_keyframe() -> bytes:
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = 64, 64, "yuv420p"
+    codec.time_base = fractions.Fraction(1, 15)
+    frame = av.VideoFrame.from_ndarray(np.zeros((96, 64), np.uint8), format="yuv420p")
+    frame.pts = 0
+    packets = [*codec.encode(frame), *codec.encode(None)]
+    return bytes(packets[0])
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_decoder_threads() -> Any:
+    yield
+    # Taps' threads end when their receivers stop.
+    lingering = [t for t in threading.enumerate() if t.name.endswith("-decode")]
+    for thread in lingering:
+        thread.join(WAIT_S)
+    assert not any(t.is_alive() for t in lingering)
