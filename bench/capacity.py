@@ -15,15 +15,32 @@ import asyncio
 import os
 import time
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
-from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body
+from bench.harness import (
+    PALETTE,
+    bench_server,
+    cpu_seconds,
+    machine_busy_seconds,
+    publishers,
+    start_body,
+)
 
 PARTIES = 4
 WARMUP_S = 3.0
 
 
-async def step(rooms: int, seconds: float) -> tuple[bool, float, int, int]:
-    """All rooms recording at once: (clean, recorder cores, late ticks, dropped)."""
+@dataclass(frozen=True)
+class Step:
+    clean: bool
+    recorder_cores: float
+    machine_cores: float  # everything: the recorder, publishers, the rest
+    late: int
+    dropped: int
+
+
+async def step(rooms: int, seconds: float) -> Step:
+    """All rooms recording at once."""
     async with bench_server() as bench, AsyncExitStack() as stack:
         for r in range(rooms):
             await stack.enter_async_context(
@@ -37,9 +54,15 @@ async def step(rooms: int, seconds: float) -> tuple[bool, float, int, int]:
         for r in range(rooms):
             async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
                 before[r] = (await resp.json())["stats"]
-        cpu0, wall0 = cpu_seconds(bench.server_pid), time.perf_counter()
+        cpu0, busy0, wall0 = (
+            cpu_seconds(bench.server_pid),
+            machine_busy_seconds(),
+            time.perf_counter(),
+        )
         await asyncio.sleep(seconds)
-        cores = (cpu_seconds(bench.server_pid) - cpu0) / (time.perf_counter() - wall0)
+        wall = time.perf_counter() - wall0
+        cores = (cpu_seconds(bench.server_pid) - cpu0) / wall
+        machine = (machine_busy_seconds() - busy0) / wall
         late = dropped = 0
         for r in range(rooms):
             async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
@@ -53,19 +76,22 @@ async def step(rooms: int, seconds: float) -> tuple[bool, float, int, int]:
             dropped += stats["framesDropped"] - before[r].get("framesDropped", 0)
         for r in range(rooms):
             await bench.stop(f"cap{r}")
-    return late == 0 and dropped == 0, cores, late, dropped
+    return Step(late == 0 and dropped == 0, cores, machine, late, dropped)
 
 
 async def run(limit: int, seconds: float) -> None:
     print(
-        f"{'rooms':>5} {'recorder cores':>14} {'late ticks':>10} {'dropped':>7}"
-        f"   ({os.cpu_count()} cores, publishers on the same machine)"
+        f"{'rooms':>5} {'recorder cores':>14} {'machine cores':>13} {'late ticks':>10}"
+        f" {'dropped':>7}   ({os.cpu_count()} cores, publishers on the same machine)"
     )
     sustained = 0
     for rooms in range(1, limit + 1):
-        clean, cores, late, dropped = await step(rooms, seconds)
-        print(f"{rooms:>5} {cores:>14.2f} {late:>10} {dropped:>7}")
-        if not clean:
+        s = await step(rooms, seconds)
+        print(
+            f"{rooms:>5} {s.recorder_cores:>14.2f} {s.machine_cores:>13.2f} {s.late:>10}"
+            f" {s.dropped:>7}"
+        )
+        if not s.clean:
             break
         sustained = rooms
     print(f"concurrent_4p_360p15_recordings {sustained}")

@@ -37,10 +37,12 @@ class Result:
     ticks: int
 
 
-async def measure(parties: int, width: int, height: int, fps: int, seconds: float) -> Result:
+async def measure(
+    parties: int, width: int, height: int, fps: int, seconds: float, extra: tuple[str, ...]
+) -> Result:
     peers = PALETTE[:parties]
     async with (
-        bench_server() as bench,
+        bench_server(extra) as bench,
         publishers(bench, "rec", peers, size=PUBLISHER_SIZE, fps=fps, replay=True),
     ):
         body = start_body(width, height, fps, [p.user for p in peers], "/rec/r.mp4")
@@ -74,14 +76,16 @@ def parse_case(text: str) -> tuple[int, int, int, int]:
     return int(parties), int(width), int(height), int(fps)
 
 
-async def run(seconds: float, cases: tuple[tuple[int, int, int, int], ...]) -> None:
+async def run(
+    seconds: float, cases: tuple[tuple[int, int, int, int], ...], extra: tuple[str, ...]
+) -> None:
     print(
         f"{'parties':>7} {'canvas':>12} {'cores':>6} {'start s':>8} {'stop s':>7}"
         f" {'late ticks':>10} {'dropped':>7}"
     )
     key = 0.0
     for parties, width, height, fps in cases:
-        r = await measure(parties, width, height, fps, seconds)
+        r = await measure(parties, width, height, fps, seconds, extra)
         print(
             f"{parties:>7} {width:>5}x{height}@{fps:<2} {r.cores:>6.3f} {r.start_s:>8.3f}"
             f" {r.stop_s:>7.3f} {r.late_ticks:>6}/{r.ticks:<4} {r.dropped:>6}"
@@ -102,8 +106,12 @@ def main() -> None:
         type=parse_case,
         help="PARTIES:WxH@FPS to run alone (repeatable); default: all",
     )
+    parser.add_argument(
+        "--x264-preset", help="the server's --x264-preset (default: the server's default)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, tuple(args.case or CASES)))
+    extra = ("--x264-preset", args.x264_preset) if args.x264_preset else ()
+    asyncio.run(run(args.seconds, tuple(args.case or CASES), extra))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,21 @@ from pathlib import Path
 
 from cloudrec.wire import Limits
 
+# x264's speed presets, fastest first; each slower one gives a smaller file at
+# the same quality for more CPU. veryfast is where the usual recorders settle.
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+DEFAULT_X264_PRESET = "veryfast"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -34,6 +49,7 @@ class Config:
     auto_record: str = ""
     auto_record_size: tuple[int, int] = (1280, 720)
     auto_record_fps: int = 15
+    x264_preset: str = DEFAULT_X264_PRESET
     limits: Limits = field(default_factory=Limits)
     # The in-process bot proves it is the recorder with this; fresh per process.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -80,6 +96,11 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "download_ttl_s": ("lifetime of signed download links (downUrl)", int),
     "auto_record": ("rooms whose name matches this pattern (fnmatch) record themselves", str),
     "auto_record_fps": ("frame rate of auto-recordings", int),
+    "x264_preset": (
+        "x264 speed preset, ultrafast ... veryslow: faster ones cost less CPU for"
+        " bigger files at the same quality (bench/README.md has figures)",
+        str,
+    ),
 }
 ENV_PREFIX = "CLOUDREC_"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 from aiohttp import web
 
-from cloudrec.config import Config, with_credentials
+from cloudrec.config import X264_PRESETS, Config, with_credentials
 from recorder.launcher import InProcessLauncher
 from signaling.app import CONTROL_KEY, make_app
 from signaling.recordings import Recordings
@@ -52,6 +52,10 @@ async def start_server(config: Config) -> RunningServer:
     if config.dev and not config.is_loopback:
         raise ConfigError(
             f"--dev serves without any access control: loopback only, not {config.host}"
+        )
+    if config.x264_preset not in X264_PRESETS:
+        raise ConfigError(
+            f"--x264-preset must be one of {', '.join(X264_PRESETS)}, not {config.x264_preset!r}"
         )
     # Mixers already run in parallel threads; OpenCV's own pool would only add
     # spinning threads to every resize.

@@ -145,6 +145,7 @@ class RecorderBot:
                 self._config.max_recording_seconds,
                 self._board,
                 on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
+                x264_preset=self._config.x264_preset,
             )
             session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
             pictures = await asyncio.to_thread(self._pictures, request.contents)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import av
 import av.container
 
+from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.errors import ErrorCode
 from cloudrec.wire import AV_AUDIO, OutputSpec, OutputState, VideoCfg
 from recorder.outputs import OutputInfo, add_audio, add_h264
@@ -38,12 +39,14 @@ class LiveOutput:
         spec: OutputSpec,
         video: VideoCfg | None,
         on_change: Callable[[OutputInfo], None],
+        x264_preset: str = DEFAULT_X264_PRESET,
     ) -> None:
         if video is None:
             raise ValueError("a live push needs video")
         self.mixer_id = mixer_id
         self.spec = spec
         self.video_cfg = video
+        self._x264_preset = x264_preset
         self.state = OutputState.CREATED
         self.err_code = 0
         self.frames_dropped = 0
@@ -147,7 +150,9 @@ class LiveOutput:
             options={"rw_timeout": str(RW_TIMEOUT_US), "flvflags": "no_duration_filesize"},
         )
         try:
-            vstream = add_h264(container, video, video.frame_rate * LIVE_GOP_SECONDS)
+            vstream = add_h264(
+                container, video, video.frame_rate * LIVE_GOP_SECONDS, self._x264_preset
+            )
             astream = add_audio(container, AV_AUDIO)
             first_video: int | None = None
             first_audio: int | None = None

@@ -18,11 +18,11 @@ from typing import Protocol
 import av
 import av.container
 
+from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
 
 AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000
-X264_PRESET = "veryfast"
 # Fragments (and mkv clusters) this long bound what a kill can lose.
 FRAGMENT_MS = 500
 
@@ -112,13 +112,16 @@ def hls_options(playlist: Path) -> dict[str, str]:
 
 
 def add_h264(
-    container: av.container.OutputContainer, video: VideoCfg, gop: int
+    container: av.container.OutputContainer,
+    video: VideoCfg,
+    gop: int,
+    preset: str = DEFAULT_X264_PRESET,
 ) -> av.video.stream.VideoStream:
     stream = container.add_stream("libx264", rate=video.frame_rate)
     stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
     stream.time_base = Fraction(1, video.frame_rate)
     stream.codec_context.gop_size = gop
-    stream.codec_context.options = x264_options(video)
+    stream.codec_context.options = x264_options(video, preset)
     return stream
 
 
@@ -140,14 +143,14 @@ def add_audio(
     return stream
 
 
-def x264_options(video: VideoCfg) -> dict[str, str]:
+def x264_options(video: VideoCfg, preset: str = DEFAULT_X264_PRESET) -> dict[str, str]:
     """Capped CRF: defaultQP sets the quality, bitRate caps the rate (VBV), gop the
     longest keyframe interval. zerolatency drops lookahead and B-frames, so each
     frame leaves the encoder at once: a kill loses one fragment, not a lookahead
     more, and live pushes gain no delay. One thread per encoder: on a small machine
     many recordings in parallel use the cores better than frame threads in each."""
     return {
-        "preset": X264_PRESET,
+        "preset": preset,
         "tune": "zerolatency",
         "crf": str(video.default_qp),
         "maxrate": str(video.bit_rate),
@@ -166,6 +169,7 @@ class FileOutput:
         path: Path,
         video: VideoCfg | None,
         audio: AudioCfg | None,
+        x264_preset: str = DEFAULT_X264_PRESET,
     ) -> None:
         self.mixer_id = mixer_id
         self.spec = spec
@@ -195,7 +199,7 @@ class FileOutput:
                 if spec.container == "m3u8"
                 else video.gop
             )
-            self._video = add_h264(self._container, video, gop)
+            self._video = add_h264(self._container, video, gop, x264_preset)
         self._audio: av.audio.stream.AudioStream | None = None
         if audio is not None:
             self._audio = add_audio(self._container, audio)

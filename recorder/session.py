@@ -11,6 +11,7 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
@@ -54,8 +55,10 @@ class RecordingSession:
         max_seconds: float,
         board: Board,
         on_stats: Callable[[dict[str, int]], None] = lambda _stats: None,
+        x264_preset: str = DEFAULT_X264_PRESET,
     ) -> None:
         self.request = request
+        self._x264_preset = x264_preset
         self._board = board
         self._on_stats = on_stats
         self._registry = registry
@@ -113,13 +116,15 @@ class RecordingSession:
         outputs: list[Output] = []
         for spec in specs:
             if spec.type is OutputType.LIVE:
-                output: Output = LiveOutput(cfg.id, spec, cfg.video, self._from_worker)
+                output: Output = LiveOutput(
+                    cfg.id, spec, cfg.video, self._from_worker, self._x264_preset
+                )
             else:
                 path = recording_path(self._recordings_dir, spec.filename)
                 reserve(path, spec.filename)
                 try:
                     audio = cfg.audio if cfg.has_audio else None
-                    output = FileOutput(cfg.id, spec, path, cfg.video, audio)
+                    output = FileOutput(cfg.id, spec, path, cfg.video, audio, self._x264_preset)
                 except Exception:
                     path.unlink(missing_ok=True)
                     raise
