@@ -23,10 +23,36 @@ TRACKS_TIMEOUT_S = 60.0
 PUBLISHER_NICE = 10
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on: the name before may hold spaces."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """CPU time of a process and everything it started: the server with its
+    recording bots. utime + stime (stat fields 14, 15) of each live one, plus
+    cutime + cstime (16, 17): what children that already ended used."""
+    fields = _stat(pid)
+    own = sum(int(v) for v in fields[11:15]) / CLK_TCK
+    return own + sum(cpu_seconds(child) for child in children(pid))
+
+
+def busiest_child(pid: int) -> int:
+    """The child that has used the most CPU: a recording's bot, not the idle
+    spare beside it."""
+    return max(children(pid), key=cpu_seconds)
 
 
 def machine_busy_seconds() -> float:

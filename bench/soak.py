@@ -1,6 +1,7 @@
-"""Memory over a long recording: the server's RSS, sampled while a 4-party
-640x360@15 recording runs; growth is the last sample against the one taken
-after the first minute (allocators and caches settle in that minute).
+"""Memory over a long recording: the RSS of the recording's bot process (and
+of the server), sampled while a 4-party 640x360@15 recording runs; growth is
+the bot's last sample against the one taken after the first minute (allocators
+and caches settle in that minute).
 
     python -m bench.soak --minutes 10
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench.harness import PALETTE, bench_server, publishers, rss_bytes, start_body
+from bench.harness import PALETTE, bench_server, busiest_child, publishers, rss_bytes, start_body
 
 SETTLE_S = 60.0
 SAMPLE_S = 10.0
@@ -25,17 +26,20 @@ async def run(minutes: float) -> None:
         users = [p.user for p in PALETTE[:4]]
         await bench.start("soak", start_body(640, 360, 15, users, "/soak/s.mp4"))
         await asyncio.sleep(SETTLE_S)
-        baseline = rss_bytes(bench.server_pid)
+        bot = busiest_child(bench.server_pid)
+        baseline, server_baseline = rss_bytes(bot), rss_bytes(bench.server_pid)
         samples = [baseline]
         for _ in range(int(max(0.0, minutes * 60 - SETTLE_S) / SAMPLE_S)):
             await asyncio.sleep(SAMPLE_S)
-            samples.append(rss_bytes(bench.server_pid))
+            samples.append(rss_bytes(bot))
+        server_end = rss_bytes(bench.server_pid)
         final = await bench.stop("soak")
     growth = (samples[-1] - baseline) / baseline * 100
     print(
-        f"rss_mb after 1 min {baseline / MB:.1f}, max {max(samples) / MB:.1f}, "
+        f"bot rss_mb after 1 min {baseline / MB:.1f}, max {max(samples) / MB:.1f}, "
         f"end {samples[-1] / MB:.1f}"
     )
+    print(f"server rss_mb after 1 min {server_baseline / MB:.1f}, end {server_end / MB:.1f}")
     print(
         f"file {final['outputs'][0]['duration'] / 1000:.0f} s, "
         f"{final['outputs'][0]['fileSize'] / MB:.1f} MB"

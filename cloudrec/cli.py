@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run signaling, REST and the recorder in one process")
+    serve = commands.add_parser(
+        "serve", help="run signaling and REST, with a recording bot process per recorded room"
+    )
     config_module.add_arguments(serve)
 
     peer = commands.add_parser("peer", help="a synthetic participant that publishes test media")

@@ -51,7 +51,7 @@ class Config:
     auto_record_fps: int = 15
     x264_preset: str = DEFAULT_X264_PRESET
     limits: Limits = field(default_factory=Limits)
-    # The in-process bot proves it is the recorder with this; fresh per process.
+    # A recording bot the server started proves it is one with this; fresh per server.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property

@@ -1,15 +1,15 @@
-"""Runs signaling, REST, the files APIs and the in-process recorder on one port."""
+"""Runs signaling, REST and the files APIs on one port, and starts a recording
+bot process per recorded room."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-import cv2
 from aiohttp import web
 
 from cloudrec.config import X264_PRESETS, Config, with_credentials
-from recorder.launcher import InProcessLauncher
+from recorder.launcher import ProcessLauncher
 from signaling.app import CONTROL_KEY, make_app
 from signaling.recordings import Recordings
 from storage.index import RecordingIndex
@@ -27,7 +27,7 @@ class ConfigError(Exception):
 class RunningServer:
     config: Config
     runner: web.AppRunner
-    launcher: InProcessLauncher
+    launcher: ProcessLauncher
     recordings: Recordings
     base_url: str
 
@@ -57,9 +57,6 @@ async def start_server(config: Config) -> RunningServer:
         raise ConfigError(
             f"--x264-preset must be one of {', '.join(X264_PRESETS)}, not {config.x264_preset!r}"
         )
-    # Mixers already run in parallel threads; OpenCV's own pool would only add
-    # spinning threads to every resize.
-    cv2.setNumThreads(1)
     config = with_credentials(config)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     index = RecordingIndex(config.index_path)
@@ -74,13 +71,14 @@ async def start_server(config: Config) -> RunningServer:
     recordings = Recordings(
         config, index, Webhook(config.webhook_url, config.api_key, config.api_secret)
     )
-    launcher = InProcessLauncher(config)
+    launcher = ProcessLauncher(config)
     runner = web.AppRunner(make_app(config, launcher, recordings), handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     port = runner.addresses[0][1]  # the real one when config.port is 0
     base_url = f"http://{config.host}:{port}"
     launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"
+    await launcher.start()
     if config.dev:
         log.warning(
             "DEV MODE: no API key or token is checked; anyone who reaches %s can "

@@ -49,7 +49,11 @@ class SignalingClient:
 
     async def connect(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.url, heartbeat=20.0)
+        try:
+            self._ws = await self._session.ws_connect(self.url, heartbeat=20.0)
+        except BaseException:
+            await self._session.close()
+            raise
         self._reader = asyncio.create_task(self._read(self._ws))
 
     async def send(self, message: Message) -> None:

@@ -251,4 +251,5 @@ class MixerControl:
         peer.fail_pending()
         if mixer.state is MixerState.RUNNING and not mixer.lock.locked():
             mixer.bot = None
+            await self._recordings.recorder_lost(room)
             await self._move(mixer, MixerState.NULL, int(ErrorCode.SERVER_EXCEPTION), peer.user)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
-from storage.probe import probe
+from storage.probe import Probe, probe
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,25 @@ class Reconciled:
     unplayable: int = 0
 
 
+def settle_interrupted(
+    index: RecordingIndex, recording_id: int, path: Path, found: Probe | None
+) -> bool:
+    """A file whose recorder died mid-way, as ``found`` by probe(): 'interrupted'
+    with its real length if it plays (True), else 'failed'."""
+    stat = path.stat()
+    if found is None:
+        index.mark(recording_id, FAILED, size=stat.st_size)
+        return False
+    index.mark(
+        recording_id,
+        INTERRUPTED,
+        size=stat.st_size,
+        duration_ms=found.duration_ms,
+        finished_at=stat.st_mtime,
+    )
+    return True
+
+
 def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
     """Rows left 'recording' by a crash are probed: playable files become
     'interrupted' with their real length, others 'failed'. Rows whose file is
@@ -44,19 +63,10 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
                 result.missing += 1
             continue
         if rec.state == RECORDING:
-            found = probe(path)
-            if found is None:
-                index.mark(rec.id, FAILED, size=path.stat().st_size)
-                result.unplayable += 1
-            else:
-                index.mark(
-                    rec.id,
-                    INTERRUPTED,
-                    size=path.stat().st_size,
-                    duration_ms=found.duration_ms,
-                    finished_at=path.stat().st_mtime,
-                )
+            if settle_interrupted(index, rec.id, path, probe(path)):
                 result.interrupted += 1
+            else:
+                result.unplayable += 1
     root = recordings_dir.resolve()
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or path in known:
