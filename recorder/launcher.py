@@ -19,6 +19,7 @@ import pickle
 import sys
 
 from cloudrec.config import Config
+from cloudrec.errors import CloudrecError, ErrorCode
 from recorder.worker import Job
 
 log = logging.getLogger(__name__)
@@ -34,23 +35,25 @@ class ProcessLauncher:
         self._spare: asyncio.subprocess.Process | None = None
         self._bots: set[asyncio.subprocess.Process] = set()
         self._waiters: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()  # one launch at a time takes and refills the spare
 
     async def start(self) -> None:
         self._spare = await self._spawn()
 
     async def launch(self, room: str) -> None:
-        proc = self._spare if self._spare is not None else await self._spawn()
-        self._spare = None
         job = Job(self.ws_url, room, self._config, logging.getLogger().getEffectiveLevel())
-        assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(job))
-        await proc.stdin.drain()
-        proc.stdin.close()
-        self._bots.add(proc)
-        waiter = asyncio.create_task(self._reap(proc, room))
-        self._waiters.add(waiter)
-        waiter.add_done_callback(self._waiters.discard)
-        self._spare = await self._spawn()
+        async with self._lock:
+            spare, self._spare = self._spare, None
+            proc = spare if spare is not None and await _hand(spare, job) else None
+            if proc is None:  # no spare, or it died: a cold start
+                proc = await self._spawn()
+                if not await _hand(proc, job):
+                    raise CloudrecError(ErrorCode.NOMORE_MCU, "the recording bot could not start")
+            self._bots.add(proc)
+            waiter = asyncio.create_task(self._reap(proc, room))
+            self._waiters.add(waiter)
+            waiter.add_done_callback(self._waiters.discard)
+            self._spare = await self._spawn()
 
     async def close(self) -> None:
         """Ends the spare and waits for every bot to leave (the server has told
@@ -84,3 +87,15 @@ class ProcessLauncher:
         self._bots.discard(proc)
         if code != 0:
             log.error("recording bot of room %s exited with %s", room, code)
+
+
+async def _hand(proc: asyncio.subprocess.Process, job: Job) -> bool:
+    """Gives a waiting bot process its job; False if it is no longer there."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(pickle.dumps(job))
+        await proc.stdin.drain()
+        proc.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True

@@ -4,6 +4,7 @@ and none outlives the server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.helpers import (
     API_SECRET,
     BLUE,
     CFG_360P15,
+    EVENT_TIMEOUT_S,
     RED,
     EventLog,
     file_output,
@@ -25,6 +27,7 @@ from tests.helpers import (
 from tests.media import decode
 
 RECORD_MS = 1000
+POLL_S = 0.05
 FPS = 15  # CFG_360P15
 # The index's length comes from the last packet, audio's or video's: audio may
 # run past the last frame by up to a frame.
@@ -89,3 +92,30 @@ async def test_a_dead_bot_ends_its_recording_only(tmp_path: Path) -> None:
     assert abs(lost.duration_ms - len(media.frames) * 1000 / FPS) <= DURATION_TOLERANCE_MS
     await server.close()
     assert bot_processes() == [], "the bots and the spare end with the server"
+
+
+async def test_a_dead_spare_is_replaced_at_the_next_start(tmp_path: Path) -> None:
+    server = await start_server(
+        Config(port=0, data_dir=tmp_path, api_key=API_KEY, api_secret=API_SECRET)
+    )
+    alice = await synthetic_participant(server.base_url, "c", "alice", RED[0], RED[2])
+    log = EventLog()
+    log.attach(alice)
+    try:
+        (spare,) = bot_processes()
+        os.kill(spare, signal.SIGKILL)
+        await asyncio.wait_for(_until_no_bots(), EVENT_TIMEOUT_S)
+        await alice.start_svr_mixer(
+            CFG_360P15, side_by_side("alice", "alice"), file_output("/c.mp4")
+        )
+        await log.wait_duration(RECORD_MS)
+    finally:
+        await alice.leave()
+        await server.close()
+
+
+async def _until_no_bots() -> None:
+    """A killed process leaves the list once its files are closed (a zombie has
+    no command line)."""
+    while bot_processes():
+        await asyncio.sleep(POLL_S)
