@@ -251,5 +251,7 @@ class MixerControl:
         peer.fail_pending()
         if mixer.state is MixerState.RUNNING and not mixer.lock.locked():
             mixer.bot = None
-            await self._recordings.recorder_lost(room)
+            # Taken before the room can start anew and add files of its own.
+            lost = self._recordings.being_recorded(room)
             await self._move(mixer, MixerState.NULL, int(ErrorCode.SERVER_EXCEPTION), peer.user)
+            await self._recordings.settle_lost(lost)

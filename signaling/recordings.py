@@ -11,7 +11,7 @@ from typing import Any
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.wire import AUDIO_CODECS, USER_SLOT, OutputState, OutputType, StartRequest
-from storage.index import FAILED, FINISHED, MISSING, RECORDING, RecordingIndex
+from storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
 from storage.paths import recording_path
 from storage.probe import probe
 from storage.reconcile import settle_interrupted
@@ -83,19 +83,20 @@ class Recordings:
         elif state == OutputState.ERR:
             self.index.finish(name, FAILED, size, duration, int(info.get("errCode", 0)))
 
-    async def recorder_lost(self, room: str) -> None:
-        """The room's bot died mid-recording: its files are settled now as a
-        restart would settle them ('interrupted' with their real length), not
-        left 'recording'."""
-        for rec in self.index.all():
-            if rec.room == room and rec.state == RECORDING:
-                path = Path(rec.path)
-                if not path.exists():
-                    self.index.mark(rec.id, MISSING)
-                    continue
-                # Probing reads the whole file: off the loop.
-                found = await asyncio.to_thread(probe, path)
-                settle_interrupted(self.index, rec.id, path, found)
+    def being_recorded(self, room: str) -> list[Recording]:
+        return [rec for rec in self.index.all() if rec.room == room and rec.state == RECORDING]
+
+    async def settle_lost(self, lost: list[Recording]) -> None:
+        """Files whose bot died mid-recording are settled now as a restart would
+        settle them ('interrupted' with their real length), not left 'recording'."""
+        for rec in lost:
+            path = Path(rec.path)
+            if not path.exists():
+                self.index.mark(rec.id, MISSING)
+                continue
+            # Probing reads the whole file: off the loop.
+            found = await asyncio.to_thread(probe, path)
+            settle_interrupted(self.index, rec.id, path, found)
 
     def _created(self, room: str, request: StartRequest, mixer_id: str, name: str) -> None:
         cfg = next((c for c in request.cfgs if c.id == mixer_id), None)

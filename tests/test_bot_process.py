@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from cloudrec.config import Config
@@ -83,6 +84,8 @@ async def test_a_dead_bot_ends_its_recording_only(tmp_path: Path) -> None:
         await bob.leave()
 
     index = server.recordings.index
+    # The dead bot's files are settled just after its room's state event.
+    await _until(lambda: getattr(index.by_name("/a/a.mp4"), "state", "") != "recording")
     lost, kept = index.by_name("/a/a.mp4"), index.by_name("/b/b.mp4")
     assert lost is not None and kept is not None
     assert (lost.state, kept.state) == ("interrupted", "finished")
@@ -104,7 +107,9 @@ async def test_a_dead_spare_is_replaced_at_the_next_start(tmp_path: Path) -> Non
     try:
         (spare,) = bot_processes()
         os.kill(spare, signal.SIGKILL)
-        await asyncio.wait_for(_until_no_bots(), EVENT_TIMEOUT_S)
+        # A killed process leaves the list once its files are closed (a zombie
+        # has no command line), so the spare's pipe is closed by then too.
+        await _until(lambda: not bot_processes())
         await alice.start_svr_mixer(
             CFG_360P15, side_by_side("alice", "alice"), file_output("/c.mp4")
         )
@@ -114,8 +119,9 @@ async def test_a_dead_spare_is_replaced_at_the_next_start(tmp_path: Path) -> Non
         await server.close()
 
 
-async def _until_no_bots() -> None:
-    """A killed process leaves the list once its files are closed (a zombie has
-    no command line)."""
-    while bot_processes():
-        await asyncio.sleep(POLL_S)
+async def _until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(POLL_S)
+
+    await asyncio.wait_for(poll(), EVENT_TIMEOUT_S)
