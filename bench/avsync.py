@@ -1,7 +1,9 @@
 """A/V offset in the recorded file, from flashes and beeps.
 
-Publishers run with --flash: a white frame and a 1 kHz beep at each whole
-second of wall clock. The file is decoded; each flash's first white frame is
+Publishers run with --flash: a white frame once a second (the first frame at or
+after each whole second of wall clock) and a 1 kHz beep that starts at that
+frame's capture instant, so the two leave the publisher in sync. The file is
+decoded; each flash's first white frame is
 paired with the nearest beep onset, and the offset (audio minus video; positive
 means the sound comes late) is reported.
 

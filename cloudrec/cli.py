@@ -27,6 +27,7 @@ from cloudrec.synthetic import (
     AUDIO_PTIME_S,
     AUDIO_RATE,
     ColorVideoTrack,
+    FlashSchedule,
     ReplayTrack,
     ScreenTrack,
     ToneAudioTrack,
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument(
         "--flash",
         action="store_true",
-        help="a white frame and a 50 ms beep at each whole second, for A/V sync checks",
+        help="a white frame once a second and a 50 ms beep in sync with it, for A/V sync checks",
     )
     peer.add_argument("--screen", action="store_true", help="also share a synthetic screen")
     peer.add_argument("--media", type=Path, help="also share this media file's video and sound")
@@ -157,8 +158,9 @@ async def _peer(args: argparse.Namespace) -> None:
         )
         audio = ReplayTrack("audio", encode_audio_loop(args.tone), AUDIO_PTIME_S, AUDIO_RATE)
     else:
-        video = ColorVideoTrack(args.color, width, height, args.fps, args.flash)
-        audio = ToneAudioTrack(args.tone, args.flash)
+        flash = FlashSchedule(args.fps) if args.flash else None
+        video = ColorVideoTrack(args.color, width, height, args.fps, flash)
+        audio = ToneAudioTrack(args.tone, flash)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

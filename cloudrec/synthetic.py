@@ -1,5 +1,5 @@
 """Synthetic participant media: a colour-filled camera with a moving marker and a
-sine tone; optionally a white flash and a 50 ms beep at each whole second."""
+sine tone; optionally a white flash and a 50 ms beep once a second, in sync."""
 
 from __future__ import annotations
 
@@ -38,6 +38,39 @@ def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return round(y), round(u), round(v)
 
 
+class FlashSchedule:
+    """When a flashing publisher flashes: on its first video frame captured at or
+    after each whole second of wall clock. Its beep starts at that frame's capture
+    instant, not at the second, so flash and beep leave the publisher in sync to
+    the sample (a frame's capture instant is up to a frame period past the
+    second); what a recording shows of their offset is then the recorder's."""
+
+    def __init__(self, fps: int) -> None:
+        self._fps = fps
+        self._origin: float | None = None  # the capture instant of video frame 0
+
+    def is_flash(self, n: int, due: float) -> bool:
+        """Whether video frame ``n``, captured at ``due``, is a flash."""
+        if self._origin is None:
+            self._origin = due - n / self._fps
+        return math.floor(due) != math.floor(due - 1 / self._fps)
+
+    def beep_mask(self, t: np.ndarray) -> np.ndarray:
+        """Which of the sample instants ``t`` are in a beep (none before the
+        video's first frame, which fixes when the flashes are)."""
+        mask = np.zeros(t.shape, bool)
+        if self._origin is None or not len(t):
+            return mask
+        # A beep may have begun in the second before the first instant.
+        for second in range(math.floor(t[0]) - 1, math.floor(t[-1]) + 1):
+            frame = math.ceil((second - self._origin) * self._fps)
+            if frame < 0:
+                continue  # before the video began
+            onset = self._origin + frame / self._fps
+            mask |= (t >= onset) & (t < onset + BEEP_S)
+        return mask
+
+
 class _Paced:
     """Shared pacing: the n-th item is due at start + n * period on the wall clock."""
 
@@ -61,7 +94,9 @@ class _Paced:
 class ColorVideoTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self, color: str, width: int, height: int, fps: int, flash: bool) -> None:
+    def __init__(
+        self, color: str, width: int, height: int, fps: int, flash: FlashSchedule | None = None
+    ) -> None:
         super().__init__()
         self._yuv = rgb_to_yuv(parse_hex_color(color))
         self._width, self._height, self._fps, self._flash = width, height, fps, flash
@@ -80,10 +115,7 @@ class ColorVideoTrack(MediaStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         n, due = await self._pace.next()
-        # The flash is the frame whose capture instant is the first at or after
-        # each whole second of wall clock: the beep starts at that same second.
-        flash = self._flash and math.floor(due) != math.floor(due - 1 / self._fps)
-        return self.frame(n, flash)
+        return self.frame(n, self._flash is not None and self._flash.is_flash(n, due))
 
     def frame(self, n: int, flash: bool = False) -> av.VideoFrame:
         if flash:
@@ -133,7 +165,7 @@ class ScreenTrack(MediaStreamTrack):
 class ToneAudioTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, tone_hz: float, flash: bool) -> None:
+    def __init__(self, tone_hz: float, flash: FlashSchedule | None = None) -> None:
         super().__init__()
         self._tone = tone_hz
         self._flash = flash
@@ -147,8 +179,8 @@ class ToneAudioTrack(MediaStreamTrack):
     def frame(self, n: int, due: float) -> av.AudioFrame:
         t = due + np.arange(self._samples) / AUDIO_RATE
         signal = TONE_AMPLITUDE * np.sin(2 * np.pi * self._tone * t)
-        if self._flash:
-            in_beep = (t - np.floor(t)) < BEEP_S
+        if self._flash is not None:
+            in_beep = self._flash.beep_mask(t)
             signal = np.where(in_beep, 0.8 * np.sin(2 * np.pi * BEEP_HZ * t), signal)
         pcm = (signal * 32767).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
@@ -175,7 +207,7 @@ def encode_video_loop(color: str, width: int, height: int, fps: int) -> list[byt
     codec.bit_rate = REPLAY_VIDEO_BIT_RATE
     codec.gop_size = fps * REPLAY_SECONDS
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    source = ColorVideoTrack(color, width, height, fps, flash=False)
+    source = ColorVideoTrack(color, width, height, fps)
     packets: list[bytes] = []
     rng = np.random.default_rng(0)
     for n in range(fps * REPLAY_SECONDS):
@@ -194,7 +226,7 @@ def encode_audio_loop(tone_hz: float) -> list[bytes]:
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate, codec.layout, codec.format = AUDIO_RATE, "mono", "s16"
     codec.bit_rate = 32_000
-    source = ToneAudioTrack(tone_hz, flash=False)
+    source = ToneAudioTrack(tone_hz)
     count = int(REPLAY_SECONDS / AUDIO_PTIME_S)
     packets: list[bytes] = []
     for n in range(count):

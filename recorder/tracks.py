@@ -14,9 +14,10 @@ import av
 STALL_SECONDS = 3.0
 # The audio path holds more than the video path: aiortc prefetches 4 audio
 # packets (80 ms) and the mixer's buffer keeps its pre-roll; video goes to the
-# mix as soon as it is decoded. Video is shown this much late to match;
-# bench/avsync.py measures what is left (see bench/README.md).
-VIDEO_DELAY_S = 0.045
+# mix as soon as it is decoded. Video is shown this much late to match, as
+# bench/avsync.py measured with publishers whose flash and beep leave them in
+# sync: 45 ms left sound 22 ms late on average, 67 ms leaves it within a frame.
+VIDEO_DELAY_S = 0.067
 # Frames kept per camera: enough to look VIDEO_DELAY_S back at 60 fps.
 HISTORY_FRAMES = 16
 

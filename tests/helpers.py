@@ -13,7 +13,7 @@ import numpy as np
 
 from cloudrec.auth import GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
-from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack
+from cloudrec.synthetic import ColorVideoTrack, FlashSchedule, ToneAudioTrack
 from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
@@ -97,9 +97,10 @@ async def synthetic_participant(
 ) -> Participant:
     participant = Participant(base_url, room, user, token(room, user))
     await participant.join()
+    schedule = FlashSchedule(PEER_FPS) if flash else None
     await participant.publish(
-        video=ColorVideoTrack(color, *PEER_SIZE, PEER_FPS, flash),
-        audio=ToneAudioTrack(tone, flash),
+        video=ColorVideoTrack(color, *PEER_SIZE, PEER_FPS, schedule),
+        audio=ToneAudioTrack(tone, schedule),
     )
     return participant
 

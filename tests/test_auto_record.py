@@ -63,8 +63,8 @@ async def test_room_records_itself(make_server: ServerFactory) -> None:
     two = await log.wait_for(lambda e: e.name == "svrMixerCfgChanged")
     await log.wait_duration(int((two.at - running_at + SETTLE_S + 1) * 1000))
     await bob.publish(
-        video=ColorVideoTrack(BLUE[0], 320, 240, 15, False),
-        audio=ToneAudioTrack(BLUE[2], False),
+        video=ColorVideoTrack(BLUE[0], 320, 240, 15),
+        audio=ToneAudioTrack(BLUE[2]),
         screen=ScreenTrack(640, 360, 5),
     )
     share = await log.wait_for(lambda e: e.name == "svrMixerCfgChanged" and e.at > two.at)

@@ -73,8 +73,8 @@ async def peers(*, tap: bool) -> AsyncIterator[tuple[RTCPeerConnection, Received
             got.taps[track.kind] = tap_receiver(rtp_receiver, f"test.{track.kind}", sink)
         got.drains.append(asyncio.create_task(drain(track, sink)))
 
-    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15, flash=False))
-    sender.addTrack(ToneAudioTrack(440.0, flash=False))
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
+    sender.addTrack(ToneAudioTrack(440.0))
     await sender.setLocalDescription(await sender.createOffer())
     await receiver.setRemoteDescription(sender.localDescription)
     await receiver.setLocalDescription(await receiver.createAnswer())

@@ -28,8 +28,8 @@ async def _share(participant: Participant, color: str, tone: float, log: EventLo
     """Starts a screen share; returns the file time from which it is in the mix."""
     running = await log.wait_state(2)
     await participant.publish(
-        video=ColorVideoTrack(color, 320, 240, 15, False),
-        audio=ToneAudioTrack(tone, False),
+        video=ColorVideoTrack(color, 320, 240, 15),
+        audio=ToneAudioTrack(tone),
         screen=ScreenTrack(640, 360, 5),
     )
     await asyncio.wait_for(participant.connected_to_recorder.wait(), CONNECT_TIMEOUT_S)
