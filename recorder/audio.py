@@ -38,15 +38,25 @@ class AudioBuffer:
         self.dropped_samples = 0
 
     def push(self, frame: av.AudioFrame) -> None:
-        for out in self._resampler.resample(frame):
-            # s16 packed: one plane of interleaved L R L R ...
-            samples = out.to_ndarray().reshape(-1, CHANNELS)
-            self._chunks.append(samples)
-            self._buffered += len(samples)
+        for out in self._as_stereo_48k(frame):
+            # s16 packed: one plane of interleaved L R L R ..., read in place.
+            samples = np.frombuffer(memoryview(out.planes[0]), np.int16, out.samples * CHANNELS)
+            self._chunks.append(samples.reshape(-1, CHANNELS))
+            self._buffered += out.samples
         excess = self._buffered - MAX_BUFFER_SAMPLES
         if excess > 0:
             self._take(excess)
             self.dropped_samples += excess
+
+    def _as_stereo_48k(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        # What WebRTC's Opus decoder gives already: no resampler pass needed.
+        if (
+            frame.format.name == "s16"
+            and frame.layout.name == "stereo"
+            and frame.sample_rate == SAMPLE_RATE
+        ):
+            return [frame]
+        return self._resampler.resample(frame)
 
     def pull(self, count: int) -> np.ndarray | None:
         """``count`` samples (count x 2 int16), or None while silent or re-priming."""

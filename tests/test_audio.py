@@ -38,6 +38,18 @@ def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
     assert np.array_equal(block[:, 0], block[:, 1])
 
 
+def test_48k_stereo_passes_through_sample_exact() -> None:
+    """What WebRTC's Opus decoder gives: stored as it is, sample for sample."""
+    buffer = AudioBuffer()
+    frames = [tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES, "stereo") for i in range(3)]
+    for frame in frames:
+        buffer.push(frame)
+    sent = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
+    got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
+    assert all(block is not None for block in got)
+    assert np.array_equal(np.concatenate(got), sent)
+
+
 def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
     buffer = AudioBuffer()
     for i in range(20):
