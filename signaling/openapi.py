@@ -20,6 +20,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _record(**properties: dict[str, Any]) -> dict[str, Any]:
+    """An object that always has all of ``properties``."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     names = {
         400: "bad parameters",
@@ -49,38 +54,26 @@ _ID = {
 _MIXER_STATE = _json(_ref("MixerState"), "the mixer's state and its outputs")
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["err", "message"],
-        "properties": {"err": _INT, "message": _STR},
-    },
-    "OutputInfo": {
-        "type": "object",
-        "required": ["id", "fileName", "state", "duration", "fileSize", "errCode"],
-        "properties": {
-            "id": _STR,
-            "fileName": _STR,
-            "state": {"type": "integer", "minimum": 0, "maximum": 7},
-            "duration": _INT,
-            "fileSize": _INT,
-            "errCode": _INT,
+    "Error": _record(err=_INT, message=_STR),
+    "OutputInfo": _record(
+        id=_STR,
+        fileName=_STR,
+        state={"type": "integer", "minimum": 0, "maximum": 7},
+        duration=_INT,
+        fileSize=_INT,
+        errCode=_INT,
+    ),
+    "MixerState": _record(
+        state={"type": "integer", "enum": [0, 1, 2, 3, 4]},
+        outputs={"type": "array", "items": _ref("OutputInfo")},
+        stats={
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "the recorder's counters: videoTicks, lateVideoTicks, "
+            "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
+            "audioUnderruns, liveFramesDropped",
         },
-    },
-    "MixerState": {
-        "type": "object",
-        "required": ["state", "outputs", "stats"],
-        "properties": {
-            "state": {"type": "integer", "enum": [0, 1, 2, 3, 4]},
-            "outputs": {"type": "array", "items": _ref("OutputInfo")},
-            "stats": {
-                "type": "object",
-                "additionalProperties": {"type": "integer"},
-                "description": "the recorder's counters: videoTicks, lateVideoTicks, "
-                "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
-                "audioUnderruns, liveFramesDropped",
-            },
-        },
-    },
+    ),
     "StartBody": {
         "type": "object",
         "required": ["cfgs", "outputs"],
@@ -91,20 +84,12 @@ SCHEMAS: dict[str, Any] = {
             "outputs": {"type": "array", "items": {"type": "object"}},
         },
     },
-    "UpdateBody": {
-        "type": "object",
-        "required": ["contents"],
-        "properties": {"contents": {"type": "array", "items": {"type": "object"}}},
-    },
-    "Participant": {
-        "type": "object",
-        "required": ["userID", "role", "tracks"],
-        "properties": {
-            "userID": _STR,
-            "role": {"type": "string", "enum": ["participant", "recorder"]},
-            "tracks": {"type": "array", "items": {"type": "object"}},
-        },
-    },
+    "UpdateBody": _record(contents={"type": "array", "items": {"type": "object"}}),
+    "Participant": _record(
+        userID=_STR,
+        role={"type": "string", "enum": ["participant", "recorder"]},
+        tracks={"type": "array", "items": {"type": "object"}},
+    ),
     "Room": {
         "type": "object",
         "required": ["room", "participants", "mixerState"],
@@ -152,17 +137,13 @@ SCHEMAS: dict[str, Any] = {
             "downUrl": {"type": "string", "format": "uri"},
         },
     },
-    "RecordingPage": {
-        "type": "object",
-        "required": ["recordings", "total", "page", "pageSize", "asOf"],
-        "properties": {
-            "recordings": {"type": "array", "items": _ref("Recording")},
-            "total": _INT,
-            "page": _INT,
-            "pageSize": _INT,
-            "asOf": _NUM,
-        },
-    },
+    "RecordingPage": _record(
+        recordings={"type": "array", "items": _ref("Recording")},
+        total=_INT,
+        page=_INT,
+        pageSize=_INT,
+        asOf=_NUM,
+    ),
     "Resource": {
         "type": "object",
         "required": ["resourceid", "width", "height"],
@@ -326,14 +307,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "delete the file and its row",
                     "operationId": "deleteRecording",
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["deleted"],
-                                "properties": {"deleted": _INT},
-                            },
-                            "deleted",
-                        ),
+                        "200": _json(_record(deleted=_INT), "deleted"),
                         **_errors(400, 401, 403, 404),
                     },
                 },
@@ -373,13 +347,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listResources",
                     "responses": {
                         "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["resources"],
-                                "properties": {
-                                    "resources": {"type": "array", "items": _ref("Resource")}
-                                },
-                            },
+                            _record(resources={"type": "array", "items": _ref("Resource")}),
                             "the images",
                         ),
                         **_errors(401, 403),
@@ -392,14 +360,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "unregister an image",
                     "operationId": "deleteResource",
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["deleted"],
-                                "properties": {"deleted": _STR},
-                            },
-                            "deleted",
-                        ),
+                        "200": _json(_record(deleted=_STR), "deleted"),
                         **_errors(401, 403, 404),
                     },
                 },
@@ -431,11 +392,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": [],
                     "responses": {
                         "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["dev", "version"],
-                                "properties": {"dev": {"type": "boolean"}, "version": _STR},
-                            },
+                            _record(dev={"type": "boolean"}, version=_STR),
                             "public facts the page shows",
                         )
                     },
