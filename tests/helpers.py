@@ -78,6 +78,26 @@ class EventLog:
             lambda e: e.name == "svrMixerOutputInfo" and e.data["duration"] >= ms
         )
 
+    async def wait_output(
+        self,
+        file_name: str,
+        *,
+        state: int | None = None,
+        duration: float = 0,
+        timeout: float = EVENT_TIMEOUT_S,
+    ) -> Event:
+        """Output info of one file: in ``state`` if given, and holding at least
+        ``duration`` ms."""
+        return await self.wait_for(
+            lambda e: (
+                e.name == "svrMixerOutputInfo"
+                and e.data["fileName"] == file_name
+                and (state is None or e.data["state"] == state)
+                and e.data["duration"] >= duration
+            ),
+            timeout,
+        )
+
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
 

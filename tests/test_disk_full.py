@@ -56,22 +56,9 @@ async def test_full_disk_ends_one_output_and_keeps_it_playable(
     ]
     try:
         await alice.start_svr_mixer(CFG_360P15, side_by_side("alice", "bob"), outputs)
-        failed = await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/small/a.mp4"
-                and e.data["state"] == 4
-            ),
-            timeout=60,
-        )
+        failed = await log.wait_output("/small/a.mp4", state=4, timeout=60)
         assert failed.data["errCode"] == 902
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/big/b.mp4"
-                and e.data["duration"] >= failed.data["duration"] + 1500
-            )
-        )
+        await log.wait_output("/big/b.mp4", duration=failed.data["duration"] + 1500)
         assert int(await alice.get_svr_mixer_state()) == 2, "the recording goes on"
         await alice.stop_svr_mixer()
         await log.wait_state(0)

@@ -25,28 +25,10 @@ async def test_individual_files_beside_the_mix(server: RunningServer) -> None:
         await alice.start_svr_mixer(
             cfgs, [{"id": "mix", "content": side_by_side("alice", "bob")[0]["content"]}], outputs
         )
-        bob_writing = await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/solo/bob.mkv"
-                and e.data["duration"] >= 2500
-            )
-        )
+        bob_writing = await log.wait_output("/solo/bob.mkv", duration=2500)
         await bob.leave()
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/solo/bob.mkv"
-                and e.data["state"] == 3
-            )
-        )
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/solo/alice.mkv"
-                and e.data["duration"] >= bob_writing.data["duration"] + 1500
-            )
-        )
+        await log.wait_output("/solo/bob.mkv", state=3)
+        await log.wait_output("/solo/alice.mkv", duration=bob_writing.data["duration"] + 1500)
         await alice.stop_svr_mixer()
         await log.wait_state(0)
     finally:

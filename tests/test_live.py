@@ -103,13 +103,7 @@ async def test_live_push_is_readable_and_the_file_beside_it_too(
     ]
     try:
         await alice.start_svr_mixer(CFG, CONTENT, outputs)
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == url
-                and e.data["state"] == 2
-            )
-        )
+        await log.wait_output(url, state=2)
         await log.wait_duration(1500)
         frame = await asyncio.wait_for(asyncio.to_thread(read_back, url), READ_TIMEOUT_S)
         await alice.stop_svr_mixer()
@@ -140,21 +134,9 @@ async def test_a_failing_push_is_reported_and_the_file_goes_on(server: RunningSe
     ]
     try:
         await alice.start_svr_mixer(CFG, CONTENT, outputs)
-        failed = await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == url
-                and e.data["state"] == 4
-            )
-        )
+        failed = await log.wait_output(url, state=4)
         assert failed.data["errCode"] == 905
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/live/kept.mp4"
-                and e.data["duration"] >= 3000
-            )
-        )
+        await log.wait_output("/live/kept.mp4", duration=3000)
         await alice.stop_svr_mixer()
         await log.wait_state(0)
     finally:

@@ -36,13 +36,7 @@ async def test_three_mixers_with_their_own_layouts_audio_and_formats(server: Run
     ]
     try:
         await alice.start_svr_mixer(cfgs, contents, outputs)
-        await log.wait_for(
-            lambda e: (
-                e.name == "svrMixerOutputInfo"
-                and e.data["fileName"] == "/m/voice.mp3"
-                and e.data["duration"] >= (SETTLED_S + 2.5) * 1000
-            )
-        )
+        await log.wait_output("/m/voice.mp3", duration=(SETTLED_S + 2.5) * 1000)
         await alice.stop_svr_mixer()
         await log.wait_state(0)
     finally:
