@@ -50,7 +50,8 @@ class FlashSchedule:
         self._origin: float | None = None  # the capture instant of video frame 0
 
     def is_flash(self, n: int, due: float) -> bool:
-        """Whether video frame ``n``, captured at ``due``, is a flash."""
+        """Whether video frame ``n``, captured at ``due``, is a flash; the first
+        frame asked about fixes when every flash (and so every beep) is."""
         if self._origin is None:
             self._origin = due - n / self._fps
         return math.floor(due) != math.floor(due - 1 / self._fps)

@@ -70,16 +70,17 @@ class DecodeTap:
     def put(self, item: tuple[Any, Any] | None) -> None:
         if item is None:
             self._stopped.set()
+            self._items.put(None)  # ends the decoding thread, if one runs
         elif not self._threaded:
             self._decode(*item)
-            return
-        elif self._thread is None:
-            # Started by the first frame: a receiver that never ran never stops.
-            self._thread = threading.Thread(
-                target=self._run, name=f"{self._name}-decode", daemon=True
-            )
-            self._thread.start()
-        self._items.put(item)
+        else:
+            if self._thread is None:
+                # Started by the first frame: a receiver that never ran never stops.
+                self._thread = threading.Thread(
+                    target=self._run, name=f"{self._name}-decode", daemon=True
+                )
+                self._thread.start()
+            self._items.put(item)
 
     def get(self) -> None:
         self._stopped.wait()

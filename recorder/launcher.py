@@ -33,8 +33,8 @@ class ProcessLauncher:
         self._config = config
         self.ws_url = ""  # set once the server listens
         self._spare: asyncio.subprocess.Process | None = None
-        self._bots: set[asyncio.subprocess.Process] = set()
-        self._waiters: set[asyncio.Task[None]] = set()
+        # Each running bot, with the task that waits for it to exit.
+        self._bots: dict[asyncio.subprocess.Process, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()  # one launch at a time takes and refills the spare
 
     async def start(self) -> None:
@@ -49,10 +49,7 @@ class ProcessLauncher:
                 proc = await self._spawn()
                 if not await _hand(proc, job):
                     raise CloudrecError(ErrorCode.NOMORE_MCU, "the recording bot could not start")
-            self._bots.add(proc)
-            waiter = asyncio.create_task(self._reap(proc, room))
-            self._waiters.add(waiter)
-            waiter.add_done_callback(self._waiters.discard)
+            self._bots[proc] = asyncio.create_task(self._reap(proc, room))
             self._spare = await self._spawn()
 
     async def close(self) -> None:
@@ -62,12 +59,12 @@ class ProcessLauncher:
         if spare is not None and spare.stdin is not None:
             spare.stdin.close()
             await spare.wait()
-        if self._waiters:
-            _done, late = await asyncio.wait(self._waiters, timeout=EXIT_TIMEOUT_S)
-            for proc in list(self._bots):
+        if self._bots:
+            await asyncio.wait(self._bots.values(), timeout=EXIT_TIMEOUT_S)
+            for proc in list(self._bots):  # those still there
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-            await asyncio.gather(*late, return_exceptions=True)
+            await asyncio.gather(*self._bots.values(), return_exceptions=True)
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
@@ -84,7 +81,7 @@ class ProcessLauncher:
 
     async def _reap(self, proc: asyncio.subprocess.Process, room: str) -> None:
         code = await proc.wait()
-        self._bots.discard(proc)
+        del self._bots[proc]
         if code != 0:
             log.error("recording bot of room %s exited with %s", room, code)
 
