@@ -63,6 +63,15 @@ async def join(page: Page, room: str, user: str) -> None:
     await page.wait_for_selector("#room-panel:not([hidden])")
 
 
+async def joined(
+    browser: Browser, server: RunningServer, room: str, user: str, errors: list[str]
+) -> Page:
+    """A page opened with the user's token, joined to the room."""
+    page = await open_page(browser, f"{server.base_url}/?token={token(room, user)}", errors)
+    await join(page, room, user)
+    return page
+
+
 async def wait_recorded(page: Page, seconds: float) -> None:
     """Until the page's outputs table shows this much recorded."""
     await page.wait_for_function(
@@ -99,8 +108,7 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     ann = await open_page(browser, f"{server.base_url}/?token={token('web', 'ann')}", errors)
     await shot(ann, "01-join")
     await join(ann, "web", "ann")
-    ben = await open_page(browser, f"{server.base_url}/?token={token('web', 'ben')}", errors)
-    await join(ben, "web", "ben")
+    ben = await joined(browser, server, "web", "ben", errors)
     await ann.wait_for_function("document.querySelectorAll('#people li').length >= 2")
     await shot(ann, "02-joined")
 
@@ -168,8 +176,7 @@ async def test_a_bad_layout_shows_the_servers_error(
     server: RunningServer, browser: Browser
 ) -> None:
     errors: list[str] = []
-    page = await open_page(browser, f"{server.base_url}/?token={token('bad', 'cy')}", errors)
-    await join(page, "bad", "cy")
+    page = await joined(browser, server, "bad", "cy", errors)
     await page.fill("#fps", "0")
     await page.click("#start")
     await page.wait_for_selector("#error:not([hidden])")
@@ -191,10 +198,8 @@ async def test_dev_mode_says_so(make_server: ServerFactory, browser: Browser) ->
 
 async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser: Browser) -> None:
     errors: list[str] = []
-    ann = await open_page(browser, f"{server.base_url}/?token={token('wbr', 'ann')}", errors)
-    await join(ann, "wbr", "ann")
-    ben = await open_page(browser, f"{server.base_url}/?token={token('wbr', 'ben')}", errors)
-    await join(ben, "wbr", "ben")
+    ann = await joined(browser, server, "wbr", "ann", errors)
+    ben = await joined(browser, server, "wbr", "ben", errors)
     box = await ann.locator("#board").bounding_box()
     assert box is not None
     await ann.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
@@ -227,10 +232,8 @@ async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser:
 
 async def test_participants_see_each_other(server: RunningServer, browser: Browser) -> None:
     errors: list[str] = []
-    ann = await open_page(browser, f"{server.base_url}/?token={token('mesh', 'ann')}", errors)
-    await join(ann, "mesh", "ann")
-    ben = await open_page(browser, f"{server.base_url}/?token={token('mesh', 'ben')}", errors)
-    await join(ben, "mesh", "ben")
+    ann = await joined(browser, server, "mesh", "ann", errors)
+    ben = await joined(browser, server, "mesh", "ben", errors)
     for page, other in ((ann, "ben"), (ben, "ann")):
         await page.wait_for_function(
             f"(() => {{ const v = document.querySelector('video[data-user=\"{other}\"]');"
@@ -247,10 +250,8 @@ async def test_screen_share_reaches_the_others_and_the_recording(
     server: RunningServer, browser: Browser
 ) -> None:
     errors: list[str] = []
-    ann = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ann')}", errors)
-    await join(ann, "scr", "ann")
-    ben = await open_page(browser, f"{server.base_url}/?token={token('scr', 'ben')}", errors)
-    await join(ben, "scr", "ben")
+    ann = await joined(browser, server, "scr", "ann", errors)
+    ben = await joined(browser, server, "scr", "ben", errors)
     await ann.select_option("#size", "640x360")
     await ann.select_option("#preset", "screen")
     await ann.click("#start")
@@ -281,8 +282,7 @@ async def test_screen_share_reaches_the_others_and_the_recording(
 
 async def test_layout_editor_by_keyboard(server: RunningServer, browser: Browser) -> None:
     errors: list[str] = []
-    page = await open_page(browser, f"{server.base_url}/?token={token('edit', 'ann')}", errors)
-    await join(page, "edit", "ann")
+    page = await joined(browser, server, "edit", "ann", errors)
     await page.select_option("#size", "640x360")
     await page.select_option("#preset", "single")
     await page.focus("#editor .box")
@@ -323,8 +323,7 @@ async def test_a_local_file_is_shared_and_recorded(
     movie = tmp_path / "movie.mp4"
     write_media_file(movie)
     errors: list[str] = []
-    ann = await open_page(browser, f"{server.base_url}/?token={token('film', 'ann')}", errors)
-    await join(ann, "film", "ann")
+    ann = await joined(browser, server, "film", "ann", errors)
     await ann.select_option("#size", "640x360")
     await ann.select_option("#preset", "media")
     await ann.click("#start")
