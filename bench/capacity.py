@@ -39,12 +39,20 @@ class Step:
     dropped: int
 
 
-async def step(rooms: int, seconds: float) -> Step:
+async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
     """All rooms recording at once."""
     async with bench_server() as bench, AsyncExitStack() as stack:
         for r in range(rooms):
             await stack.enter_async_context(
-                publishers(bench, f"cap{r}", PALETTE[:PARTIES], size="640x360", fps=15, replay=True)
+                publishers(
+                    bench,
+                    f"cap{r}",
+                    PALETTE[:PARTIES],
+                    size="640x360",
+                    fps=15,
+                    replay=True,
+                    fixed_size=fixed_size,
+                )
             )
         for r in range(rooms):
             users = [p.user for p in PALETTE[:PARTIES]]
@@ -79,14 +87,14 @@ async def step(rooms: int, seconds: float) -> Step:
     return Step(late == 0 and dropped == 0, cores, machine, late, dropped)
 
 
-async def run(limit: int, seconds: float) -> None:
+async def run(limit: int, seconds: float, fixed_size: bool) -> None:
     print(
         f"{'rooms':>5} {'recorder cores':>14} {'machine cores':>13} {'late ticks':>10}"
         f" {'dropped':>7}   ({os.cpu_count()} cores, publishers on the same machine)"
     )
     sustained = 0
     for rooms in range(1, limit + 1):
-        s = await step(rooms, seconds)
+        s = await step(rooms, seconds, fixed_size)
         print(
             f"{rooms:>5} {s.recorder_cores:>14.2f} {s.machine_cores:>13.2f} {s.late:>10}"
             f" {s.dropped:>7}"
@@ -103,8 +111,13 @@ def main() -> None:
     )
     parser.add_argument("--max", type=int, default=10, help="rooms to try at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per step")
+    parser.add_argument(
+        "--fixed-size-publishers",
+        action="store_true",
+        help="publishers ignore the recorder's size requests (always 640x360)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.max, args.seconds))
+    asyncio.run(run(args.max, args.seconds, args.fixed_size_publishers))
 
 
 if __name__ == "__main__":

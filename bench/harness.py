@@ -160,10 +160,13 @@ async def publishers(
     fps: int,
     flash: bool = False,
     replay: bool = False,
+    fixed_size: bool = False,
 ) -> AsyncIterator[None]:
-    """One `cloudrec peer` process per publisher; ready once all have tracks."""
+    """One `cloudrec peer` process per publisher; ready once all have tracks.
+    They follow the recorder's size requests, as browsers do, unless ``fixed_size``."""
     procs = []
-    options = [*(["--flash"] if flash else []), *(["--replay"] if replay else [])]
+    flags = {"--flash": flash, "--replay": replay, "--fixed-size": fixed_size}
+    options = [flag for flag, on in flags.items() if on]
     try:
         for peer in peers:
             procs.append(

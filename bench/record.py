@@ -1,9 +1,11 @@
 """End-to-end recorder cost: the server process's CPU cores per real-time second
 for K-party rooms, with publishers replaying pre-encoded media in their own
 processes; start -> RUNNING and stop -> file closed latencies; late clock ticks
-and dropped frames.
+and dropped frames. The publishers' 640x360 cameras follow the recorder's size
+requests (each sent at its tile's size, as browsers do) unless
+--fixed-size-publishers.
 
-    python -m bench.record [--seconds 15]
+    python -m bench.record [--seconds 15] [--fixed-size-publishers]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ CASES = (
     (4, 1280, 720, 30),
     (9, 1280, 720, 30),
 )
-PUBLISHER_SIZE = "640x360"  # what a camera sends a recorder that tiles it
+PUBLISHER_SIZE = "640x360"  # the cameras; each is sent scaled to its tile unless fixed
 WARMUP_S = 3.0  # connection set-up is not steady-state cost
 
 
@@ -38,12 +40,20 @@ class Result:
 
 
 async def measure(
-    parties: int, width: int, height: int, fps: int, seconds: float, extra: tuple[str, ...]
+    parties: int,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: float,
+    extra: tuple[str, ...],
+    fixed_size: bool,
 ) -> Result:
     peers = PALETTE[:parties]
     async with (
         bench_server(extra) as bench,
-        publishers(bench, "rec", peers, size=PUBLISHER_SIZE, fps=fps, replay=True),
+        publishers(
+            bench, "rec", peers, size=PUBLISHER_SIZE, fps=fps, replay=True, fixed_size=fixed_size
+        ),
     ):
         body = start_body(width, height, fps, [p.user for p in peers], "/rec/r.mp4")
         t0 = time.perf_counter()
@@ -77,7 +87,10 @@ def parse_case(text: str) -> tuple[int, int, int, int]:
 
 
 async def run(
-    seconds: float, cases: tuple[tuple[int, int, int, int], ...], extra: tuple[str, ...]
+    seconds: float,
+    cases: tuple[tuple[int, int, int, int], ...],
+    extra: tuple[str, ...],
+    fixed_size: bool,
 ) -> None:
     print(
         f"{'parties':>7} {'canvas':>12} {'cores':>6} {'start s':>8} {'stop s':>7}"
@@ -85,7 +98,7 @@ async def run(
     )
     key = 0.0
     for parties, width, height, fps in cases:
-        r = await measure(parties, width, height, fps, seconds, extra)
+        r = await measure(parties, width, height, fps, seconds, extra, fixed_size)
         print(
             f"{parties:>7} {width:>5}x{height}@{fps:<2} {r.cores:>6.3f} {r.start_s:>8.3f}"
             f" {r.stop_s:>7.3f} {r.late_ticks:>6}/{r.ticks:<4} {r.dropped:>6}"
@@ -109,9 +122,14 @@ def main() -> None:
     parser.add_argument(
         "--x264-preset", help="the server's --x264-preset (default: the server's default)"
     )
+    parser.add_argument(
+        "--fixed-size-publishers",
+        action="store_true",
+        help="publishers ignore the recorder's size requests (always 640x360)",
+    )
     args = parser.parse_args()
     extra = ("--x264-preset", args.x264_preset) if args.x264_preset else ()
-    asyncio.run(run(args.seconds, tuple(args.case or CASES), extra))
+    asyncio.run(run(args.seconds, tuple(args.case or CASES), extra, args.fixed_size_publishers))
 
 
 if __name__ == "__main__":

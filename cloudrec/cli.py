@@ -29,10 +29,10 @@ from cloudrec.synthetic import (
     ColorVideoTrack,
     FlashSchedule,
     ReplayTrack,
+    ReplayVideoTrack,
     ScreenTrack,
     ToneAudioTrack,
     encode_audio_loop,
-    encode_video_loop,
     parse_hex_color,
 )
 
@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send a pre-encoded loop instead of encoding live: a cheap publisher for load tests",
     )
+    peer.add_argument(
+        "--fixed-size",
+        action="store_true",
+        help="ignore the recorder's size requests and always send the camera at --size",
+    )
     peer.add_argument("--seconds", type=float, default=0.0, help="leave after this long (0: never)")
 
     token = commands.add_parser("token", help="mint an access token (signed with the API secret)")
@@ -153,9 +158,7 @@ async def _peer(args: argparse.Namespace) -> None:
     video: MediaStreamTrack
     audio: MediaStreamTrack
     if args.replay:
-        video = ReplayTrack(
-            "video", encode_video_loop(args.color, width, height, args.fps), 1 / args.fps, 90_000
-        )
+        video = ReplayVideoTrack(args.color, width, height, args.fps)
         audio = ReplayTrack("audio", encode_audio_loop(args.tone), AUDIO_PTIME_S, AUDIO_RATE)
     else:
         flash = FlashSchedule(args.fps) if args.flash else None
@@ -169,7 +172,9 @@ async def _peer(args: argparse.Namespace) -> None:
     screen = ScreenTrack() if args.screen else None
     player = MediaPlayer(str(args.media), loop=True) if args.media else None
     media = (player.video, player.audio) if player is not None else None
-    async with Participant(args.server, args.room, args.user, token) as participant:
+    async with Participant(
+        args.server, args.room, args.user, token, follow_size_requests=not args.fixed_size
+    ) as participant:
         await participant.publish(video=video, audio=audio, screen=screen, media=media)
         print(f"{args.user} joined {args.room}", flush=True)
         with contextlib.suppress(TimeoutError):

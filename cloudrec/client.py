@@ -26,6 +26,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from cloudrec.synthetic import Scalable
 from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerState
 from signaling.client import Message, SignalingClient
@@ -44,8 +45,17 @@ def ws_url(server: str) -> str:
 
 
 class Participant:
-    def __init__(self, server: str, room: str, user: str, token: str = "") -> None:
+    def __init__(
+        self,
+        server: str,
+        room: str,
+        user: str,
+        token: str = "",
+        *,
+        follow_size_requests: bool = True,
+    ) -> None:
         self.room = room
+        self._follow_sizes = follow_size_requests
         self.user = user
         self._token = token
         self.participants: list[dict[str, Any]] = []
@@ -219,7 +229,24 @@ class Participant:
         pc = self._pcs.get(str(message.get("from")))
         if pc is not None and isinstance(sdp, dict) and sdp.get("type") == "answer":
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp["sdp"], type="answer"))
+        elif pc is not None and self._follow_sizes and isinstance(data.get("video"), list):
+            await _fit_senders(pc, data["video"])
 
     async def _close_pcs(self) -> None:
         pcs, self._pcs = list(self._pcs.values()), {}
         await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+
+
+async def _fit_senders(pc: RTCPeerConnection, video: list[Any]) -> None:
+    """A recorder's size request (docs/protocol.md): each listed video that can
+    be sent smaller is; the others go on as they are (aiortc has no
+    scaleResolutionDownBy of its own)."""
+    senders = {t.mid: t.sender.track for t in pc.getTransceivers()}
+    for entry in video:
+        if not isinstance(entry, dict):
+            continue
+        track = senders.get(str(entry.get("mid")))
+        width, height = entry.get("width"), entry.get("height")
+        box = (width, height) if isinstance(width, int) and isinstance(height, int) else None
+        if isinstance(track, Scalable) and (box is None or min(box) > 0):
+            await track.fit(box)

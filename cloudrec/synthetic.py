@@ -7,8 +7,10 @@ import asyncio
 import fractions
 import math
 import time
+from typing import Protocol, runtime_checkable
 
 import av
+import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 from av.stream import Stream
@@ -36,6 +38,26 @@ def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
     v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
     return round(y), round(u), round(v)
+
+
+Box = tuple[int, int]  # the width and height a recorder shows a video at
+
+
+def scaled_size(width: int, height: int, box: Box | None) -> tuple[int, int]:
+    """The smallest size, at the image's own aspect, that still covers ``box``
+    (what a browser's scaleResolutionDownBy gives), in even pixels; the full
+    size where the box is as large or there is none."""
+    if box is None:
+        return width, height
+    factor = max(1.0, min(width / box[0], height / box[1]))
+    return max(2, round(width / factor / 2) * 2), max(2, round(height / factor / 2) * 2)
+
+
+@runtime_checkable
+class Scalable(Protocol):
+    """A video track that can send a smaller picture when a recorder asks."""
+
+    async def fit(self, box: Box | None) -> None: ...
 
 
 class FlashSchedule:
@@ -80,6 +102,11 @@ class _Paced:
         self._start: float | None = None
         self._n = 0
 
+    @property
+    def count(self) -> int:
+        """How many items were due so far: the index of the next."""
+        return self._n
+
     async def next(self) -> tuple[int, float]:
         if self._start is None:
             self._start = time.time()
@@ -101,9 +128,17 @@ class ColorVideoTrack(MediaStreamTrack):
         super().__init__()
         self._yuv = rgb_to_yuv(parse_hex_color(color))
         self._width, self._height, self._fps, self._flash = width, height, fps, flash
+        self._full = (width, height)
         self._pace = _Paced(1 / fps)
         self._planes = self._fill(self._yuv)
         self._white = self._fill(rgb_to_yuv((255, 255, 255)))
+
+    async def fit(self, box: Box | None) -> None:
+        size = scaled_size(*self._full, box)
+        if size != (self._width, self._height):
+            self._width, self._height = size
+            self._planes = self._fill(self._yuv)
+            self._white = self._fill(rgb_to_yuv((255, 255, 255)))
 
     def _fill(self, yuv: tuple[int, int, int]) -> np.ndarray:
         w, h = self._width, self._height
@@ -194,18 +229,26 @@ class ToneAudioTrack(MediaStreamTrack):
 # -- pre-encoded publishers -------------------------------------------------------
 
 REPLAY_SECONDS = 2  # a loop this long; a whole number of seconds keeps tones seamless
-REPLAY_VIDEO_BIT_RATE = 600_000
+REPLAY_VIDEO_BIT_RATE = 600_000  # a camera sent at its full size
 REPLAY_NOISE = 6.0  # luma standard deviation, in levels
+VIDEO_CLOCK_RATE = 90_000
 
 
-def encode_video_loop(color: str, width: int, height: int, fps: int) -> list[bytes]:
+def encode_video_loop(
+    color: str, width: int, height: int, fps: int, size: tuple[int, int] | None = None
+) -> list[bytes]:
     """REPLAY_SECONDS of the colour camera as VP8 packets; the first is a keyframe
     and the loop has no other, so it replays seamlessly. Sensor-like noise keeps
-    the bitrate (and so the receiver's decoding cost) near a real camera's."""
+    the bitrate (and so the receiver's decoding cost) near a real camera's.
+
+    ``size``: sent scaled down to it, as a browser scales its camera, at a bitrate
+    in proportion to the pixels (libwebrtc's own targets for 640x360 and 320x180,
+    500 and 150 kb/s, fall close to that rule)."""
+    out_w, out_h = size or (width, height)
     codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.width, codec.height, codec.pix_fmt = out_w, out_h, "yuv420p"
     codec.time_base = fractions.Fraction(1, fps)
-    codec.bit_rate = REPLAY_VIDEO_BIT_RATE
+    codec.bit_rate = REPLAY_VIDEO_BIT_RATE * out_w * out_h // (width * height)
     codec.gop_size = fps * REPLAY_SECONDS
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     source = ColorVideoTrack(color, width, height, fps)
@@ -215,11 +258,25 @@ def encode_video_loop(color: str, width: int, height: int, fps: int) -> list[byt
         planes = source.frame(n).to_ndarray()
         noise = rng.normal(0, REPLAY_NOISE, (height, width))
         planes[:height] = np.clip(planes[:height] + noise, 16, 235).astype(np.uint8)
+        if (out_w, out_h) != (width, height):
+            planes = _scale_i420(planes, width, height, out_w, out_h)
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = n
         packets += [bytes(p) for p in codec.encode(frame)]
     packets += [bytes(p) for p in codec.encode(None)]
     return packets
+
+
+def _scale_i420(planes: np.ndarray, width: int, height: int, out_w: int, out_h: int) -> np.ndarray:
+    y, chroma = planes[:height], planes[height:].reshape(2, height // 2, width // 2)
+    out = np.empty((out_h * 3 // 2, out_w), np.uint8)
+    out[:out_h] = cv2.resize(y, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    out_chroma = out[out_h:].reshape(2, out_h // 2, out_w // 2)
+    for i in (0, 1):
+        out_chroma[i] = cv2.resize(
+            chroma[i], (out_w // 2, out_h // 2), interpolation=cv2.INTER_AREA
+        )
+    return out
 
 
 def encode_audio_loop(tone_hz: float) -> list[bytes]:
@@ -244,13 +301,44 @@ class ReplayTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._packets = packets
+        self._origin = 0  # the item at which the current loop began
         self._step = round(period * clock_rate)
         self._time_base = fractions.Fraction(1, clock_rate)
         self._pace = _Paced(period)
 
+    def switch(self, packets: list[bytes]) -> None:
+        """Replays ``packets`` from their start (a keyframe) with the next item."""
+        self._packets, self._origin = packets, self._pace.count
+
     async def recv(self) -> av.Packet[Stream]:
         n, _ = await self._pace.next()
-        packet = av.Packet(self._packets[n % len(self._packets)])
+        packet = av.Packet(self._packets[(n - self._origin) % len(self._packets)])
         packet.pts = n * self._step
         packet.time_base = self._time_base
         return packet
+
+
+class ReplayVideoTrack(ReplayTrack):
+    """The colour camera replayed; when a recorder shows it smaller, the loop
+    encoded again at the covering size (once per size, off the event loop) and
+    switched to, as a browser scales its camera down."""
+
+    def __init__(self, color: str, width: int, height: int, fps: int) -> None:
+        full = encode_video_loop(color, width, height, fps)
+        super().__init__("video", full, 1 / fps, VIDEO_CLOCK_RATE)
+        self._camera = (color, width, height, fps)
+        self._size = (width, height)
+        self._layers = {self._size: full}
+
+    async def fit(self, box: Box | None) -> None:
+        color, width, height, fps = self._camera
+        size = scaled_size(width, height, box)
+        if size == self._size:
+            return
+        self._size = size
+        packets = self._layers.get(size)
+        if packets is None:
+            packets = await asyncio.to_thread(encode_video_loop, color, width, height, fps, size)
+            self._layers[size] = packets
+        if self._size == size:  # a later request may have overtaken this one
+            self.switch(packets)

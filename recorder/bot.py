@@ -26,6 +26,7 @@ from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_star
 from compositor.picture import Picture
 from compositor.planes import I420
 from recorder.audio import AudioBuffer
+from recorder.demand import shown_boxes, size_requests
 from recorder.ingest import Sink, drain, tap_receiver
 from recorder.outputs import OutputInfo
 from recorder.preview import PreviewTrack
@@ -37,6 +38,9 @@ from storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 BOT_USER_PREFIX = "recorder-"
+# How soon a publisher hears that its video is shown larger or smaller (a layout
+# update, a share taking over); one check costs microseconds.
+ASK_PERIOD_S = 0.5
 
 
 def _rtc_configuration() -> RTCConfiguration:
@@ -58,6 +62,9 @@ class RecorderBot:
         self._pcs: dict[str, RTCPeerConnection] = {}
         self._previews: dict[str, RTCPeerConnection] = {}
         self._track_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        # Each received video by registry key: its publisher, m-line and slot.
+        self._videos: dict[str, tuple[str, str, CameraSlot]] = {}
+        self._asked: dict[str, list[dict[str, Any]]] = {}  # the last size request per user
         self._readers: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._session: RecordingSession | None = None
@@ -77,6 +84,7 @@ class RecorderBot:
         client.on("wb", self._on_whiteboard)
         await client.connect()
         sender = asyncio.create_task(self._send_loop())
+        asker = asyncio.create_task(self._ask_loop())
         try:
             joined = await client.request(
                 {
@@ -96,10 +104,12 @@ class RecorderBot:
         finally:
             if self._session is not None:
                 await self._session.stop()
+            asker.cancel()
             await self._outbox.join()
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            for task in (asker, sender):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._close_peers()
             await client.close()
 
@@ -169,6 +179,22 @@ class RecorderBot:
         except CloudrecError as exc:
             self._reply(message, int(exc.code), exc.message)
 
+    async def _ask_loop(self) -> None:
+        while True:
+            self._ask_sizes()
+            await asyncio.sleep(ASK_PERIOD_S)
+
+    def _ask_sizes(self) -> None:
+        """Tells each publisher whose shown sizes changed (recorder/demand.py)."""
+        if self._session is None:
+            return
+        boxes = shown_boxes(self._session.layouts(), self._registry.key_of)
+        videos = {key: (user, mid) for key, (user, mid, _) in self._videos.items()}
+        for user, video in size_requests(boxes, videos).items():
+            if self._asked.get(user) != video:
+                self._asked[user] = video
+                self._post({"type": "signal", "to": user, "data": {"video": video}})
+
     async def _on_stop(self, message: Message) -> None:
         if self._session is not None:
             await self._session.stop()
@@ -220,6 +246,7 @@ class RecorderBot:
         self, user: str, sdp: str, tracks: list[dict[str, Any]], offer: Any = None
     ) -> None:
         self._track_meta[user] = {str(t.get("mid")): t for t in tracks if isinstance(t, dict)}
+        self._asked.pop(user, None)  # a new connection's senders start unconstrained
         # Publishers offer afresh when what they send changes (a share starts or
         # stops): the new connection replaces the old, whose tracks end.
         old = self._pcs.pop(user, None)
@@ -276,8 +303,10 @@ class RecorderBot:
             # A camera number, or 'screen' or 'media'.
             name = source if source in ("screen", "media") else str(int(meta.get("camId", 0)))
             slot = self._registry.add(user, name)
+            if mid is not None:
+                self._videos[f"{user}.{name}"] = (user, mid, slot)
             sink: Sink = _video_sink(slot)
-            follow = self._follow_video(user, name, track, sink)
+            follow = self._follow_video(user, name, slot, track, sink)
         else:
             # The user, or 'user/media' for a shared file's sound.
             name = f"{user}/media" if source == "media" else user
@@ -291,10 +320,14 @@ class RecorderBot:
         task.add_done_callback(self._readers.discard)
 
     async def _follow_video(
-        self, user: str, name: str, track: MediaStreamTrack, sink: Sink
+        self, user: str, name: str, slot: CameraSlot, track: MediaStreamTrack, sink: Sink
     ) -> None:
         await drain(track, sink)
         self._registry.ended(user, name)
+        key = f"{user}.{name}"
+        # A re-offer's track may have taken the key before this one ended.
+        if key in self._videos and self._videos[key][2] is slot:
+            del self._videos[key]
 
     async def _follow_audio(self, key: str, buffer: AudioBuffer, track: MediaStreamTrack) -> None:
         await drain(track, buffer.push)
@@ -309,6 +342,8 @@ class RecorderBot:
         self._audio.pop(user, None)
         self._audio.pop(f"{user}/media", None)
         self._track_meta.pop(user, None)
+        self._asked.pop(user, None)
+        self._videos = {k: v for k, v in self._videos.items() if v[0] != user}
         for pcs in (self._pcs, self._previews):
             pc = pcs.pop(user, None)
             if pc is not None:

@@ -143,6 +143,12 @@ class RecordingSession:
         self._tasks.append(asyncio.create_task(self._audio_clock(start)))
         self._tasks.append(asyncio.create_task(self._report(start)))
 
+    def layouts(self) -> list[tuple[Sequence[Content], int]]:
+        """What each video mixer draws now, with its frame rate."""
+        return [
+            (m.contents.content, m.video.frame_rate) for m in self.mixers if m.video is not None
+        ]
+
     def update(self, contents: tuple[MixerContents, ...], pictures: Mapping[str, Picture]) -> None:
         """Whole replacement: a mixer left out of ``contents`` shows an empty canvas."""
         for mixer in self.mixers:

@@ -113,6 +113,11 @@ class TrackRegistry:
         return {slot.user for slot in self._slots.values() if not slot.gone}
 
     def resolve(self, source: str) -> CameraSlot | None:
+        key = self.key_of(source)
+        return self._slots[key] if key is not None else None
+
+    def key_of(self, source: str) -> str | None:
+        """The slot a layout's source (``"alice.-1"``, ``"*.screen"``) shows now."""
         user, _, name = source.rpartition(".")
         if user == "*":
             sharers = self._sharers.get(name) or []
@@ -124,7 +129,8 @@ class TrackRegistry:
             if default is None:
                 return None
             name = str(default)
-        return self._slots.get(f"{user}.{name}")
+        key = f"{user}.{name}"
+        return key if key in self._slots else None
 
     def snapshot(self, sources: set[str], now: float) -> dict[str, FrameRef]:
         refs: dict[str, FrameRef] = {}

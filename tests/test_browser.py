@@ -33,6 +33,31 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser
 UI_TIMEOUT_MS = 30_000
 # Chromium's fake camera draws a moving pattern on a bright background.
 NOT_BLACK = 40
+# Keeps every RTCPeerConnection a page makes where a test can read its senders.
+KEEP_PEER_CONNECTIONS = """
+window.peerConnections = [];
+const Native = window.RTCPeerConnection;
+window.RTCPeerConnection = function (...args) {
+  const pc = new Native(...args);
+  window.peerConnections.push(pc);
+  return pc;
+};
+window.RTCPeerConnection.prototype = Native.prototype;
+"""
+# [scaleResolutionDownBy, maxFramerate, camera width, camera height] of the
+# camera sent to the recorder (its connection is send-only), once scaled.
+SCALED_CAMERA = """(() => {
+  for (const pc of window.peerConnections) for (const t of pc.getTransceivers()) {
+    const track = t.sender.track;
+    if (t.direction !== 'sendonly' || !track || track.kind !== 'video') continue;
+    const [e] = t.sender.getParameters().encodings;
+    const { width, height } = track.getSettings();
+    if (e && e.scaleResolutionDownBy > 1) {
+      return [e.scaleResolutionDownBy, e.maxFramerate, width, height];
+    }
+  }
+  return null;
+})()"""
 
 
 @pytest.fixture
@@ -52,6 +77,7 @@ async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.add_init_script(KEEP_PEER_CONNECTIONS)
     await page.goto(url)
     return page
 
@@ -117,6 +143,11 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await ann.click("#start")
     for page in (ann, ben):
         await page.wait_for_function("document.getElementById('state').textContent === 'recording'")
+    # Each camera is sent just large enough for its 320x360 half of the canvas.
+    scaled = await (await ben.wait_for_function(SCALED_CAMERA)).json_value()
+    scale, max_fps, cam_w, cam_h = scaled
+    assert scale == pytest.approx(min(cam_w / 320, cam_h / 360)), scaled
+    assert max_fps == int(await ann.input_value("#fps")), scaled
     await wait_recorded(ben, 3)
     await shot(ben, "03-recording-seen-by-ben")
     await ann.click("#preview-button")

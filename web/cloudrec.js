@@ -220,6 +220,9 @@ export class CloudrecClient {
       } else if (data.sdp && data.sdp.type === "answer") {
         const pc = data.preview ? this._preview : this._pcs.get(msg.from);
         if (pc && pc.offerId === data.offer) pc.setRemoteDescription(data.sdp);
+      } else if (Array.isArray(data.video)) {
+        const pc = this._pcs.get(msg.from);
+        if (pc) fitSenders(pc, data.video).catch((e) => console.error(e));
       }
     } else if (msg.type === "wb") {
       this._emit("wb", msg);
@@ -279,6 +282,26 @@ export class CloudrecClient {
     const tracks = meta.map(([t, info]) => ({ ...info, mid: t.mid }));
     await this._request({ type: "signal", to: recorder, data: {
       offer: pc.offerId, sdp: { type: "offer", sdp: pc.localDescription.sdp }, tracks } });
+  }
+}
+
+// A recorder's size request (docs/protocol.md): each video is sent scaled down
+// to the smallest size that still covers the box the recording shows it in, and
+// no faster than the recording's frame rate; a video it does not show, as is.
+async function fitSenders(pc, video) {
+  for (const entry of video) {
+    const sender = pc.getTransceivers().find((t) => t.mid === entry.mid)?.sender;
+    if (!sender?.track) continue;
+    const { width, height } = sender.track.getSettings();
+    const params = sender.getParameters();
+    if (!params.encodings?.length) continue;
+    const [encoding] = params.encodings;
+    const shown = entry.width > 0 && entry.height > 0 && width > 0 && height > 0;
+    encoding.scaleResolutionDownBy = shown
+      ? Math.max(1, Math.min(width / entry.width, height / entry.height)) : 1;
+    if (entry.frameRate > 0) encoding.maxFramerate = entry.frameRate;
+    else delete encoding.maxFramerate;
+    await sender.setParameters(params);
   }
 }
 

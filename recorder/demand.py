@@ -1,0 +1,67 @@
+"""What the recorder asks each publisher to send: no more pixels, and no more
+frames a second, than the layouts show of that video.
+
+A camera sent at 640x360 into a 320x180 tile costs the recorder four times the
+decoding it needs and about four times the packets, and costs the publisher the
+uplink. Publishers hear the box each of their videos is drawn in (the largest,
+where several layouts show it) and scale down to the smallest size that still
+covers it; a video no layout shows is left as its publisher sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cloudrec.wire import Content
+
+# A source the layouts show, resolved to the registry's key ("alice.0").
+Resolve = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Box:
+    width: int
+    height: int
+    frame_rate: int
+
+    def union(self, other: Box) -> Box:
+        """Covers both: a video drawn in each is sent large enough for either."""
+        return Box(
+            max(self.width, other.width),
+            max(self.height, other.height),
+            max(self.frame_rate, other.frame_rate),
+        )
+
+
+def shown_boxes(
+    layouts: Iterable[tuple[Sequence[Content], int]], resolve: Resolve
+) -> dict[str, Box]:
+    """Each shown source's box, over every ``(contents, frame rate)`` layout."""
+    boxes: dict[str, Box] = {}
+    for contents, frame_rate in layouts:
+        for content in contents:
+            source = content.source
+            key = resolve(source) if source is not None else None
+            if key is None or content.width <= 0 or content.height <= 0:
+                continue
+            box = Box(content.width, content.height, frame_rate)
+            seen = boxes.get(key)
+            boxes[key] = box if seen is None else seen.union(box)
+    return boxes
+
+
+def size_requests(
+    boxes: Mapping[str, Box], videos: Mapping[str, tuple[str, str]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per publisher, the ``video`` list of a size request: one entry per video
+    it sends (``videos`` maps a registry key to its user and m-line), with the
+    box it is shown in, or just its ``mid`` where no layout shows it."""
+    requests: dict[str, list[dict[str, Any]]] = {}
+    for key, (user, mid) in sorted(videos.items(), key=lambda item: item[1]):
+        entry: dict[str, Any] = {"mid": mid}
+        box = boxes.get(key)
+        if box is not None:
+            entry.update(width=box.width, height=box.height, frameRate=box.frame_rate)
+        requests.setdefault(user, []).append(entry)
+    return requests

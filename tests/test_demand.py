@@ -1,0 +1,168 @@
+"""The recorder asks each publisher for no more than its layouts show: the
+sizes it computes, and real publishers following them during a recording."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import av
+import pytest
+
+from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
+from cloudrec.wire import Content, ContentType, KeepAspect
+from recorder.demand import Box, shown_boxes, size_requests
+from recorder.tracks import TrackRegistry
+from tests.helpers import (
+    CFG_360P15,
+    EVENT_TIMEOUT_S,
+    RED,
+    EventLog,
+    file_output,
+    participant,
+)
+from tests.media import decode, shows_color
+
+
+def camera(camid: str, w: int, h: int, x: int = 0, y: int = 0) -> Content:
+    return Content(ContentType.VIDEO, x, y, w, h, KeepAspect.KEEP, {"camid": camid})
+
+
+def registry_with(*keys: str) -> TrackRegistry:
+    registry = TrackRegistry()
+    for key in keys:
+        user, _, name = key.partition(".")
+        registry.add(user, name)
+    return registry
+
+
+# -- what the recorder asks for ---------------------------------------------------
+
+
+def test_a_source_shown_twice_is_asked_for_the_larger_of_each() -> None:
+    registry = registry_with("alice.0", "bob.0")
+    layouts = [
+        ([camera("alice.-1", 320, 180), camera("bob.0", 160, 90, 320)], 15),
+        ([camera("alice.0", 200, 300)], 30),
+    ]
+    boxes = shown_boxes(layouts, registry.key_of)
+    assert boxes == {"alice.0": Box(320, 300, 30), "bob.0": Box(160, 90, 15)}
+
+
+def test_sources_not_present_or_without_area_are_not_asked_for() -> None:
+    registry = registry_with("alice.0")
+    timestamp = Content(ContentType.TIMESTAMP, 0, 0, 175, 32, KeepAspect.KEEP)
+    layouts = [([camera("carol.-1", 320, 180), camera("alice.0", 0, 0), timestamp], 15)]
+    assert shown_boxes(layouts, registry.key_of) == {}
+
+
+def test_whoever_shares_is_asked_for_the_share_box() -> None:
+    registry = registry_with("alice.0", "bob.screen")
+    share = Content(ContentType.REMOTE_SCREEN, 0, 0, 960, 540, KeepAspect.KEEP)
+    assert shown_boxes([([share], 5)], registry.key_of) == {"bob.screen": Box(960, 540, 5)}
+
+
+def test_each_publisher_hears_about_every_video_it_sends() -> None:
+    boxes = {"alice.0": Box(320, 180, 15)}
+    videos = {"alice.screen": ("alice", "2"), "alice.0": ("alice", "0"), "bob.0": ("bob", "0")}
+    assert size_requests(boxes, videos) == {
+        "alice": [{"mid": "0", "width": 320, "height": 180, "frameRate": 15}, {"mid": "2"}],
+        "bob": [{"mid": "0"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "sent"),
+    [
+        ((640, 360), (320, 180), (320, 180)),
+        ((640, 480), (320, 180), (320, 240)),  # covers the box at the camera's aspect
+        ((640, 360), (1280, 720), (640, 360)),  # never scaled up
+        ((640, 360), None, (640, 360)),
+        ((1280, 720), (426, 240), (426, 240)),
+        ((640, 360), (213, 120), (214, 120)),  # even pixels
+    ],
+)
+def test_a_publisher_sends_the_smallest_size_covering_its_box(
+    size: tuple[int, int], box: tuple[int, int] | None, sent: tuple[int, int]
+) -> None:
+    assert scaled_size(*size, box) == sent
+
+
+async def test_a_replayed_camera_switches_to_a_smaller_loop_at_a_keyframe() -> None:
+    track = ReplayVideoTrack("#FF0000", 640, 360, 15)
+    first = await track.recv()
+    await track.fit((320, 180))
+    decoder = av.CodecContext.create("vp8", "r")
+    switched = await track.recv()
+    (frame,) = decoder.decode(switched)
+    assert (frame.width, frame.height) == (320, 180)
+    assert switched.pts == first.pts + 6000  # the clock runs on across the switch
+    track.stop()
+
+
+# -- real publishers following a recording's layouts --------------------------------
+
+
+class WatchedCamera(ColorVideoTrack):
+    """A camera that notes the size of the frames it sends."""
+
+    def __init__(self, color: str, width: int, height: int, fps: int) -> None:
+        super().__init__(color, width, height, fps)
+        self.size = (width, height)
+        self._sent = asyncio.Condition()
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await super().recv()
+        async with self._sent:
+            self.size = (frame.width, frame.height)
+            self._sent.notify_all()
+        return frame
+
+    async def sends(self, size: tuple[int, int]) -> None:
+        async with self._sent:
+            await asyncio.wait_for(self._sent.wait_for(lambda: self.size == size), EVENT_TIMEOUT_S)
+
+
+def layout(*content: dict[str, Any]) -> list[dict[str, Any]]:
+    timestamp = {"type": 4, "left": 0, "top": 0, "width": 175, "height": 32}
+    return [{"id": "1", "content": [timestamp, *content]}]
+
+
+def cam(x: int, y: int, w: int, h: int) -> dict[str, Any]:
+    return {
+        "type": 0,
+        "left": x,
+        "top": y,
+        "width": w,
+        "height": h,
+        "keepAspectRatio": 1,
+        "param": {"camid": "alice.-1"},
+    }
+
+
+async def test_a_camera_is_sent_at_the_size_the_layout_shows(server) -> None:  # type: ignore[no-untyped-def]
+    alice = participant(server.base_url, "sized", "alice")
+    await alice.join()
+    camera_track = WatchedCamera(RED[0], 640, 360, 15)
+    await alice.publish(video=camera_track, audio=ToneAudioTrack(RED[2]))
+    log = EventLog()
+    log.attach(alice)
+    try:
+        await alice.start_svr_mixer(
+            CFG_360P15, layout(cam(0, 0, 320, 180)), file_output("/sized/a.mp4")
+        )
+        await camera_track.sends((320, 180))
+        await alice.update_svr_mixer_content(layout())  # not shown: sent as it is
+        await camera_track.sends((640, 360))
+        await alice.update_svr_mixer_content(layout(cam(160, 90, 320, 180)))
+        await camera_track.sends((320, 180))
+        recorded = max(e.data["duration"] for e in log.named("svrMixerOutputInfo"))
+        await log.wait_duration(recorded + 2000)  # with the smaller picture
+        await alice.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await alice.leave()
+    (rec,) = server.recordings.index.all()
+    media = decode(rec.path)
+    # The smaller picture is what the recording shows, where the layout puts it.
+    assert shows_color(media.frame_at(media.duration - 0.3), (200, 130, 240, 100), RED[1])
