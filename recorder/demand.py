@@ -20,14 +20,16 @@ Resolve = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
-class Box:
+class Shown:
+    """How large (the box it is drawn in) and how often a video is shown."""
+
     width: int
     height: int
     frame_rate: int
 
-    def union(self, other: Box) -> Box:
+    def union(self, other: Shown) -> Shown:
         """Covers both: a video drawn in each is sent large enough for either."""
-        return Box(
+        return Shown(
             max(self.width, other.width),
             max(self.height, other.height),
             max(self.frame_rate, other.frame_rate),
@@ -36,23 +38,23 @@ class Box:
 
 def shown_boxes(
     layouts: Iterable[tuple[Sequence[Content], int]], resolve: Resolve
-) -> dict[str, Box]:
+) -> dict[str, Shown]:
     """Each shown source's box, over every ``(contents, frame rate)`` layout."""
-    boxes: dict[str, Box] = {}
+    boxes: dict[str, Shown] = {}
     for contents, frame_rate in layouts:
         for content in contents:
             source = content.source
             key = resolve(source) if source is not None else None
             if key is None or content.width <= 0 or content.height <= 0:
                 continue
-            box = Box(content.width, content.height, frame_rate)
+            box = Shown(content.width, content.height, frame_rate)
             seen = boxes.get(key)
             boxes[key] = box if seen is None else seen.union(box)
     return boxes
 
 
 def size_requests(
-    boxes: Mapping[str, Box], videos: Mapping[str, tuple[str, str]]
+    boxes: Mapping[str, Shown], videos: Mapping[str, tuple[str, str]]
 ) -> dict[str, list[dict[str, Any]]]:
     """Per publisher, the ``video`` list of a size request: one entry per video
     it sends (``videos`` maps a registry key to its user and m-line), with the

@@ -11,7 +11,7 @@ import pytest
 
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
 from cloudrec.wire import Content, ContentType, KeepAspect
-from recorder.demand import Box, shown_boxes, size_requests
+from recorder.demand import Shown, shown_boxes, size_requests
 from recorder.tracks import TrackRegistry
 from tests.helpers import (
     CFG_360P15,
@@ -46,7 +46,7 @@ def test_a_source_shown_twice_is_asked_for_the_larger_of_each() -> None:
         ([camera("alice.0", 200, 300)], 30),
     ]
     boxes = shown_boxes(layouts, registry.key_of)
-    assert boxes == {"alice.0": Box(320, 300, 30), "bob.0": Box(160, 90, 15)}
+    assert boxes == {"alice.0": Shown(320, 300, 30), "bob.0": Shown(160, 90, 15)}
 
 
 def test_sources_not_present_or_without_area_are_not_asked_for() -> None:
@@ -59,11 +59,11 @@ def test_sources_not_present_or_without_area_are_not_asked_for() -> None:
 def test_whoever_shares_is_asked_for_the_share_box() -> None:
     registry = registry_with("alice.0", "bob.screen")
     share = Content(ContentType.REMOTE_SCREEN, 0, 0, 960, 540, KeepAspect.KEEP)
-    assert shown_boxes([([share], 5)], registry.key_of) == {"bob.screen": Box(960, 540, 5)}
+    assert shown_boxes([([share], 5)], registry.key_of) == {"bob.screen": Shown(960, 540, 5)}
 
 
 def test_each_publisher_hears_about_every_video_it_sends() -> None:
-    boxes = {"alice.0": Box(320, 180, 15)}
+    boxes = {"alice.0": Shown(320, 180, 15)}
     videos = {"alice.screen": ("alice", "2"), "alice.0": ("alice", "0"), "bob.0": ("bob", "0")}
     assert size_requests(boxes, videos) == {
         "alice": [{"mid": "0", "width": 320, "height": 180, "frameRate": 15}, {"mid": "2"}],
