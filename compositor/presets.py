@@ -14,7 +14,8 @@ def _even(value: float) -> int:
     return int(value) // 2 * 2
 
 
-def _camera(user: str, x: int, y: int, w: int, h: int) -> Content:
+def camera(user: str, x: int, y: int, w: int, h: int) -> Content:
+    """A user's default camera in a rectangle, letterboxed."""
     return {
         "type": 0,
         "left": x,
@@ -38,7 +39,7 @@ def grid(users: Sequence[str], width: int, height: int) -> list[Content]:
         row, col = divmod(i, cols)
         in_row = min(cols, len(users) - row * cols)
         offset = _even((width - in_row * tw) / 2)
-        contents.append(_camera(user, offset + col * tw, row * th, tw, th))
+        contents.append(camera(user, offset + col * tw, row * th, tw, th))
     return contents
 
 
@@ -61,7 +62,7 @@ def screen_focus(sharer: str, users: Sequence[str], width: int, height: int) -> 
         side_w = width - stage_w
         th = min(_even(height / len(users)), _even(side_w * 9 / 16))
         for i, user in enumerate(users):
-            contents.append(_camera(user, stage_w, i * th, side_w, th))
+            contents.append(camera(user, stage_w, i * th, side_w, th))
     return contents
 
 

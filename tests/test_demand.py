@@ -11,6 +11,7 @@ import pytest
 
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
 from cloudrec.wire import Content, ContentType, KeepAspect
+from compositor.presets import camera as preset_camera
 from recorder.demand import Shown, shown_boxes, size_requests
 from recorder.tracks import TrackRegistry
 from tests.helpers import (
@@ -128,18 +129,6 @@ def layout(*content: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"id": "1", "content": [timestamp, *content]}]
 
 
-def cam(x: int, y: int, w: int, h: int) -> dict[str, Any]:
-    return {
-        "type": 0,
-        "left": x,
-        "top": y,
-        "width": w,
-        "height": h,
-        "keepAspectRatio": 1,
-        "param": {"camid": "alice.-1"},
-    }
-
-
 async def test_a_camera_is_sent_at_the_size_the_layout_shows(server) -> None:  # type: ignore[no-untyped-def]
     alice = participant(server.base_url, "sized", "alice")
     await alice.join()
@@ -149,12 +138,12 @@ async def test_a_camera_is_sent_at_the_size_the_layout_shows(server) -> None:  #
     log.attach(alice)
     try:
         await alice.start_svr_mixer(
-            CFG_360P15, layout(cam(0, 0, 320, 180)), file_output("/sized/a.mp4")
+            CFG_360P15, layout(preset_camera("alice", 0, 0, 320, 180)), file_output("/sized/a.mp4")
         )
         await camera_track.sends((320, 180))
         await alice.update_svr_mixer_content(layout())  # not shown: sent as it is
         await camera_track.sends((640, 360))
-        await alice.update_svr_mixer_content(layout(cam(160, 90, 320, 180)))
+        await alice.update_svr_mixer_content(layout(preset_camera("alice", 160, 90, 320, 180)))
         await camera_track.sends((320, 180))
         recorded = max(e.data["duration"] for e in log.named("svrMixerOutputInfo"))
         await log.wait_duration(recorded + 2000)  # with the smaller picture
