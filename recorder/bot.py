@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import av
@@ -189,6 +190,8 @@ class RecorderBot:
         if self._session is None:
             return
         boxes = shown_boxes(self._session.layouts(), self._registry.key_of)
+        for key, (_, _, slot) in self._videos.items():
+            slot.shown = key in boxes
         videos = {key: (user, mid) for key, (user, mid, _) in self._videos.items()}
         for user, video in size_requests(boxes, videos).items():
             if self._asked.get(user) != video:
@@ -299,6 +302,7 @@ class RecorderBot:
         mid = transceiver.mid if transceiver is not None else None
         meta = self._track_meta.get(user, {}).get(str(mid), {})
         source = meta.get("source")
+        wanted = None
         if track.kind == "video":
             # A camera number, or 'screen' or 'media'.
             name = source if source in ("screen", "media") else str(int(meta.get("camId", 0)))
@@ -306,6 +310,7 @@ class RecorderBot:
             if mid is not None:
                 self._videos[f"{user}.{name}"] = (user, mid, slot)
             sink: Sink = _video_sink(slot)
+            wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
             follow = self._follow_video(user, name, slot, track, sink)
         else:
             # The user, or 'user/media' for a shared file's sound.
@@ -314,7 +319,7 @@ class RecorderBot:
             sink = buffer.push
             follow = self._follow_audio(name, buffer, track)
         if transceiver is not None:
-            tap_receiver(transceiver.receiver, f"{user}.{name}", sink)
+            tap_receiver(transceiver.receiver, f"{user}.{name}", sink, wanted)
         task = asyncio.create_task(follow)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)

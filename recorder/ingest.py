@@ -22,6 +22,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,20 @@ _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 _THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
 # Set by the decoder after a failure: aiortc then asks the sender for a keyframe.
 _ERROR_ATTR = "_RTCRtpReceiver__decoder_error"
+# While a video waits for a keyframe to resume on, how often to ask for one: a
+# request per frame would flood the sender, and a lost one must be repeated.
+KEYFRAME_REQUEST_INTERVAL_S = 0.5
+
+
+def is_keyframe(codec_name: str, data: bytes) -> bool:
+    """Whether an encoded frame decodes on its own; True where the codec's
+    frames are not understood here (they are then always decoded)."""
+    if codec_name == "VP8":
+        return bool(data) and not data[0] & 1  # RFC 6386 9.1: 0 marks a key frame
+    if codec_name == "H264":
+        # Annex B, as aiortc reassembles it: an IDR slice is NAL unit type 5.
+        return any(unit and unit[0] & 0x1F == 5 for unit in data.split(b"\x00\x00\x01"))
+    return True
 
 
 class DecodeTap:
@@ -50,15 +65,28 @@ class DecodeTap:
 
     ``threaded``: decode on a thread of the tap's own (video: a frame costs a
     millisecond or more), else right here on the loop (audio: a 20 ms Opus frame
-    decodes in tens of microseconds, less than handing it to a thread costs)."""
+    decodes in tens of microseconds, less than handing it to a thread costs).
+
+    ``wanted``: asked before each frame; while it says no (a video no layout
+    shows) frames are not decoded, and once it says yes again decoding resumes
+    at the next keyframe, which is asked of the sender."""
 
     def __init__(
-        self, name: str, sink: Sink, decode_error: threading.Event | None, *, threaded: bool
+        self,
+        name: str,
+        sink: Sink,
+        decode_error: threading.Event | None,
+        *,
+        threaded: bool,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         self._name = name
         self._sink = sink
         self._decode_error = decode_error
         self._threaded = threaded
+        self._wanted = wanted
+        self._resuming = False  # skipped frames: the next decoded must be a keyframe
+        self._asked_at = -KEYFRAME_REQUEST_INTERVAL_S
         self._decoder: Decoder | None = None
         self._codec_name = ""
         self._items: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
@@ -92,6 +120,14 @@ class DecodeTap:
             self._decode(*item)
 
     def _decode(self, codec: RTCRtpCodecParameters, encoded_frame: JitterFrame) -> None:
+        if self._wanted is not None and not self._wanted():
+            self._resuming = True
+            return
+        if self._resuming:
+            if not is_keyframe(codec.name, encoded_frame.data):
+                self._ask_keyframe()
+                return
+            self._resuming = False
         if self._decoder is None or codec.name != self._codec_name:
             self._decoder, self._codec_name = get_decoder(codec), codec.name
         try:
@@ -99,8 +135,7 @@ class DecodeTap:
         except av.FFmpegError as exc:
             # The decoder keeps its state; a keyframe request repairs the picture.
             log.warning("%s: decoding %s failed: %s", self._name, codec.name, exc)
-            if self._decode_error is not None:
-                self._decode_error.set()
+            self._ask_keyframe()
             return
         for frame in frames:
             try:
@@ -109,8 +144,17 @@ class DecodeTap:
                 # One bad frame must not end the track's decoding for good.
                 log.exception("%s: storing a decoded frame failed", self._name)
 
+    def _ask_keyframe(self) -> None:
+        """aiortc sends the sender a picture loss indication with its next packet."""
+        now = time.monotonic()
+        if self._decode_error is not None and now - self._asked_at >= KEYFRAME_REQUEST_INTERVAL_S:
+            self._asked_at = now
+            self._decode_error.set()
 
-def tap_receiver(receiver: RTCRtpReceiver, name: str, sink: Sink) -> DecodeTap | None:
+
+def tap_receiver(
+    receiver: RTCRtpReceiver, name: str, sink: Sink, wanted: Callable[[], bool] | None = None
+) -> DecodeTap | None:
     """Routes ``receiver``'s frames, decoded, to ``sink``; call it before the
     receiver starts (from the peer connection's ``track`` event).
     None where this aiortc's receiver is not laid out as expected."""
@@ -124,6 +168,7 @@ def tap_receiver(receiver: RTCRtpReceiver, name: str, sink: Sink) -> DecodeTap |
         sink,
         error if isinstance(error, threading.Event) else None,
         threaded=receiver.track.kind == "video",
+        wanted=wanted,
     )
     setattr(receiver, _QUEUE_ATTR, tap)
     return tap

@@ -32,6 +32,8 @@ class CameraSlot:
         default_factory=lambda: deque(maxlen=HISTORY_FRAMES)
     )
     gone: bool = False
+    # Whether a layout shows it: an unshown source is not decoded (recorder/ingest.py).
+    shown: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def push(self, now: float, frame: av.VideoFrame) -> None:

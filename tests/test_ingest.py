@@ -23,8 +23,8 @@ from aiortc import (
 )
 from aiortc.jitterbuffer import JitterFrame
 
-from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, rgb_to_yuv
-from recorder.ingest import DecodeTap, drain, tap_receiver
+from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, encode_video_loop, rgb_to_yuv
+from recorder.ingest import DecodeTap, drain, is_keyframe, tap_receiver
 
 # Frames to see per track before a path counts as working: a few, not one, so a
 # keyframe alone does not pass.
@@ -135,6 +135,49 @@ def test_a_frame_that_fails_to_decode_asks_for_a_keyframe() -> None:
     tap.put(None)
     waiter.join(WAIT_S)
     assert not waiter.is_alive()
+
+
+def test_an_unshown_video_is_not_decoded_and_resumes_at_a_keyframe() -> None:
+    packets = encode_video_loop("#FF0000", 64, 64, 15)  # one keyframe, then deltas
+    error = threading.Event()
+    frames: list[av.VideoFrame] = []
+    shown = [True]
+    tap = DecodeTap("unit", frames.append, error, threaded=False, wanted=lambda: shown[0])
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+
+    def put(*indices: int) -> None:
+        for i in indices:
+            tap.put((vp8, JitterFrame(data=packets[i], timestamp=i * 6000)))
+
+    put(0, 1, 2)
+    assert len(frames) == 3
+    shown[0] = False
+    put(3, 4, 5)
+    assert len(frames) == 3 and not error.is_set()
+    shown[0] = True
+    put(6)  # a delta frame after a gap would decode wrong: skipped, a keyframe asked for
+    assert len(frames) == 3 and error.is_set()
+    error.clear()
+    put(7)
+    assert not error.is_set(), "asked again at once"
+    put(0, 1)  # the keyframe the sender was asked for, and what follows it
+    assert len(frames) == 5
+
+
+def test_keyframes_are_told_from_delta_frames() -> None:
+    vp8 = encode_video_loop("#FF0000", 64, 64, 15)
+    assert is_keyframe("VP8", vp8[0]) and not any(is_keyframe("VP8", p) for p in vp8[1:])
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = 64, 64, "yuv420p"
+    codec.time_base = fractions.Fraction(1, 15)
+    codec.options = {"tune": "zerolatency", "keyint": "100"}
+    h264 = []
+    for n in range(5):
+        frame = av.VideoFrame.from_ndarray(np.full((96, 64), n * 40, np.uint8), format="yuv420p")
+        frame.pts = n
+        h264 += [bytes(p) for p in codec.encode(frame)]
+    assert is_keyframe("H264", h264[0]) and not any(is_keyframe("H264", p) for p in h264[1:])
+    assert is_keyframe("unknown", b"")  # not understood: always decoded
 
 
 def _vp8_keyframe() -> bytes:
