@@ -24,6 +24,7 @@ from bench.harness import (
     machine_busy_seconds,
     publishers,
     start_body,
+    tile_size,
 )
 
 PARTIES = 4
@@ -52,6 +53,7 @@ async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
                     fps=15,
                     replay=True,
                     fixed_size=fixed_size,
+                    shown=tile_size(PARTIES, 640, 360),
                 )
             )
         for r in range(rooms):

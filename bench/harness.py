@@ -161,12 +161,17 @@ async def publishers(
     flash: bool = False,
     replay: bool = False,
     fixed_size: bool = False,
+    shown: tuple[int, int] | None = None,
 ) -> AsyncIterator[None]:
     """One `cloudrec peer` process per publisher; ready once all have tracks.
-    They follow the recorder's size requests, as browsers do, unless ``fixed_size``."""
+    They follow the recorder's size requests, as browsers do, unless ``fixed_size``;
+    replaying ones encode their loop for the ``shown`` box before they are ready,
+    so that following the request costs them no more than it costs a browser."""
     procs = []
     flags = {"--flash": flash, "--replay": replay, "--fixed-size": fixed_size}
     options = [flag for flag, on in flags.items() if on]
+    if replay and shown is not None and not fixed_size:
+        options += ["--prepare", f"{shown[0]}x{shown[1]}"]
     try:
         for peer in peers:
             procs.append(
@@ -200,13 +205,23 @@ async def publishers(
                 await proc.wait()
 
 
+def grid_shape(count: int) -> tuple[int, int]:
+    """Columns and rows of a near-square grid of ``count`` tiles."""
+    cols = 1
+    while cols * cols < count:
+        cols += 1
+    return cols, (count + cols - 1) // cols
+
+
+def tile_size(count: int, width: int, height: int) -> tuple[int, int]:
+    cols, rows = grid_shape(count)
+    return width // cols // 2 * 2, height // rows // 2 * 2
+
+
 def grid(users: Sequence[str], width: int, height: int) -> list[dict[str, Any]]:
     """A near-square grid of keep-aspect tiles plus a timestamp."""
-    cols = 1
-    while cols * cols < len(users):
-        cols += 1
-    rows = (len(users) + cols - 1) // cols
-    tw, th = width // cols // 2 * 2, height // rows // 2 * 2
+    cols, _ = grid_shape(len(users))
+    tw, th = tile_size(len(users), width, height)
     tiles: list[dict[str, Any]] = [
         {
             "type": 0,

@@ -15,7 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body
+from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body, tile_size
 
 CASES = (
     (2, 640, 360, 15),
@@ -52,7 +52,14 @@ async def measure(
     async with (
         bench_server(extra) as bench,
         publishers(
-            bench, "rec", peers, size=PUBLISHER_SIZE, fps=fps, replay=True, fixed_size=fixed_size
+            bench,
+            "rec",
+            peers,
+            size=PUBLISHER_SIZE,
+            fps=fps,
+            replay=True,
+            fixed_size=fixed_size,
+            shown=tile_size(parties, width, height),
         ),
     ):
         body = start_body(width, height, fps, [p.user for p in peers], "/rec/r.mp4")

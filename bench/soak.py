@@ -11,7 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench.harness import PALETTE, bench_server, busiest_child, publishers, rss_bytes, start_body
+from bench.harness import (
+    PALETTE,
+    bench_server,
+    busiest_child,
+    publishers,
+    rss_bytes,
+    start_body,
+    tile_size,
+)
 
 SETTLE_S = 60.0
 SAMPLE_S = 10.0
@@ -21,7 +29,15 @@ MB = 1024 * 1024
 async def run(minutes: float) -> None:
     async with (
         bench_server() as bench,
-        publishers(bench, "soak", PALETTE[:4], size="640x360", fps=15, replay=True),
+        publishers(
+            bench,
+            "soak",
+            PALETTE[:4],
+            size="640x360",
+            fps=15,
+            replay=True,
+            shown=tile_size(4, 640, 360),
+        ),
     ):
         users = [p.user for p in PALETTE[:4]]
         await bench.start("soak", start_body(640, 360, 15, users, "/soak/s.mp4"))

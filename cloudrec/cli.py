@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a pre-encoded loop instead of encoding live: a cheap publisher for load tests",
     )
     peer.add_argument(
+        "--prepare",
+        type=_size,
+        metavar="WxH",
+        help="with --replay: encode the loop for a recorder showing it in a WxH box at start",
+    )
+    peer.add_argument(
         "--fixed-size",
         action="store_true",
         help="ignore the recorder's size requests and always send the camera at --size",
@@ -158,7 +164,7 @@ async def _peer(args: argparse.Namespace) -> None:
     video: MediaStreamTrack
     audio: MediaStreamTrack
     if args.replay:
-        video = ReplayVideoTrack(args.color, width, height, args.fps)
+        video = ReplayVideoTrack(args.color, width, height, args.fps, args.prepare)
         audio = ReplayTrack("audio", encode_audio_loop(args.tone), AUDIO_PTIME_S, AUDIO_RATE)
     else:
         flash = FlashSchedule(args.fps) if args.flash else None

@@ -321,14 +321,21 @@ class ReplayTrack(MediaStreamTrack):
 class ReplayVideoTrack(ReplayTrack):
     """The colour camera replayed; when a recorder shows it smaller, the loop
     encoded again at the covering size (once per size, off the event loop) and
-    switched to, as a browser scales its camera down."""
+    switched to, as a browser scales its camera down. ``prepare``: a box to
+    encode the loop for at once, so that a request for it is followed at once,
+    as a browser would, rather than after a burst of encoding."""
 
-    def __init__(self, color: str, width: int, height: int, fps: int) -> None:
+    def __init__(
+        self, color: str, width: int, height: int, fps: int, prepare: Box | None = None
+    ) -> None:
         full = encode_video_loop(color, width, height, fps)
         super().__init__("video", full, 1 / fps, VIDEO_CLOCK_RATE)
         self._camera = (color, width, height, fps)
         self._size = (width, height)
         self._layers = {self._size: full}
+        if prepare is not None:
+            size = scaled_size(width, height, prepare)
+            self._layers[size] = encode_video_loop(color, width, height, fps, size)
 
     async def fit(self, box: Box | None) -> None:
         color, width, height, fps = self._camera
