@@ -42,7 +42,9 @@ class Step:
 
 async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
     """All rooms recording at once."""
-    async with bench_server() as bench, AsyncExitStack() as stack:
+    # The server's own limit on recordings at once (8 by default) is not the
+    # machine's: raised to the step's room count.
+    async with bench_server(("--max-sessions", str(rooms))) as bench, AsyncExitStack() as stack:
         for r in range(rooms):
             await stack.enter_async_context(
                 publishers(
