@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 # Video jobs waiting beyond this are dropped (the worker repeats the previous
 # canvas in their place, so the file keeps its rate); audio jobs never are.
 MAX_PENDING_VIDEO_JOBS = 30
+# Audio ticks handed to the worker at once. Each hand-off wakes the worker and
+# runs the mix and the encoder's per-call path from a cold cache: with one job
+# per 20 ms tick, 4 parties' audio took 0.028 cores of the worker, three times
+# what the same mix and AAC encode take in a tight loop; five at once took the
+# worker from 0.100 and 0.124 to 0.089 and 0.106 cores (paired runs). The file's
+# timeline does not move (pts come from the ticks); a live push's sound leaves
+# up to 80 ms later.
+AUDIO_TICKS_PER_JOB = 5
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,11 @@ class VideoJob:
 
 @dataclass(frozen=True)
 class AudioJob:
+    """Consecutive audio ticks of ``count`` samples each, from ``pts`` on: per
+    tick, each participant's block (an absent one is silent in that tick)."""
+
     pts: int
-    blocks: dict[str, np.ndarray]
+    ticks: tuple[dict[str, np.ndarray], ...]
     count: int
 
 
@@ -120,6 +131,9 @@ class Mixer:
         self._converted = _Converted()
         self._last_tick = -1
         self._audio_origin: int | None = None
+        self._audio_pending: list[dict[str, np.ndarray]] = []
+        self._audio_pending_pts = 0
+        self._audio_count = 0
         self._last_canvas: I420 | None = None
         self.latest: I420 | None = None  # for the live preview; set by the worker
         self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
@@ -150,13 +164,27 @@ class Mixer:
     def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
         """``pts`` on the session's timeline; a mixer started later counts from
         its own first block, so its audio starts at zero with its video."""
-        if self.cfg.has_audio:
-            if self._audio_origin is None:
-                self._audio_origin = pts
-            self._queue.put(AudioJob(pts - self._audio_origin, blocks, count))
+        if not self.cfg.has_audio:
+            return
+        if self._audio_origin is None:
+            self._audio_origin = pts
+        if count != self._audio_count:
+            self._flush_audio()
+        if not self._audio_pending:
+            self._audio_pending_pts, self._audio_count = pts - self._audio_origin, count
+        self._audio_pending.append(blocks)
+        if len(self._audio_pending) >= AUDIO_TICKS_PER_JOB:
+            self._flush_audio()
+
+    def _flush_audio(self) -> None:
+        if self._audio_pending:
+            ticks = tuple(self._audio_pending)
+            self._queue.put(AudioJob(self._audio_pending_pts, ticks, self._audio_count))
+            self._audio_pending = []
 
     def finish(self) -> None:
         """Asks the worker to drain its queue, close the outputs and end; join() waits."""
+        self._flush_audio()
         self._queue.put(_STOP)
 
     def join(self) -> None:
@@ -220,9 +248,8 @@ class Mixer:
 
     def _audio(self, job: AudioJob) -> None:
         users = self.contents.audio_users
-        # Buffers are keyed "user" (microphone) or "user/media" (a shared file).
-        chosen = [b for key, b in job.blocks.items() if users is None or key.split("/")[0] in users]
-        samples = mix(chosen, job.count)
+        mixed = [mix(_heard(blocks, users), job.count) for blocks in job.ticks]
+        samples = mixed[0] if len(mixed) == 1 else np.concatenate(mixed)
         for output in self.outputs:
             if output.state in (OutputState.CREATED, OutputState.WRITING):
                 frame = to_frame(samples, job.pts)
@@ -235,6 +262,11 @@ class Mixer:
             log.error("writing %s failed: %s", output.spec.filename, exc)
             output.fail(_error_code(exc))
             self._on_output_change(output.info())
+
+
+def _heard(blocks: dict[str, np.ndarray], users: frozenset[str] | None) -> list[np.ndarray]:
+    # Buffers are keyed "user" (microphone) or "user/media" (a shared file).
+    return [b for key, b in blocks.items() if users is None or key.split("/")[0] in users]
 
 
 def _error_code(exc: Exception) -> int:

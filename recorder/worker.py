@@ -23,6 +23,7 @@ import cv2
 
 from cloudrec.config import Config
 from recorder.bot import RecorderBot
+from recorder.receive import BatchedReceiveLoop
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     try:
-        asyncio.run(RecorderBot(job.ws_url, job.room, job.config).run())
+        with asyncio.Runner(loop_factory=BatchedReceiveLoop) as runner:
+            runner.run(RecorderBot(job.ws_url, job.room, job.config).run())
     except Exception:
         log.exception("recording bot of room %s failed", job.room)
         raise SystemExit(1) from None

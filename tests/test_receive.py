@@ -1,0 +1,98 @@
+"""The batching event loop: datagrams arrive whole, in order and together; a
+closed endpoint is let go; real aiortc peers connect and carry media over it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
+
+from recorder.receive import BatchedReceiveLoop
+
+# Long enough that a burst sent right after the endpoint opens lands before the
+# first read; still short enough to keep the test quick.
+SLOW_BATCH_S = 0.2
+TIMEOUT_S = 10.0
+
+
+class _Collector(asyncio.DatagramProtocol):
+    def __init__(self, expected: int, fail_on: bytes = b"") -> None:
+        self.received: list[bytes] = []
+        self.seen_together: list[int] = []  # how many had arrived when each batch ended
+        self.done = asyncio.Event()
+        self._expected = expected
+        self._fail_on = fail_on
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data == self._fail_on:
+            raise RuntimeError("a protocol that fails on one datagram")
+        self.received.append(data)
+        # Runs once the whole batch has been handed over.
+        asyncio.get_running_loop().call_soon(lambda: self.seen_together.append(len(self.received)))
+        if len(self.received) == self._expected:
+            self.done.set()
+
+
+def _run(main: Callable[[BatchedReceiveLoop], Awaitable[None]], batch_s: float) -> None:
+    with asyncio.Runner(loop_factory=lambda: BatchedReceiveLoop(batch_s)) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, BatchedReceiveLoop)
+        runner.run(main(loop))
+
+
+def test_a_burst_is_handed_over_in_one_batch_in_order() -> None:
+    async def main(loop: BatchedReceiveLoop) -> None:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _Collector(5, fail_on=b"bad"), local_addr=("127.0.0.1", 0)
+        )
+        assert isinstance(protocol, _Collector)
+        assert loop.batched_endpoints == 1
+        assert not transport.is_reading()  # type: ignore[attr-defined]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for data in (b"0", b"1", b"bad", b"2", b"3", b"4"):
+                sender.sendto(data, transport.get_extra_info("sockname"))
+        await asyncio.wait_for(protocol.done.wait(), TIMEOUT_S)
+        # The failing datagram did not stop the ones after it.
+        assert protocol.received == [b"0", b"1", b"2", b"3", b"4"]
+        await asyncio.wait_for(_until(lambda: bool(protocol.seen_together)), TIMEOUT_S)
+        assert protocol.seen_together[0] == 5
+        transport.close()
+        await asyncio.wait_for(_until(lambda: loop.batched_endpoints == 0), TIMEOUT_S)
+
+    _run(main, SLOW_BATCH_S)
+
+
+def test_aiortc_peers_connect_and_carry_audio() -> None:
+    async def main(loop: BatchedReceiveLoop) -> None:
+        config = RTCConfiguration(iceServers=[])
+        sender, receiver = RTCPeerConnection(config), RTCPeerConnection(config)
+        received: asyncio.Future[None] = loop.create_future()
+
+        async def read(track: object) -> None:
+            await track.recv()  # type: ignore[attr-defined]
+            if not received.done():
+                received.set_result(None)
+
+        receiver.on("track", lambda track: loop.create_task(read(track)))
+        sender.addTrack(AudioStreamTrack())
+        try:
+            await sender.setLocalDescription(await sender.createOffer())
+            await receiver.setRemoteDescription(sender.localDescription)
+            await receiver.setLocalDescription(await receiver.createAnswer())
+            await sender.setRemoteDescription(receiver.localDescription)
+            assert loop.batched_endpoints >= 2  # each peer's ICE sockets
+            await asyncio.wait_for(received, TIMEOUT_S)
+        finally:
+            await sender.close()
+            await receiver.close()
+        await asyncio.wait_for(_until(lambda: loop.batched_endpoints == 0), TIMEOUT_S)
+
+    _run(main, 0.02)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Waits, a loop turn at a time, until ``condition`` holds (callers bound it)."""
+    while not condition():
+        await asyncio.sleep(0.01)
