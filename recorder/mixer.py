@@ -82,8 +82,18 @@ def to_source(frame: av.VideoFrame) -> I420:
 
 def to_video_frame(canvas: I420, pts: int) -> av.VideoFrame:
     """A composed canvas as the encoder takes it (yuv420p, no conversion); a new
-    frame each call, since encode() rewrites pts in place."""
-    frame = av.VideoFrame.from_ndarray(canvas.data, format="yuv420p")
+    frame each call, since encode() rewrites pts in place.
+
+    The frame wraps the canvas's memory instead of copying it (a 1280x720 copy
+    was 0.74 ms, 0.022 cores at 30 fps): the compositor composes each tick on
+    a canvas of its own and nothing writes to one afterwards, and x264 copies
+    what it keeps. Where the height is not a multiple of 4 a chroma plane
+    does not end on a row of the canvas's array, which a wrapped frame cannot
+    describe; those are copied."""
+    if canvas.height % 4 == 0 and canvas.data.flags.c_contiguous:
+        frame = av.VideoFrame.from_numpy_buffer(canvas.data, format="yuv420p")
+    else:
+        frame = av.VideoFrame.from_ndarray(canvas.data, format="yuv420p")
     frame.pts = pts
     return frame
 

@@ -1,5 +1,6 @@
-"""The mixer's audio path on its own: ticks handed over in batches come out in
-the file sample for sample, in order, each mixed from whoever was heard in it."""
+"""The mixer on its own: audio ticks handed over in batches come out in the file
+sample for sample, in order, each mixed from whoever was heard in it; a canvas
+reaches the encoder as it was composed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from cloudrec.wire import (
     AudioCfg,
@@ -20,8 +22,9 @@ from cloudrec.wire import (
     OutputType,
     StreamTypes,
 )
+from compositor.planes import I420
 from recorder.audio import TICK_SAMPLES
-from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer
+from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_video_frame
 from recorder.outputs import FileOutput, OutputInfo
 
 # A whole batch and part of another: the part must be written when the mixer stops.
@@ -66,3 +69,24 @@ def test_batched_ticks_mix_only_the_chosen_voices(tmp_path: Path) -> None:
     alice_only = Content(ContentType.AUDIO, 0, 0, 0, 0, KeepAspect.KEEP, {"userid": "alice"})
     samples = _record(tmp_path / "alice.wav", MixerContents("1", (alice_only,)))
     assert _per_tick(samples) == [100 * t for t in range(TICKS)]
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 360), (1280, 720), (326, 240), (650, 362)])
+def test_a_canvas_reaches_the_encoder_unchanged(width: int, height: int) -> None:
+    rng = np.random.default_rng(width)
+    data = rng.integers(0, 256, (height * 3 // 2, width), np.uint8)
+    frame = to_video_frame(I420(data, width, height), 7)
+    assert (frame.width, frame.height, frame.format.name, frame.pts) == (
+        width,
+        height,
+        "yuv420p",
+        7,
+    )
+    assert np.array_equal(frame.to_ndarray(), data)
+
+
+def test_a_canvas_is_wrapped_not_copied() -> None:
+    data = np.zeros((360 * 3 // 2, 640), np.uint8)
+    frame = to_video_frame(I420(data, 640, 360), 0)
+    data[0, 0] = 200
+    assert frame.to_ndarray()[0, 0] == 200
