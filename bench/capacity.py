@@ -38,6 +38,9 @@ class Step:
     machine_cores: float  # everything: the recorder, publishers, the rest
     late: int
     dropped: int
+    # Times a participant's audio ran dry: not a failure of the recorder, but a
+    # sign its publishers, on the same cores, no longer kept pace.
+    underruns: int
 
 
 async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
@@ -75,7 +78,7 @@ async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
         wall = time.perf_counter() - wall0
         cores = (cpu_seconds(bench.server_pid) - cpu0) / wall
         machine = (machine_busy_seconds() - busy0) / wall
-        late = dropped = 0
+        late = dropped = underruns = 0
         for r in range(rooms):
             async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
                 stats = (await resp.json())["stats"]
@@ -86,22 +89,24 @@ async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
                 - before[r].get("lateAudioTicks", 0)
             )
             dropped += stats["framesDropped"] - before[r].get("framesDropped", 0)
+            underruns += stats["audioUnderruns"] - before[r].get("audioUnderruns", 0)
         for r in range(rooms):
             await bench.stop(f"cap{r}")
-    return Step(late == 0 and dropped == 0, cores, machine, late, dropped)
+    return Step(late == 0 and dropped == 0, cores, machine, late, dropped, underruns)
 
 
 async def run(limit: int, seconds: float, fixed_size: bool) -> None:
     print(
         f"{'rooms':>5} {'recorder cores':>14} {'machine cores':>13} {'late ticks':>10}"
-        f" {'dropped':>7}   ({os.cpu_count()} cores, publishers on the same machine)"
+        f" {'dropped':>7} {'audio underruns':>15}"
+        f"   ({os.cpu_count()} cores, publishers on the same machine)"
     )
     sustained = 0
     for rooms in range(1, limit + 1):
         s = await step(rooms, seconds, fixed_size)
         print(
             f"{rooms:>5} {s.recorder_cores:>14.2f} {s.machine_cores:>13.2f} {s.late:>10}"
-            f" {s.dropped:>7}"
+            f" {s.dropped:>7} {s.underruns:>15}"
         )
         if not s.clean:
             break

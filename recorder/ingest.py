@@ -33,6 +33,8 @@ from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from recorder.priority import lower_this_thread
+
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Any], None]
@@ -116,6 +118,7 @@ class DecodeTap:
     # -- decoding -----------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_this_thread()
         while (item := self._items.get()) is not None:
             self._decode(*item)
 
