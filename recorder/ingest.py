@@ -33,8 +33,6 @@ from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
-from recorder.priority import lower_this_thread
-
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Any], None]
@@ -118,7 +116,6 @@ class DecodeTap:
     # -- decoding -----------------------------------------------------------------
 
     def _run(self) -> None:
-        lower_this_thread()
         while (item := self._items.get()) is not None:
             self._decode(*item)
 

@@ -26,7 +26,6 @@ from compositor.picture import Picture
 from compositor.planes import I420
 from recorder.audio import mix, to_frame
 from recorder.outputs import Output, OutputInfo
-from recorder.priority import lower_this_thread
 from recorder.tracks import FrameRef
 
 log = logging.getLogger(__name__)
@@ -204,7 +203,6 @@ class Mixer:
     # -- worker side -------------------------------------------------------------
 
     def _run(self) -> None:
-        lower_this_thread()
         while True:
             job = self._queue.get()
             if job is _STOP:

@@ -39,6 +39,11 @@ MAX_DATAGRAM = 256 * 1024
 # cannot hold the loop: what is left waits for the next batch (or the kernel
 # drops it when its buffer fills, as it would for a loop that fell behind).
 MAX_PER_BATCH = 256
+# What the kernel holds for a socket between reads: a burst must fit in one
+# batch's wait. The usual default (208 KiB of accounted memory) is about 90
+# full-size datagrams, and a sharp 1080p keyframe alone can be more. The kernel
+# caps this at net.core.rmem_max; raising that is the operator's call.
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -69,6 +74,7 @@ class BatchedReceiveLoop(asyncio.SelectorEventLoop):
             # asyncio hands out a wrapper that cannot read; a duplicate of the
             # descriptor reads the same socket (and shares its non-blocking mode).
             sock = socket.socket(own.family, own.type, own.proto, fileno=socket.dup(own.fileno()))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
             transport.pause_reading()  # type: ignore[attr-defined]
             self._endpoints.append(_Endpoint(transport, protocol, sock))
             if self._timer is None:
