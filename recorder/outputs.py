@@ -20,6 +20,7 @@ import av.container
 
 from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
+from recorder.fragments import trim_to_whole_fragments
 
 AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000
@@ -238,6 +239,9 @@ class FileOutput:
         # A close that fails leaves the file as complete as it can get.
         with contextlib.suppress(OSError, av.FFmpegError):
             self._container.close()
+        if self.spec.container in ("mp4", "m4a"):
+            with contextlib.suppress(OSError):
+                trim_to_whole_fragments(self.path)
         self.state = OutputState.ERR
 
     @property
