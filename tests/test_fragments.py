@@ -8,13 +8,10 @@ import struct
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
-from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
-from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.fragments import trim_to_whole_fragments, whole_fragments_length
-from recorder.outputs import FileOutput
+from tests.helpers import write_media_file
 
 
 def _box(kind: bytes, payload: int) -> bytes:
@@ -40,7 +37,7 @@ def test_whole_fragments_length(data: bytes, expected: int) -> None:
     assert whole_fragments_length(io.BytesIO(data), len(data)) == expected
 
 
-def test_a_large_box_size_is_read(tmp_path: Path) -> None:
+def test_a_large_box_size_is_read() -> None:
     big = struct.pack(">I4sQ", 1, b"mdat", 16 + 10) + b"\0" * 10
     data = HEAD + _box(b"moof", 4) + big
     assert whole_fragments_length(io.BytesIO(data), len(data)) == len(data)
@@ -48,20 +45,7 @@ def test_a_large_box_size_is_read(tmp_path: Path) -> None:
 
 def test_a_real_recording_cut_anywhere_opens_after_trimming(tmp_path: Path) -> None:
     path = tmp_path / "whole.mp4"
-    output = FileOutput(
-        "1",
-        OutputSpec(OutputType.FILE, "/whole.mp4", "mp4"),
-        path,
-        VideoCfg(160, 120, 15, 200_000, 26, 15),
-        AV_AUDIO,
-    )
-    for n in range(45):
-        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), n * 5, np.uint8), format="bgr24")
-        frame.pts = n
-        output.write_video(frame)
-        for k in range(n * 48_000 // 15 // TICK_SAMPLES, (n + 1) * 48_000 // 15 // TICK_SAMPLES):
-            output.write_audio(to_frame(np.zeros((TICK_SAMPLES, 2), np.int16), k * TICK_SAMPLES))
-    output.close()
+    write_media_file(path)
     whole = path.read_bytes()
     moofs = [i - 4 for i in range(len(whole)) if whole[i : i + 4] == b"moof"]
     assert len(moofs) >= 4
