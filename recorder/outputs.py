@@ -49,9 +49,10 @@ _MP4_OPTIONS = {
     "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
     "frag_duration": str(FRAGMENT_MS * 1000),
 }
+# Containers written as fragmented MP4 (a failed one is cut back to whole fragments).
+_FRAGMENTED_MP4 = ("mp4", "m4a")
 _FORMAT_OPTIONS = {
-    "mp4": _MP4_OPTIONS,
-    "m4a": _MP4_OPTIONS,
+    **dict.fromkeys(_FRAGMENTED_MP4, _MP4_OPTIONS),
     "mkv": {"cluster_time_limit": str(FRAGMENT_MS), "live": "1"},
 }
 
@@ -239,7 +240,7 @@ class FileOutput:
         # A close that fails leaves the file as complete as it can get.
         with contextlib.suppress(OSError, av.FFmpegError):
             self._container.close()
-        if self.spec.container in ("mp4", "m4a"):
+        if self.spec.container in _FRAGMENTED_MP4:
             with contextlib.suppress(OSError):
                 trim_to_whole_fragments(self.path)
         self.state = OutputState.ERR
