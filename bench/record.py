@@ -37,6 +37,7 @@ class Result:
     late_ticks: int
     dropped: int
     ticks: int
+    underruns: int
 
 
 async def measure(
@@ -82,6 +83,7 @@ async def measure(
         stats["lateVideoTicks"] + stats["lateAudioTicks"],
         stats["framesDropped"],
         stats["videoTicks"],
+        stats["audioUnderruns"],
     )
 
 
@@ -101,7 +103,7 @@ async def run(
 ) -> None:
     print(
         f"{'parties':>7} {'canvas':>12} {'cores':>6} {'start s':>8} {'stop s':>7}"
-        f" {'late ticks':>10} {'dropped':>7}"
+        f" {'late ticks':>10} {'dropped':>7} {'audio underruns':>15}"
     )
     key = 0.0
     for parties, width, height, fps in cases:
@@ -109,6 +111,7 @@ async def run(
         print(
             f"{parties:>7} {width:>5}x{height}@{fps:<2} {r.cores:>6.3f} {r.start_s:>8.3f}"
             f" {r.stop_s:>7.3f} {r.late_ticks:>6}/{r.ticks:<4} {r.dropped:>6}"
+            f" {r.underruns:>15}"
         )
         if (parties, height, fps) == (4, 360, 15):
             key = r.cores
