@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import av
 import numpy as np
+
+from recorder.receive import BATCH_S
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
 TICK_MS = 20
 TICK_SAMPLES = SAMPLE_RATE * TICK_MS // 1000
-# aiortc's receiver already smooths network jitter (it prefetches 4 packets);
-# this covers only the phase between its delivery and our clock, so a
-# participant is heard again after an underrun once this much is buffered.
-PREROLL_SAMPLES = 2 * TICK_SAMPLES
+# How long after it reaches a buffer a sample is played. aiortc's receiver
+# already smooths network jitter (it prefetches 4 packets); this covers what
+# arrives in batches (recorder/receive.py: a batch's worth of packets at once,
+# every BATCH_S), the phase between those and our clock, and one tick to spare.
+# Fixed rather than "whatever was buffered when playing began", which varied by
+# up to a batch from one recording (or one underrun) to the next and moved the
+# sound against the picture with it: 7 to 36 ms in four runs of bench.avsync.
+PLAYOUT_DELAY_SAMPLES = round(BATCH_S * SAMPLE_RATE) + 2 * TICK_SAMPLES
 # Beyond this a buffer drops its oldest samples: a sender whose clock runs fast
 # must not push its audio ever later against the video.
 MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES
@@ -26,13 +33,15 @@ class AudioBuffer:
     """One participant's audio, resampled to 48 kHz stereo s16, as a FIFO.
 
     Lives on the event loop: push() as frames are decoded (see recorder/ingest.py),
-    pull() from the session's audio clock.
+    pull() from the session's audio clock. ``clock``: seconds, as time.monotonic().
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
+        self._clock = clock
         self._chunks: deque[np.ndarray] = deque()
         self._buffered = 0
+        self._newest_at = 0.0  # when the newest sample arrived
         self._primed = False
         self.underruns = 0
         self.dropped_samples = 0
@@ -43,6 +52,7 @@ class AudioBuffer:
             samples = np.frombuffer(memoryview(out.planes[0]), np.int16, out.samples * CHANNELS)
             self._chunks.append(samples.reshape(-1, CHANNELS))
             self._buffered += out.samples
+            self._newest_at = self._clock()
         excess = self._buffered - MAX_BUFFER_SAMPLES
         if excess > 0:
             self._take(excess)
@@ -61,8 +71,14 @@ class AudioBuffer:
     def pull(self, count: int) -> np.ndarray | None:
         """``count`` samples (count x 2 int16), or None while silent or re-priming."""
         if not self._primed:
-            if self._buffered < PREROLL_SAMPLES:
+            # Play once the newest sample would leave PLAYOUT_DELAY after it
+            # came, dropping the oldest of what is more than that.
+            waited = round((self._clock() - self._newest_at) * SAMPLE_RATE)
+            keep = max(PLAYOUT_DELAY_SAMPLES - waited, count)
+            if self._buffered < keep:
                 return None
+            if self._buffered > keep:
+                self._take(self._buffered - keep)
             self._primed = True
         if self._buffered < count:
             self._primed = False

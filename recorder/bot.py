@@ -26,6 +26,7 @@ from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
 from compositor.picture import Picture
 from compositor.planes import I420
+from recorder.arrival import ArrivalClock
 from recorder.audio import AudioBuffer
 from recorder.demand import shown_boxes, size_requests
 from recorder.ingest import Sink, drain, tap_receiver
@@ -364,7 +365,11 @@ class RecorderBot:
 
 
 def _video_sink(slot: CameraSlot) -> Sink:
+    clock = ArrivalClock()
+
     def store(frame: av.VideoFrame) -> None:
-        slot.push(time.monotonic(), frame)
+        now = time.monotonic()
+        # Shown by when it arrived, not when its batch was handled (recorder/arrival.py).
+        slot.push(clock.arrival(frame.pts, now) if frame.pts is not None else now, frame)
 
     return store

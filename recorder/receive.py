@@ -11,7 +11,7 @@ for several packets at once, warm, and the thread wakes a few dozen times a
 second instead of hundreds.
 
 What it costs is delay: a packet waits at most ``batch_s`` longer (half that on
-average) before it is processed; a recorder holds media for ~100 ms anyway,
+average) before it is processed; a recorder holds media for ~150 ms anyway,
 and audio and video wait alike. Only sockets made through
 ``create_datagram_endpoint`` are batched (in a recorder, aioice's); TCP is not.
 """
@@ -27,12 +27,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# 20 ms: 50 wake-ups a second however many publishers, 10 ms of added delay on
-# average. 4 parties at 360p15, five runs each: 0.203 cores unbatched, 0.199
-# at 10 ms, 0.186 at 20 ms (medians). aiortc's bandwidth estimator clocks a
-# packet when it handles it; at 20 ms it saw no over-use and sent the same
-# estimates as without batching (~280 kb/s for a 150 kb/s tile).
-BATCH_S = 0.020
+# 40 ms: 25 batches a second however many publishers, 20 ms of added delay on
+# average. 4 parties at 360p15: 0.203 cores unbatched, 0.199 at 10 ms, 0.186
+# at 20 ms (medians of five runs); then, in paired runs, 20 ms against 40 ms
+# took the event loop from 0.086 to 0.059 cores, and each aiortc transport now
+# handles ~3 packets per wake-up instead of ~1.6. 60 ms saved no more. aiortc's
+# bandwidth estimator clocks a packet when it handles it; at 40 ms it saw no
+# over-use and sent the same estimates as at 20 ms (~300 kb/s for a 150 kb/s
+# tile). The audio buffers' pre-roll (recorder/audio.py) covers one batch.
+BATCH_S = 0.040
 # The largest UDP payload; asyncio reads datagrams with the same bound.
 MAX_DATAGRAM = 256 * 1024
 # Datagrams read from one socket per batch at most, so one flooded socket
@@ -62,6 +65,7 @@ class BatchedReceiveLoop(asyncio.SelectorEventLoop):
         self._batch_s = batch_s
         self._endpoints: list[_Endpoint] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
 
     async def create_datagram_endpoint(  # type: ignore[override]
         self, protocol_factory: Callable[[], asyncio.DatagramProtocol], *args: Any, **kwargs: Any
@@ -78,7 +82,8 @@ class BatchedReceiveLoop(asyncio.SelectorEventLoop):
             transport.pause_reading()  # type: ignore[attr-defined]
             self._endpoints.append(_Endpoint(transport, protocol, sock))
             if self._timer is None:
-                self._timer = self.call_later(self._batch_s, self._drain)
+                self._due = self.time() + self._batch_s
+                self._timer = self.call_at(self._due, self._drain)
         return transport, protocol
 
     @property
@@ -95,7 +100,14 @@ class BatchedReceiveLoop(asyncio.SelectorEventLoop):
             else:
                 _read(endpoint)
         if self._endpoints:
-            self._timer = self.call_later(self._batch_s, self._drain)
+            # On a fixed grid rather than batch_s after each drain: the drain's
+            # own length would make the period drift against the senders'
+            # 20 ms packets, and their packets would keep changing batch (one
+            # in a batch, then three), which the audio buffers feel as jitter.
+            self._due += self._batch_s
+            if self._due <= self.time():  # fell a whole batch behind: a new grid
+                self._due = self.time() + self._batch_s
+            self._timer = self.call_at(self._due, self._drain)
 
     def close(self) -> None:
         if self._timer is not None:

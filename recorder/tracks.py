@@ -13,11 +13,14 @@ import av
 # A camera silent this long shows the placeholder instead of its frozen frame.
 STALL_SECONDS = 3.0
 # The audio path holds more than the video path: aiortc prefetches 4 audio
-# packets (80 ms) and the mixer's buffer keeps its pre-roll; video goes to the
-# mix as soon as it is decoded. Video is shown this much late to match, as
+# packets (80 ms) and the audio buffers play a fixed delay after a batch
+# (recorder/audio.py); a video frame counts from when it arrived
+# (recorder/arrival.py). Video is shown this much late to match, as
 # bench/avsync.py measured with publishers whose flash and beep leave them in
-# sync: 45 ms left sound 22 ms late on average, 67 ms leaves it within a frame.
-VIDEO_DELAY_S = 0.067
+# sync: 67 ms left sound 34, 42 and 48 ms late in three runs; 100 ms left it
+# +4.8, +0.7, -8.1 and +3.6 ms off in four. It must also exceed a batch
+# (recorder/receive.py), so that a frame is there by its time.
+VIDEO_DELAY_S = 0.100
 # Frames kept per camera: enough to look VIDEO_DELAY_S back at 60 fps.
 HISTORY_FRAMES = 16
 

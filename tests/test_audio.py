@@ -5,12 +5,23 @@ import numpy as np
 
 from recorder.audio import (
     MAX_BUFFER_SAMPLES,
-    PREROLL_SAMPLES,
+    PLAYOUT_DELAY_SAMPLES,
+    SAMPLE_RATE,
     TICK_SAMPLES,
     AudioBuffer,
     mix,
     to_frame,
 )
+
+TICK_S = TICK_SAMPLES / SAMPLE_RATE
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def tone_frame(rate: int, samples: int, hz: float, pts: int, layout: str = "mono") -> av.AudioFrame:
@@ -26,13 +37,14 @@ def tone_frame(rate: int, samples: int, hz: float, pts: int, layout: str = "mono
 
 
 def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
-    buffer = AudioBuffer()
+    buffer = AudioBuffer(FakeClock())
     assert buffer.pull(TICK_SAMPLES) is None
     pts = 0
     while buffer.pull(TICK_SAMPLES) is None:
         buffer.push(tone_frame(16_000, 320, 400.0, pts))  # 20 ms at 16 kHz
         pts += 320
-    assert pts * 3 >= PREROLL_SAMPLES - TICK_SAMPLES
+    # The resampler holds back a few samples of what it was given.
+    assert pts * 3 >= PLAYOUT_DELAY_SAMPLES
     block = buffer.pull(TICK_SAMPLES)
     assert block is not None and block.shape == (TICK_SAMPLES, 2) and block.dtype == np.int16
     assert np.array_equal(block[:, 0], block[:, 1])
@@ -40,10 +52,12 @@ def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
 
 def test_48k_stereo_passes_through_sample_exact() -> None:
     """What WebRTC's Opus decoder gives: stored as it is, sample for sample."""
-    buffer = AudioBuffer()
+    clock = FakeClock()
+    buffer = AudioBuffer(clock)
     frames = [tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES, "stereo") for i in range(3)]
     for frame in frames:
         buffer.push(frame)
+    clock.now += (PLAYOUT_DELAY_SAMPLES - 3 * TICK_SAMPLES) / SAMPLE_RATE  # none to drop
     sent = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
     got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
     assert all(block is not None for block in got)
@@ -51,17 +65,50 @@ def test_48k_stereo_passes_through_sample_exact() -> None:
 
 
 def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
-    buffer = AudioBuffer()
+    buffer = AudioBuffer(FakeClock())
     for i in range(20):
         buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES))
     assert buffer.dropped_samples == 20 * TICK_SAMPLES - MAX_BUFFER_SAMPLES
     pulled = 0
     while buffer.pull(TICK_SAMPLES) is not None:
         pulled += 1
-    assert pulled == MAX_BUFFER_SAMPLES // TICK_SAMPLES
+    # Playing began with the newest PLAYOUT_DELAY of it; the clock stood still.
+    assert pulled == PLAYOUT_DELAY_SAMPLES // TICK_SAMPLES
     assert buffer.underruns == 1
     buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, 0))
-    assert buffer.pull(TICK_SAMPLES) is None, "waits for the pre-roll again"
+    assert buffer.pull(TICK_SAMPLES) is None, "waits to be primed again"
+
+
+def numbered_tick(i: int) -> av.AudioFrame:
+    """A tick of 48 kHz stereo whose every sample is ``i``."""
+    frame = av.AudioFrame.from_ndarray(
+        np.full((1, TICK_SAMPLES * 2), i, np.int16), format="s16", layout="stereo"
+    )
+    frame.sample_rate = SAMPLE_RATE
+    return frame
+
+
+def test_playing_begins_a_fixed_delay_after_the_audio_came() -> None:
+    """However much came at once and however long before the clock asked for
+    it, the newest sample leaves PLAYOUT_DELAY after it came (its tick is
+    pulled a tick before that): the sound keeps one offset against the picture."""
+    for pushed, waited_ticks in [(5, 0), (3, 1), (6, 2), (2, 2)]:
+        clock = FakeClock()
+        buffer = AudioBuffer(clock)
+        came = clock.now
+        for i in range(pushed):
+            buffer.push(numbered_tick(i))
+        clock.now += waited_ticks * TICK_S
+        pulled = []
+        while not pulled or pulled[-1] != pushed - 1:
+            block = buffer.pull(TICK_SAMPLES)
+            if block is not None:
+                pulled.append(int(block[0, 0]))
+            clock.now += TICK_S
+            assert clock.now - came < 1.0, "the newest tick never came out"
+        assert pulled == list(range(pulled[0], pushed)), "in order, the oldest dropped"
+        left_after = round((clock.now - came) / TICK_S)
+        assert left_after == PLAYOUT_DELAY_SAMPLES // TICK_SAMPLES, (pushed, waited_ticks)
 
 
 def test_mix_sums_and_never_clips() -> None:
