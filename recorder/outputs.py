@@ -20,7 +20,7 @@ import av.container
 
 from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
-from recorder.fragments import trim_to_whole_fragments
+from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
 
 AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000
@@ -49,10 +49,8 @@ _MP4_OPTIONS = {
     "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
     "frag_duration": str(FRAGMENT_MS * 1000),
 }
-# Containers written as fragmented MP4 (a failed one is cut back to whole fragments).
-_FRAGMENTED_MP4 = ("mp4", "m4a")
 _FORMAT_OPTIONS = {
-    **dict.fromkeys(_FRAGMENTED_MP4, _MP4_OPTIONS),
+    **dict.fromkeys(FRAGMENTED_MP4, _MP4_OPTIONS),
     "mkv": {"cluster_time_limit": str(FRAGMENT_MS), "live": "1"},
 }
 
@@ -240,7 +238,7 @@ class FileOutput:
         # A close that fails leaves the file as complete as it can get.
         with contextlib.suppress(OSError, av.FFmpegError):
             self._container.close()
-        if self.spec.container in _FRAGMENTED_MP4:
+        if self.spec.container in FRAGMENTED_MP4:
             with contextlib.suppress(OSError):
                 trim_to_whole_fragments(self.path)
         self.state = OutputState.ERR

@@ -13,8 +13,7 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.wire import AUDIO_CODECS, USER_SLOT, OutputState, OutputType, StartRequest
 from storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
 from storage.paths import recording_path
-from storage.probe import probe
-from storage.reconcile import settle_interrupted
+from storage.reconcile import probe_cut_short, settle_interrupted
 from storage.webhook import Webhook
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ class Recordings:
                 self.index.mark(rec.id, MISSING)
                 continue
             # Probing reads the whole file: off the loop.
-            found = await asyncio.to_thread(probe, path)
+            found = await asyncio.to_thread(probe_cut_short, path)
             settle_interrupted(self.index, rec.id, path, found)
 
     def _created(self, room: str, request: StartRequest, mixer_id: str, name: str) -> None:

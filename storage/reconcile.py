@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
 from storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
 from storage.probe import Probe, probe
 
@@ -29,11 +30,23 @@ class Reconciled:
     unplayable: int = 0
 
 
+def probe_cut_short(path: Path) -> Probe | None:
+    """A file whose recorder died mid-way, probed once cut back to its whole
+    fragments: the last one may end inside a fragment header, which makes the
+    whole file unreadable (storage/fragments.py)."""
+    if path.suffix.lstrip(".").lower() in FRAGMENTED_MP4:
+        try:
+            trim_to_whole_fragments(path)
+        except OSError as exc:
+            log.warning("could not cut %s back to whole fragments: %s", path, exc)
+    return probe(path)
+
+
 def settle_interrupted(
     index: RecordingIndex, recording_id: int, path: Path, found: Probe | None
 ) -> bool:
-    """A file whose recorder died mid-way, as ``found`` by probe(): 'interrupted'
-    with its real length if it plays (True), else 'failed'."""
+    """A file whose recorder died mid-way, as ``found`` by probe_cut_short():
+    'interrupted' with its real length if it plays (True), else 'failed'."""
     stat = path.stat()
     if found is None:
         index.mark(recording_id, FAILED, size=stat.st_size)
@@ -63,7 +76,7 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
                 result.missing += 1
             continue
         if rec.state == RECORDING:
-            if settle_interrupted(index, rec.id, path, probe(path)):
+            if settle_interrupted(index, rec.id, path, probe_cut_short(path)):
                 result.interrupted += 1
             else:
                 result.unplayable += 1

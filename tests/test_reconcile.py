@@ -55,8 +55,14 @@ async def test_start_up_reconciliation(make_server: ServerFactory, tmp_path: Pat
     writer = _write(tmp_path / "live.mp4", 3.0, close=False)
     crashed.parent.mkdir(parents=True)
     shutil.copy(writer.path, crashed)
+    # One killed while writing a fragment header: unreadable as it is.
+    whole = writer.path.read_bytes()
+    last_moof = whole.rindex(b"moof") - 4
+    cut = recordings / "2026-11-25" / "cut.mp4"
+    cut.write_bytes(whole[: last_moof + 20])
     for name, path in (
         ("/2026-11-25/crashed.mp4", crashed),
+        ("/2026-11-25/cut.mp4", cut),
         ("/gone/away.mp4", recordings / "gone" / "away.mp4"),
     ):
         index.add(
@@ -79,6 +85,7 @@ async def test_start_up_reconciliation(make_server: ServerFactory, tmp_path: Pat
         "/manual/hand.mp4",
         "/manual/stream.m3u8",
         "/2026-11-25/crashed.mp4",
+        "/2026-11-25/cut.mp4",
         "/gone/away.mp4",
     }, "a playlist's segments are not recordings of their own"
     assert rows["/manual/stream.m3u8"].video_codec == "h264"
@@ -93,3 +100,9 @@ async def test_start_up_reconciliation(make_server: ServerFactory, tmp_path: Pat
     assert 3000 - CRASH_LOSS_MS <= crash.duration_ms <= 3000
     media = decode(crashed)
     assert abs(len(media.frames) * 1000 / FPS - crash.duration_ms) <= 1000 / FPS + 1
+
+    # Cut back to its last whole fragment, it plays that far.
+    trimmed = rows["/2026-11-25/cut.mp4"]
+    assert trimmed.state == "interrupted" and cut.stat().st_size == last_moof
+    assert trimmed.size == last_moof and trimmed.duration_ms > 0
+    assert len(decode(cut).frames) * 1000 / FPS >= trimmed.duration_ms - 1000 / FPS

@@ -1,9 +1,10 @@
 """Cutting a fragmented MP4 back to its last whole fragment.
 
-A write that fails part-way (a full disk) can leave a box cut short at the
-end of the file. Players skip a truncated media data box, but FFmpeg refuses to
-open a file whose last fragment header (``moof``) is cut short, so the file
-is cut back to the end of its last complete ``moof`` + ``mdat`` pair.
+A write that fails part-way (a full disk), or a recorder killed mid-write, can
+leave a box cut short at the end of the file. Players skip a truncated media
+data box, but FFmpeg refuses to open a file whose last fragment header
+(``moof``) is cut short, so the file is cut back to the end of its last
+complete ``moof`` + ``mdat`` pair.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 _HEADER = struct.Struct(">I4s")
+# The containers recordings are written to as fragmented MP4 (recorder/outputs.py).
+FRAGMENTED_MP4 = ("mp4", "m4a")
 
 
 def whole_fragments_length(file: BinaryIO, size: int) -> int:
