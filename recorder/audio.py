@@ -15,14 +15,16 @@ SAMPLE_RATE = 48_000
 CHANNELS = 2
 TICK_MS = 20
 TICK_SAMPLES = SAMPLE_RATE * TICK_MS // 1000
-# How long after it reaches a buffer a sample is played. aiortc's receiver
-# already smooths network jitter (it prefetches 4 packets); this covers what
-# arrives in batches (recorder/receive.py: a batch's worth of packets at once,
-# every BATCH_S), the phase between those and our clock, and one tick to spare.
-# Fixed rather than "whatever was buffered when playing began", which varied by
-# up to a batch from one recording (or one underrun) to the next and moved the
-# sound against the picture with it: 7 to 36 ms in four runs of bench.avsync.
-PLAYOUT_DELAY_SAMPLES = round(BATCH_S * SAMPLE_RATE) + 2 * TICK_SAMPLES
+# How long after it reaches a buffer a sample is played: a batch (packets come
+# a batch's worth at once, every BATCH_S: recorder/receive.py), a tick for the
+# phase between batches and our clock, and three ticks for a sender or network
+# that stalls. aiortc's receiver holds 4 packets but hands one on only when a
+# later one comes, so a stall upstream reaches us whole; a recording is better
+# a little later than with gaps in its sound. Fixed rather than "whatever was
+# buffered when playing began", which varied by up to a batch from one
+# recording (or underrun) to the next and moved the sound against the picture
+# with it: 7 to 36 ms in four runs of bench.avsync.
+PLAYOUT_DELAY_SAMPLES = round(BATCH_S * SAMPLE_RATE) + 4 * TICK_SAMPLES
 # Beyond this a buffer drops its oldest samples: a sender whose clock runs fast
 # must not push its audio ever later against the video.
 MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES

@@ -17,10 +17,12 @@ STALL_SECONDS = 3.0
 # (recorder/audio.py); a video frame counts from when it arrived
 # (recorder/arrival.py). Video is shown this much late to match, as
 # bench/avsync.py measured with publishers whose flash and beep leave them in
-# sync: 67 ms left sound 34, 42 and 48 ms late in three runs; 100 ms left it
-# +4.8, +0.7, -8.1 and +3.6 ms off in four. It must also exceed a batch
+# sync: with the audio played 80 ms after a batch, 67 ms left sound 34, 42 and
+# 48 ms late and 100 ms +4.8, +0.7, -8.1 and +3.6 ms; with 120 ms (now), 140 ms
+# leaves it +5.2, +8.9 and +0.8 ms (the last a frame either side of its flash
+# as the two clocks' phases met). It must also exceed a batch
 # (recorder/receive.py), so that a frame is there by its time.
-VIDEO_DELAY_S = 0.100
+VIDEO_DELAY_S = 0.140
 # Frames kept per camera: enough to look VIDEO_DELAY_S back at 60 fps.
 HISTORY_FRAMES = 16
 
