@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 
 # 40 ms: 25 batches a second however many publishers, 20 ms of added delay on
 # average. 4 parties at 360p15: 0.203 cores unbatched, 0.199 at 10 ms, 0.186
-# at 20 ms (medians of five runs); then, in paired runs, 20 ms against 40 ms
-# took the event loop from 0.086 to 0.059 cores, and each aiortc transport now
-# handles ~3 packets per wake-up instead of ~1.6. 60 ms saved no more. aiortc's
+# at 20 ms (medians of five runs); then 40 ms took the event loop from 0.086
+# to 0.059 cores (one paired run) and the whole from 0.197 to 0.173 (medians
+# of seven paired runs, lower in each); each aiortc transport handles ~3
+# packets a wake-up instead of ~1.6. 60 ms saved no more. aiortc's
 # bandwidth estimator clocks a packet when it handles it; at 40 ms it saw no
 # over-use and sent the same estimates as at 20 ms (~300 kb/s for a 150 kb/s
-# tile). The audio buffers' pre-roll (recorder/audio.py) covers one batch.
+# tile). The audio buffers' playout delay (recorder/audio.py) covers a batch.
 BATCH_S = 0.040
 # The largest UDP payload; asyncio reads datagrams with the same bound.
 MAX_DATAGRAM = 256 * 1024
