@@ -40,7 +40,7 @@ class ArrivalClock:
     def arrival(self, timestamp: int, handled: float) -> float:
         """When the frame stamped ``timestamp`` arrived; ``handled``: when it
         was handled, which is that or later."""
-        last, first = self._last, self._last is None
+        last = self._last
         if last is None:
             self._extended = timestamp
         else:
@@ -51,7 +51,7 @@ class ArrivalClock:
         sent = self._extended / self._rate
         offset = handled - sent
         risen = self._offset + RISE_S_PER_S * (handled - self._at)
-        if first or abs(offset - self._offset) > RESTART_S:
+        if last is None or abs(offset - self._offset) > RESTART_S:
             self._offset = offset
         else:
             self._offset = min(offset, risen)

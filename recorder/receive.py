@@ -11,7 +11,7 @@ for several packets at once, warm, and the thread wakes a few dozen times a
 second instead of hundreds.
 
 What it costs is delay: a packet waits at most ``batch_s`` longer (half that on
-average) before it is processed; a recorder holds media for ~150 ms anyway,
+average) before it is processed; a recorder holds media for 150-200 ms anyway,
 and audio and video wait alike. Only sockets made through
 ``create_datagram_endpoint`` are batched (in a recorder, aioice's); TCP is not.
 """
