@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
@@ -64,6 +65,46 @@ def test_a_burst_is_handed_over_in_one_batch_in_order() -> None:
     _run(main, SLOW_BATCH_S)
 
 
+GRID_BATCH_S = 0.05
+# What each drain stands in for handling: 30 % of a batch. Scheduled a batch
+# after each drain instead of on a grid, ten drains would fall 0.15 s behind.
+HANDLING_S = 0.015
+DRAINS = 10
+# How late one wake-up may be on a loaded machine: far less than the 0.15 s
+# that scheduling after each drain would have drifted by the last.
+WAKE_UP_TOLERANCE_S = 0.05
+
+
+class _TimedLoop(BatchedReceiveLoop):
+    def __init__(self, batch_s: float) -> None:
+        super().__init__(batch_s)
+        self.drained_at: list[float] = []
+
+    def _drain(self) -> None:
+        self.drained_at.append(self.time())
+        time.sleep(HANDLING_S)  # as if handing datagrams over took that long
+        super()._drain()
+
+
+def test_batches_keep_to_a_grid_however_long_each_takes() -> None:
+    async def main(loop: _TimedLoop) -> None:
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        await asyncio.wait_for(_until(lambda: len(loop.drained_at) > DRAINS), TIMEOUT_S)
+        transport.close()
+        first = loop.drained_at[0]
+        for k, at in enumerate(loop.drained_at[: DRAINS + 1]):
+            # Each drain is off the grid by its own wake-up (the first's too),
+            # never by the time the ones before it took.
+            assert abs(at - (first + k * GRID_BATCH_S)) < WAKE_UP_TOLERANCE_S, k
+
+    with asyncio.Runner(loop_factory=lambda: _TimedLoop(GRID_BATCH_S)) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, _TimedLoop)
+        runner.run(main(loop))
+
+
 def test_aiortc_peers_connect_and_carry_audio() -> None:
     async def main(loop: BatchedReceiveLoop) -> None:
         config = RTCConfiguration(iceServers=[])
@@ -93,6 +134,7 @@ def test_aiortc_peers_connect_and_carry_audio() -> None:
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    """Waits, a loop turn at a time, until ``condition`` holds (callers bound it)."""
+    """Polls ``condition`` every 10 ms until it holds (callers bound the wait):
+    what it watches has no event to wait on."""
     while not condition():
         await asyncio.sleep(0.01)
