@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
 
@@ -36,7 +37,7 @@ class _Collector(asyncio.DatagramProtocol):
             self.done.set()
 
 
-def _run(main: Callable[[BatchedReceiveLoop], Awaitable[None]], batch_s: float) -> None:
+def _run(main: Callable[[BatchedReceiveLoop], Coroutine[Any, Any, None]], batch_s: float) -> None:
     with asyncio.Runner(loop_factory=lambda: BatchedReceiveLoop(batch_s)) as runner:
         loop = runner.get_loop()
         assert isinstance(loop, BatchedReceiveLoop)
