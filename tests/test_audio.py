@@ -60,8 +60,9 @@ def test_48k_stereo_passes_through_sample_exact() -> None:
     clock.now += (PLAYOUT_DELAY_SAMPLES - 3 * TICK_SAMPLES) / SAMPLE_RATE  # none to drop
     sent = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
     got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
-    assert all(block is not None for block in got)
-    assert np.array_equal(np.concatenate(got), sent)
+    blocks = [block for block in got if block is not None]
+    assert len(blocks) == len(got)
+    assert np.array_equal(np.concatenate(blocks), sent)
 
 
 def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
@@ -99,7 +100,7 @@ def test_playing_begins_a_fixed_delay_after_the_audio_came() -> None:
         for i in range(pushed):
             buffer.push(numbered_tick(i))
         clock.now += waited_ticks * TICK_S
-        pulled = []
+        pulled: list[int] = []
         while not pulled or pulled[-1] != pushed - 1:
             block = buffer.pull(TICK_SAMPLES)
             if block is not None:
