@@ -10,10 +10,11 @@ the encoded frames where aiortc would queue them for its decoder, decodes them
 frame to a sink that stores it (a camera slot, an audio buffer), with no hop.
 
 This reaches into one private attribute of aiortc's ``RTCRtpReceiver``, its
-decoder queue, and uses aiortc's own decoders. Where the attribute is not as
-expected (another aiortc), :func:`tap_receiver` declines and the track is read
-through its public ``recv()`` as before; a test pins that it does not decline
-with the aiortc installed.
+decoder queue, and uses aiortc's own decoders for video (Opus is decoded as
+recorder/opus.py says). Where the attribute is not as expected (another
+aiortc), :func:`tap_receiver` declines and the track is read through its public
+``recv()`` as before; a test pins that it does not decline with the aiortc
+installed.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpCodecParameters, RTCRtpReceiver
-from aiortc.codecs import get_decoder
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+
+from recorder.opus import decoder_for
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class DecodeTap:
                 return
             self._resuming = False
         if self._decoder is None or codec.name != self._codec_name:
-            self._decoder, self._codec_name = get_decoder(codec), codec.name
+            self._decoder, self._codec_name = decoder_for(codec, encoded_frame.data), codec.name
         try:
             frames = self._decoder.decode(encoded_frame)
         except av.FFmpegError as exc:

@@ -259,7 +259,7 @@ class Mixer:
     def _audio(self, job: AudioJob) -> None:
         users = self.contents.audio_users
         mixed = [mix(_heard(blocks, users), job.count) for blocks in job.ticks]
-        samples = mixed[0] if len(mixed) == 1 else np.concatenate(mixed)
+        samples = mixed[0] if len(mixed) == 1 else np.concatenate(mixed, axis=1)
         for output in self.outputs:
             if output.state in (OutputState.CREATED, OutputState.WRITING):
                 frame = to_frame(samples, job.pts)

@@ -218,12 +218,12 @@ def write_media_file(path: Path) -> None:
     green = np.zeros((240, 320, 3), np.uint8)
     green[:, :, 1] = 220
     t = np.arange(48_000 * 4) / 48_000
-    tone = (np.sin(2 * np.pi * 880 * t) * 9000).astype(np.int16)
+    tone = (np.sin(2 * np.pi * 880 * t) * 0.25).astype(np.float32)
     for n in range(15 * 4):
         frame = av.VideoFrame.from_ndarray(green, format="bgr24")
         frame.pts = n
         out.write_video(frame)
     for k in range(len(tone) // TICK_SAMPLES):
         block = tone[k * TICK_SAMPLES : (k + 1) * TICK_SAMPLES]
-        out.write_audio(to_frame(np.stack([block, block], axis=1), k * TICK_SAMPLES))
+        out.write_audio(to_frame(np.stack([block, block]), k * TICK_SAMPLES))
     out.close()

@@ -46,23 +46,34 @@ def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
     # The resampler holds back a few samples of what it was given.
     assert pts * 3 >= PLAYOUT_DELAY_SAMPLES
     block = buffer.pull(TICK_SAMPLES)
-    assert block is not None and block.shape == (TICK_SAMPLES, 2) and block.dtype == np.int16
-    assert np.array_equal(block[:, 0], block[:, 1])
+    assert block is not None and block.shape == (2, TICK_SAMPLES) and block.dtype == np.float32
+    assert np.array_equal(block[0], block[1])
+    assert 0.4 < np.abs(block).max() < 0.6, "s16 full scale is 1.0"
 
 
-def test_48k_stereo_passes_through_sample_exact() -> None:
-    """What WebRTC's Opus decoder gives: stored as it is, sample for sample."""
-    clock = FakeClock()
-    buffer = AudioBuffer(clock)
-    frames = [tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES, "stereo") for i in range(3)]
-    for frame in frames:
-        buffer.push(frame)
-    clock.now += (PLAYOUT_DELAY_SAMPLES - 3 * TICK_SAMPLES) / SAMPLE_RATE  # none to drop
-    sent = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
-    got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
-    blocks = [block for block in got if block is not None]
-    assert len(blocks) == len(got)
-    assert np.array_equal(np.concatenate(blocks), sent)
+def float_frame(planes: np.ndarray) -> av.AudioFrame:
+    """48 kHz float planes, as the Opus decoder gives them."""
+    layout = "stereo" if len(planes) == 2 else "mono"
+    frame = av.AudioFrame.from_ndarray(planes.astype(np.float32), format="fltp", layout=layout)
+    frame.sample_rate = SAMPLE_RATE
+    return frame
+
+
+def test_48k_float_passes_through_sample_exact() -> None:
+    """What the Opus decoder gives: stored as it is, sample for sample; mono is
+    heard on both channels."""
+    for channels in (1, 2):
+        clock = FakeClock()
+        buffer = AudioBuffer(clock)
+        sent = np.random.default_rng(channels).uniform(-1, 1, (channels, 3 * TICK_SAMPLES))
+        for i in range(3):
+            buffer.push(float_frame(sent[:, i * TICK_SAMPLES : (i + 1) * TICK_SAMPLES]))
+        clock.now += (PLAYOUT_DELAY_SAMPLES - 3 * TICK_SAMPLES) / SAMPLE_RATE  # none to drop
+        got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
+        blocks = [block for block in got if block is not None]
+        assert len(blocks) == len(got)
+        heard = np.concatenate(blocks, axis=1)
+        assert np.array_equal(heard, np.broadcast_to(sent.astype(np.float32), (2, sent.shape[1])))
 
 
 def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
@@ -82,11 +93,7 @@ def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
 
 def numbered_tick(i: int) -> av.AudioFrame:
     """A tick of 48 kHz stereo whose every sample is ``i``."""
-    frame = av.AudioFrame.from_ndarray(
-        np.full((1, TICK_SAMPLES * 2), i, np.int16), format="s16", layout="stereo"
-    )
-    frame.sample_rate = SAMPLE_RATE
-    return frame
+    return float_frame(np.full((2, TICK_SAMPLES), i))
 
 
 def test_playing_begins_a_fixed_delay_after_the_audio_came() -> None:
@@ -113,22 +120,37 @@ def test_playing_begins_a_fixed_delay_after_the_audio_came() -> None:
 
 
 def test_mix_sums_and_never_clips() -> None:
-    quiet = np.full((4, 2), 1000, np.int16)
-    assert np.array_equal(mix([quiet, quiet], 4), np.full((4, 2), 2000, np.int16))
-    loud = np.full((4, 2), 30000, np.int16)
-    loud[0] = -30000
+    quiet = np.full((2, 4), 0.125, np.float32)
+    assert np.array_equal(mix([quiet, quiet], 4), np.full((2, 4), 0.25, np.float32))
+    loud = np.full((2, 4), 0.75, np.float32)
+    loud[:, 0] = -0.75
     mixed = mix([loud, loud, loud], 4)
-    assert mixed.max() == 32767 and mixed.min() == -32767
-    assert np.array_equal(mix([], 4), np.zeros((4, 2), np.int16))
+    assert mixed.max() == 1.0 and mixed.min() == -1.0
+    assert np.allclose(mixed[:, 1:], 1.0), "scaled as a whole: the same shape, no squared-off peaks"
+    assert np.array_equal(mix([], 4), np.zeros((2, 4), np.float32))
 
 
 def test_to_frame() -> None:
-    samples = np.arange(TICK_SAMPLES * 2, dtype=np.int16).reshape(-1, 2)
+    samples = np.linspace(-1, 1, TICK_SAMPLES * 2, dtype=np.float32).reshape(2, -1)
     frame = to_frame(samples, 960)
-    assert (frame.samples, frame.sample_rate, frame.pts, frame.layout.name) == (
+    assert (frame.samples, frame.sample_rate, frame.pts, frame.layout.name, frame.format.name) == (
         TICK_SAMPLES,
         48_000,
         960,
         "stereo",
+        "fltp",
     )
-    assert np.array_equal(frame.to_ndarray().reshape(-1, 2), samples)
+    assert np.array_equal(frame.to_ndarray(), samples)
+
+
+def test_a_stream_that_changes_its_kind_of_frame_is_still_heard() -> None:
+    """A renegotiated codec brings frames of another rate and layout."""
+    clock = FakeClock()
+    buffer = AudioBuffer(clock)
+    for i in range(5):
+        buffer.push(tone_frame(16_000, 320, 400.0, i * 320))
+    for i in range(5):
+        buffer.push(tone_frame(8_000, 160, 400.0, i * 160, "stereo"))
+    clock.now += 1.0  # played at once
+    assert buffer.pull(TICK_SAMPLES) is not None
+    assert buffer.dropped_samples == 0

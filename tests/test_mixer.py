@@ -30,6 +30,9 @@ from recorder.outputs import FileOutput, OutputInfo
 # A whole batch and part of another: the part must be written when the mixer stops.
 TICKS = AUDIO_TICKS_PER_JOB + 2
 PCM = AudioCfg(2, AudioFormat.PCM)  # lossless, so the samples can be compared exactly
+# One step of 16-bit PCM in the mixer's float samples: levels that are whole
+# steps come out of the s16 file as those whole numbers.
+S16_STEP = 1 / 32768
 
 
 def _record(path: Path, contents: MixerContents) -> np.ndarray:
@@ -42,9 +45,9 @@ def _record(path: Path, contents: MixerContents) -> np.ndarray:
     mixer = Mixer(cfg, contents, [output], infos.append)
     mixer.start()
     for tick in range(TICKS):
-        blocks = {"alice": np.full((TICK_SAMPLES, 2), 100 * tick, np.int16)}
+        blocks = {"alice": np.full((2, TICK_SAMPLES), 100 * tick * S16_STEP, np.float32)}
         if tick % 2:
-            blocks["bob"] = np.ones((TICK_SAMPLES, 2), np.int16)
+            blocks["bob"] = np.full((2, TICK_SAMPLES), S16_STEP, np.float32)
         mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES)
     mixer.finish()
     mixer.join()

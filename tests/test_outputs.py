@@ -38,7 +38,7 @@ def _write(path: Path, container: str, gop: int = 30) -> FileOutput:
         frame.pts = n
         output.write_video(frame)
         while audio_pts < (n + 1) * 48_000 // FPS:
-            output.write_audio(to_frame(np.zeros((TICK_SAMPLES, 2), np.int16), audio_pts))
+            output.write_audio(to_frame(np.zeros((2, TICK_SAMPLES), np.float32), audio_pts))
             audio_pts += TICK_SAMPLES
     output.close()
     output.close()  # idempotent
@@ -87,10 +87,10 @@ def test_audio_only_round_trip(tmp_path: Path, container: str, audio: AudioCfg, 
         "a", OutputSpec(OutputType.FILE, f"/{path.name}", container), path, None, audio
     )
     t = np.arange(48_000 * SECONDS) / 48_000
-    tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    tone = (np.sin(2 * np.pi * 440 * t) * 0.25).astype(np.float32)
     for k in range(len(tone) // TICK_SAMPLES):
         block = tone[k * TICK_SAMPLES : (k + 1) * TICK_SAMPLES]
-        output.write_audio(to_frame(np.stack([block, block], axis=1), k * TICK_SAMPLES))
+        output.write_audio(to_frame(np.stack([block, block]), k * TICK_SAMPLES))
     output.close()
     assert output.info().duration == SECONDS * 1000
     with av.open(str(path)) as reopened:

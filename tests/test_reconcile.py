@@ -36,7 +36,7 @@ def _write(path: Path, seconds: float, close: bool) -> FileOutput:
         frame.pts = n
         out.write_video(frame)
         for k in range(n * 3200 // TICK_SAMPLES, (n + 1) * 3200 // TICK_SAMPLES):
-            out.write_audio(to_frame(np.zeros((TICK_SAMPLES, 2), np.int16), k * TICK_SAMPLES))
+            out.write_audio(to_frame(np.zeros((2, TICK_SAMPLES), np.float32), k * TICK_SAMPLES))
     if close:
         out.close()
     return out
