@@ -1,7 +1,7 @@
 """How many concurrent 4-party 640x360@15 recordings this machine sustains with
 no late clock ticks and no dropped output frames.
 
-Publishers replay pre-encoded media in their own processes on the same machine,
+Publishers replay pre-encoded media, a process per room, on the same machine,
 so they take CPU from the recorder: the count found is a floor for a machine
 that only records. Each step adds a room and measures all rooms together.
 

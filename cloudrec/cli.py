@@ -37,6 +37,8 @@ from cloudrec.synthetic import (
 )
 
 DEMO_TOKEN_TTL_S = 24 * 3600
+DEFAULT_COLOR = "#2060C0"
+DEFAULT_TONE_HZ = 440.0
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -75,15 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_module.add_arguments(serve)
 
-    peer = commands.add_parser("peer", help="a synthetic participant that publishes test media")
+    peer = commands.add_parser(
+        "peer",
+        help="synthetic participants that publish test media",
+        description="One participant, or several (repeat --user, and --color, --tone and "
+        "--token once per user if given): several in one process share its event loop, "
+        "and their media is sent on one shared clock, so a load test's publishers cost "
+        "the machine it measures little.",
+    )
     peer.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8080")
     peer.add_argument("--room", required=True, help="room to join")
-    peer.add_argument("--user", required=True, help="user ID to join as")
+    peer.add_argument("--user", required=True, action="append", help="user ID to join as")
     peer.add_argument(
-        "--token", default="", help="access token (env CLOUDREC_TOKEN); none in --dev"
+        "--token", action="append", help="access token (env CLOUDREC_TOKEN); none in --dev"
     )
-    peer.add_argument("--color", type=_color, default="#2060C0", help="camera colour #RRGGBB")
-    peer.add_argument("--tone", type=float, default=440.0, help="sine tone in Hz")
+    peer.add_argument(
+        "--color", type=_color, action="append", help=f"camera colour #RRGGBB ({DEFAULT_COLOR})"
+    )
+    peer.add_argument(
+        "--tone", type=float, action="append", help=f"sine tone in Hz ({DEFAULT_TONE_HZ:g})"
+    )
     peer.add_argument("--size", type=_size, default=(320, 240), help="camera size WxH")
     peer.add_argument("--fps", type=int, default=15, help="camera frame rate")
     peer.add_argument(
@@ -159,32 +172,58 @@ async def _serve(args: argparse.Namespace) -> None:
     await server.close()
 
 
+def _per_user(args: argparse.Namespace, name: str, default: Any) -> list[Any]:
+    """A repeated option's values, one per --user: given once per user, or
+    never (the default for all)."""
+    values = getattr(args, name)
+    if values is None:
+        return [default] * len(args.user)
+    if len(values) != len(args.user):
+        raise SystemExit(f"--{name} must be given once per --user ({len(args.user)}) or not at all")
+    return list(values)
+
+
 async def _peer(args: argparse.Namespace) -> None:
-    width, height = args.size
-    video: MediaStreamTrack
-    audio: MediaStreamTrack
-    if args.replay:
-        video = ReplayVideoTrack(args.color, width, height, args.fps, args.prepare)
-        audio = ReplayTrack("audio", encode_audio_loop(args.tone), AUDIO_PTIME_S, AUDIO_RATE)
-    else:
-        flash = FlashSchedule(args.fps) if args.flash else None
-        video = ColorVideoTrack(args.color, width, height, args.fps, flash)
-        audio = ToneAudioTrack(args.tone, flash)
+    if len(args.user) > 1 and (args.screen or args.media):
+        raise SystemExit("--screen and --media are for one --user")
+    colors = _per_user(args, "color", DEFAULT_COLOR)
+    tones = _per_user(args, "tone", DEFAULT_TONE_HZ)
+    env_token = os.environ.get("CLOUDREC_TOKEN", "") if len(args.user) == 1 else ""
+    tokens = _per_user(args, "token", env_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    token = args.token or os.environ.get("CLOUDREC_TOKEN", "")
+    async with contextlib.AsyncExitStack() as stack:
+        for user, color, tone, token in zip(args.user, colors, tones, tokens, strict=True):
+            participant = await stack.enter_async_context(
+                Participant(
+                    args.server, args.room, user, token, follow_size_requests=not args.fixed_size
+                )
+            )
+            await _publish(participant, args, color, tone)
+            print(f"{user} joined {args.room}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.seconds or None)
+
+
+async def _publish(
+    participant: Participant, args: argparse.Namespace, color: str, tone: float
+) -> None:
+    width, height = args.size
+    video: MediaStreamTrack
+    audio: MediaStreamTrack
+    if args.replay:
+        video = ReplayVideoTrack(color, width, height, args.fps, args.prepare)
+        audio = ReplayTrack("audio", encode_audio_loop(tone), AUDIO_PTIME_S, AUDIO_RATE)
+    else:
+        flash = FlashSchedule(args.fps) if args.flash else None
+        video = ColorVideoTrack(color, width, height, args.fps, flash)
+        audio = ToneAudioTrack(tone, flash)
     screen = ScreenTrack() if args.screen else None
     player = MediaPlayer(str(args.media), loop=True) if args.media else None
     media = (player.video, player.audio) if player is not None else None
-    async with Participant(
-        args.server, args.room, args.user, token, follow_size_requests=not args.fixed_size
-    ) as participant:
-        await participant.publish(video=video, audio=audio, screen=screen, media=media)
-        print(f"{args.user} joined {args.room}", flush=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.seconds or None)
+    await participant.publish(video=video, audio=audio, screen=screen, media=media)
 
 
 def _token(args: argparse.Namespace) -> None:

@@ -95,7 +95,10 @@ class FlashSchedule:
 
 
 class _Paced:
-    """Shared pacing: the n-th item is due at start + n * period on the wall clock."""
+    """Shared pacing: the n-th item is due at start + n * period on the wall clock.
+    The start is a whole multiple of the period, so every track of a period
+    (however many publishers a process holds) is due at the same instants and
+    one wake-up of the event loop sends them all."""
 
     def __init__(self, period: float) -> None:
         self._period = period
@@ -109,7 +112,7 @@ class _Paced:
 
     async def next(self) -> tuple[int, float]:
         if self._start is None:
-            self._start = time.time()
+            self._start = math.ceil(time.time() / self._period) * self._period
         due = self._start + self._n * self._period
         delay = due - time.time()
         if delay > 0:

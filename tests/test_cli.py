@@ -49,3 +49,61 @@ async def test_peer_joins_and_publishes(server: RunningServer, extra: list[str])
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), PEER_TIMEOUT_S) == 0
+
+
+async def test_several_peers_share_one_process(server: RunningServer) -> None:
+    users = ["ann", "ben", "cas"]
+    options: list[str] = []
+    for i, user in enumerate(users):
+        options += ["--user", user, "--token", token("many", user), "--tone", str(300 + 100 * i)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cloudrec.cli",
+        "peer",
+        "--server",
+        server.base_url,
+        "--room",
+        "many",
+        "--replay",
+        "--seconds",
+        "30",
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        for user in users:
+            line = await asyncio.wait_for(proc.stdout.readline(), PEER_TIMEOUT_S)
+            assert f"{user} joined many".encode() in line
+        async with (
+            aiohttp.ClientSession(headers=API_AUTH) as http,
+            http.get(f"{server.base_url}/api/v1/rooms/many") as resp,
+        ):
+            participants = (await resp.json())["participants"]
+        assert sorted(p["userID"] for p in participants) == users
+        for participant in participants:
+            assert sorted(t["source"] for t in participant["tracks"]) == ["camera", "mic"]
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), PEER_TIMEOUT_S) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--user", "b", "--tone", "300"], b"--tone must be given once per --user (2)"),
+        (["--user", "b", "--screen"], b"--screen and --media are for one --user"),
+    ],
+)
+async def test_peer_options_that_do_not_fit_the_users_are_refused(
+    extra: list[str], message: bytes
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "cloudrec.cli", "peer", "--server", "http://127.0.0.1:9"],
+        *["--room", "r", "--user", "a", *extra],
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), PEER_TIMEOUT_S)
+    assert proc.returncode != 0
+    assert message in stderr
