@@ -23,7 +23,7 @@ from compositor.overlay import (
     render_text_box,
 )
 from compositor.picture import Picture
-from compositor.planes import I420
+from compositor.planes import I420, Yuv420
 from compositor.text import find_font, measure, parse_markup
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -40,7 +40,7 @@ EMPTY_BOARD = BoardSnapshot(0, ())
 class VideoSource:
     """What a camera content shows now: its latest image, or a placeholder label."""
 
-    image: I420 | None
+    image: Yuv420 | None
     label: str
 
 
@@ -78,7 +78,7 @@ class Compositor:
         self.height = height
         self._font = font if font is not None else find_font()
         self._overlays = OverlayCache()
-        self._scaled: dict[int, tuple[I420, Placement, Planes]] = {}
+        self._scaled: dict[int, tuple[Yuv420, Placement, Planes]] = {}
         self._boards: dict[tuple[object, ...], I420] = {}
 
     def compose(
@@ -209,7 +209,7 @@ class Compositor:
         overlay.blend_onto(canvas, content.left, content.top)
 
 
-def scale_planes(image: I420, placement: Placement) -> Planes:
+def scale_planes(image: Yuv420, placement: Placement) -> Planes:
     """The shown part of ``image`` at the placement's size, plane by plane."""
     s, d = placement
 

@@ -10,19 +10,34 @@ import numpy as np
 BLACK_Y, NEUTRAL_C = 16, 128  # BT.601 limited range, what the codecs here use
 
 
-class I420:
-    __slots__ = ("data", "height", "u", "v", "width", "y")
+class Yuv420:
+    """A 4:2:0 picture as three planes wherever they lie (full-size luma,
+    half-size chroma), each row to row at a stride of its own: what the
+    compositor reads its inputs from."""
+
+    __slots__ = ("height", "u", "v", "width", "y")
+
+    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        self.y, self.u, self.v = y, u, v
+        self.height, self.width = y.shape
+
+
+class I420(Yuv420):
+    """A 4:2:0 picture in one contiguous buffer, the planes one after another:
+    what the compositor draws on and encoders take."""
+
+    __slots__ = ("data",)
 
     def __init__(self, data: np.ndarray, width: int, height: int) -> None:
         """``data`` is (height * 3 / 2) x width uint8; width and height are even."""
-        self.data = data
-        self.width = width
-        self.height = height
         quarter = (height // 2) * (width // 2)
         flat = data.reshape(-1)
-        self.y = data[:height]
-        self.u = flat[width * height : width * height + quarter].reshape(height // 2, width // 2)
-        self.v = flat[width * height + quarter :].reshape(height // 2, width // 2)
+        super().__init__(
+            data[:height],
+            flat[width * height : width * height + quarter].reshape(height // 2, width // 2),
+            flat[width * height + quarter :].reshape(height // 2, width // 2),
+        )
+        self.data = data
 
     @classmethod
     def blank(cls, width: int, height: int) -> I420:

@@ -23,7 +23,7 @@ from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
 from compositor.picture import Picture
-from compositor.planes import I420
+from compositor.planes import I420, Yuv420
 from recorder.audio import mix, to_frame
 from recorder.outputs import Output, OutputInfo
 from recorder.tracks import FrameRef
@@ -70,14 +70,23 @@ class MixerStats:
     frames_repeated: int = 0
 
 
-def to_source(frame: av.VideoFrame) -> I420:
-    """A decoded input frame as the compositor takes it: I420, what decoders give
-    (anything else, or an odd size, is converted first)."""
+def to_source(frame: av.VideoFrame) -> Yuv420:
+    """A decoded input frame as the compositor takes it: its yuv420p planes (what
+    decoders give; anything else, or an odd size, is converted first), read in
+    place. The arrays keep the frame's buffers alive, and a decoder never writes
+    to a frame it has handed out. to_ndarray() would copy the frame: 33 us for
+    640x360, 4 ms a second for four such cameras at 30 fps."""
     if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
         frame = frame.reformat(
             width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p"
         )
-    return I420(frame.to_ndarray(), frame.width, frame.height)
+    y, u, v = (_plane(p) for p in frame.planes)
+    return Yuv420(y, u, v)
+
+
+def _plane(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    rows = np.frombuffer(memoryview(plane), np.uint8, plane.line_size * plane.height)
+    return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def to_video_frame(canvas: I420, pts: int) -> av.VideoFrame:
@@ -103,9 +112,9 @@ class _Converted:
     """The compositor's image of the last frame seen per camid; a frame shown on
     several ticks is converted once."""
 
-    frames: dict[str, tuple[av.VideoFrame, I420]] = field(default_factory=dict)
+    frames: dict[str, tuple[av.VideoFrame, Yuv420]] = field(default_factory=dict)
 
-    def image(self, camid: str, frame: av.VideoFrame) -> I420:
+    def image(self, camid: str, frame: av.VideoFrame) -> Yuv420:
         cached = self.frames.get(camid)
         if cached is not None and cached[0] is frame:
             return cached[1]

@@ -24,7 +24,7 @@ from cloudrec.wire import (
 )
 from compositor.planes import I420
 from recorder.audio import TICK_SAMPLES
-from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_video_frame
+from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_source, to_video_frame
 from recorder.outputs import FileOutput, OutputInfo
 
 # A whole batch and part of another: the part must be written when the mixer stops.
@@ -93,3 +93,25 @@ def test_a_canvas_is_wrapped_not_copied() -> None:
     frame = to_video_frame(I420(data, 640, 360), 0)
     data[0, 0] = 200
     assert frame.to_ndarray()[0, 0] == 200
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 360), (650, 362), (326, 240)])
+def test_a_decoded_frame_is_read_in_place_whatever_its_row_padding(width: int, height: int) -> None:
+    """Rows of decoded frames are padded (326 wide: luma rows of 336 bytes,
+    chroma of 176); the planes seen must hold the picture and no padding."""
+    rng = np.random.default_rng(width)
+    data = rng.integers(0, 256, (height * 3 // 2, width), np.uint8)
+    frame = av.VideoFrame.from_ndarray(data, format="yuv420p")
+    source = to_source(frame)
+    expected = I420(data, width, height)
+    assert (source.width, source.height) == (width, height)
+    for plane in ("y", "u", "v"):
+        assert np.array_equal(getattr(source, plane), getattr(expected, plane)), plane
+
+
+def test_other_formats_and_odd_sizes_are_converted_first() -> None:
+    frame = av.VideoFrame.from_ndarray(np.full((241, 333, 3), 200, np.uint8), format="rgb24")
+    source = to_source(frame)
+    assert (source.width, source.height) == (332, 240)
+    assert source.u.shape == source.v.shape == (120, 166)
+    assert abs(int(source.y[100, 100]) - 188) <= 2, "white-ish grey in limited range"
