@@ -31,6 +31,10 @@ PLAYOUT_DELAY_SAMPLES = round(BATCH_S * SAMPLE_RATE) + 4 * TICK_SAMPLES
 # must not push its audio ever later against the video.
 MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES
 FULL_SCALE = 1.0
+# The mix is rounded to 16-bit steps. FFmpeg's AAC encoder took half as long
+# again on the decoders' unrounded float samples (1.40 against 0.91 ms per
+# 100 ms of four voices), and 16-bit is what reached it when the mix was s16.
+S16_STEPS = 32768
 
 
 class AudioBuffer:
@@ -130,15 +134,17 @@ def _stereo(frame: av.AudioFrame) -> np.ndarray:
 
 
 def mix(blocks: Iterable[np.ndarray], count: int) -> np.ndarray:
-    """Sums blocks of 2 x ``count`` float32 samples; a sum that would clip is
-    scaled down to full scale for the whole block instead, so loud overlaps never
-    square off. Silence where nobody sends."""
+    """Sums blocks of 2 x ``count`` float32 samples, rounded to 16-bit steps; a
+    sum that would clip is scaled down to full scale for the whole block instead,
+    so loud overlaps never square off. Silence where nobody sends."""
     total = np.zeros((CHANNELS, count), np.float32)
     for block in blocks:
         total += block
     peak = float(np.abs(total).max()) if count else 0.0
-    if peak > FULL_SCALE:
-        total *= FULL_SCALE / peak
+    scale = S16_STEPS * (FULL_SCALE / peak if peak > FULL_SCALE else 1.0)
+    total *= scale
+    np.rint(total, out=total)
+    total *= 1 / S16_STEPS
     return total
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from recorder.audio import (
     MAX_BUFFER_SAMPLES,
     PLAYOUT_DELAY_SAMPLES,
+    S16_STEPS,
     SAMPLE_RATE,
     TICK_SAMPLES,
     AudioBuffer,
@@ -128,6 +129,14 @@ def test_mix_sums_and_never_clips() -> None:
     assert mixed.max() == 1.0 and mixed.min() == -1.0
     assert np.allclose(mixed[:, 1:], 1.0), "scaled as a whole: the same shape, no squared-off peaks"
     assert np.array_equal(mix([], 4), np.zeros((2, 4), np.float32))
+
+
+def test_the_mix_is_on_16_bit_steps() -> None:
+    """What the AAC encoder is quickest on (recorder/audio.py S16_STEPS)."""
+    voices = np.random.default_rng(0).uniform(-0.3, 0.3, (3, 2, TICK_SAMPLES)).astype(np.float32)
+    steps = mix(list(voices), TICK_SAMPLES) * S16_STEPS
+    assert np.array_equal(steps, np.rint(steps))
+    assert np.abs(steps / S16_STEPS - voices.sum(axis=0)).max() <= 0.5 / S16_STEPS
 
 
 def test_to_frame() -> None:
