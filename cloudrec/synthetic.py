@@ -20,6 +20,10 @@ AUDIO_PTIME_S = 0.020
 BEEP_S = 0.050
 BEEP_HZ = 1_000
 TONE_AMPLITUDE = 0.25
+# Float error in a capture instant computed as start + n * period is far below
+# these: a microsecond, a millionth of a frame.
+FLOAT_SLACK = 1e-6
+FRAME_DIGITS = 6
 MARKER_PX = 16
 
 
@@ -76,7 +80,15 @@ class FlashSchedule:
         frame asked about fixes when every flash (and so every beep) is."""
         if self._origin is None:
             self._origin = due - n / self._fps
-        return math.floor(due) != math.floor(due - 1 / self._fps)
+        return self._first_frame_from(math.floor(due + FLOAT_SLACK)) == n
+
+    def _first_frame_from(self, second: int) -> int:
+        """The first frame captured at or after ``second``. Paced on whole
+        periods (see _Paced), frames fall on whole seconds, computed a hair
+        either side of them: that hair is rounded away, here and in is_flash
+        alike, so flash and beep agree on the frame."""
+        assert self._origin is not None
+        return math.ceil(round((second - self._origin) * self._fps, FRAME_DIGITS))
 
     def beep_mask(self, t: np.ndarray) -> np.ndarray:
         """Which of the sample instants ``t`` are in a beep (none before the
@@ -86,7 +98,7 @@ class FlashSchedule:
             return mask
         # A beep may have begun in the second before the first instant.
         for second in range(math.floor(t[0]) - 1, math.floor(t[-1]) + 1):
-            frame = math.ceil((second - self._origin) * self._fps)
+            frame = self._first_frame_from(second)
             if frame < 0:
                 continue  # before the video began
             onset = self._origin + frame / self._fps
