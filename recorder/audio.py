@@ -45,7 +45,7 @@ class AudioBuffer:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        # Made for the input it was first given (a resampler takes one kind only).
+        # With the kind of input it was made for: a resampler takes one kind only.
         self._resampler: tuple[tuple[str, str, int], av.AudioResampler] | None = None
         self._clock = clock
         self._chunks: deque[np.ndarray] = deque()

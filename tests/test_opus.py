@@ -5,7 +5,7 @@ import numpy as np
 from aiortc import RTCRtpCodecParameters
 from aiortc.jitterbuffer import JitterFrame
 
-from recorder.audio import AudioBuffer
+from recorder.audio import PLAYOUT_DELAY_SAMPLES, AudioBuffer
 from recorder.opus import OpusDecoder, decoder_for, packet_channels
 
 FRAME = 960  # 20 ms at 48 kHz, what WebRTC senders packetise
@@ -84,3 +84,20 @@ def test_stereo_keeps_its_channels_apart() -> None:
 def test_other_codecs_get_aiortcs_decoders() -> None:
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
     assert not isinstance(decoder_for(vp8, b"\x00"), OpusDecoder)
+
+
+def test_buffered_frames_keep_their_samples_while_decoding_goes_on() -> None:
+    """Buffers hold the decoder's own memory (recorder/audio.py reads frames
+    in place): later frames must not land in it."""
+    packets = encode(1)
+    buffer = AudioBuffer(lambda: 0.0)
+    decoder = decoder_for(OPUS, packets[0])
+    for n, data in enumerate(packets[:10]):
+        for frame in decoder.decode(JitterFrame(data, n * FRAME)):
+            assert isinstance(frame, av.AudioFrame)
+            buffer.push(frame)
+    # Played at once, the clock standing still: the newest PLAYOUT_DELAY of it.
+    kept = PLAYOUT_DELAY_SAMPLES // FRAME
+    held = [buffer.pull(FRAME) for _ in range(kept)]
+    got = np.concatenate([block[:1] for block in held if block is not None], axis=1)
+    assert np.array_equal(got, decode(packets[:10])[:, -kept * FRAME :])
