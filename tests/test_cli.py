@@ -12,26 +12,26 @@ from cloudrec.server import RunningServer
 from tests.helpers import API_AUTH, token
 
 PEER_TIMEOUT_S = 60.0
+# Long enough for the checks; the peers are stopped when they are done.
+PEER_SECONDS = "30"
+
+
+async def start_peer(
+    server_url: str, room: str, *options: str, **pipes: int
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "cloudrec.cli", "peer", "--server", server_url],
+        *["--room", room, "--seconds", PEER_SECONDS, *options],
+        **pipes,
+    )
 
 
 @pytest.mark.parametrize("extra", [[], ["--replay"], ["--screen", "--flash"]])
 async def test_peer_joins_and_publishes(server: RunningServer, extra: list[str]) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cloudrec.cli",
-        "peer",
-        "--server",
+    proc = await start_peer(
         server.base_url,
-        "--room",
         "cli",
-        "--user",
-        "zed",
-        "--token",
-        token("cli", "zed"),
-        "--seconds",
-        "30",
-        *extra,
+        *["--user", "zed", "--token", token("cli", "zed"), *extra],
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -56,20 +56,8 @@ async def test_several_peers_share_one_process(server: RunningServer) -> None:
     options: list[str] = []
     for i, user in enumerate(users):
         options += ["--user", user, "--token", token("many", user), "--tone", str(300 + 100 * i)]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cloudrec.cli",
-        "peer",
-        "--server",
-        server.base_url,
-        "--room",
-        "many",
-        "--replay",
-        "--seconds",
-        "30",
-        *options,
-        stdout=asyncio.subprocess.PIPE,
+    proc = await start_peer(
+        server.base_url, "many", "--replay", *options, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
@@ -99,10 +87,8 @@ async def test_several_peers_share_one_process(server: RunningServer) -> None:
 async def test_peer_options_that_do_not_fit_the_users_are_refused(
     extra: list[str], message: bytes
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "cloudrec.cli", "peer", "--server", "http://127.0.0.1:9"],
-        *["--room", "r", "--user", "a", *extra],
-        stderr=asyncio.subprocess.PIPE,
+    proc = await start_peer(
+        "http://127.0.0.1:9", "r", "--user", "a", *extra, stderr=asyncio.subprocess.PIPE
     )
     _, stderr = await asyncio.wait_for(proc.communicate(), PEER_TIMEOUT_S)
     assert proc.returncode != 0
