@@ -63,6 +63,11 @@ class Participant:
         self._events: dict[str, list[EventHandler]] = {}
         self._sending: list[tuple[MediaStreamTrack, dict[str, Any]]] = []
         self._pcs: dict[str, RTCPeerConnection] = {}
+        # Connections being closed, each in a task of its own that leave() waits
+        # for: aiortc's close() fails (logging "Task exception was never
+        # retrieved") when a task waiting on it is cancelled, as the tasks left
+        # at an event loop's end are.
+        self._closing: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self.connected_to_recorder = asyncio.Event()
         self.board = Board()  # a replica of the room's whiteboard
@@ -103,6 +108,15 @@ class Participant:
             await self._client.request({"type": "leave"}, timeout=5.0)
         await self._close_pcs()
         await self._client.close()
+
+    def _close_soon(self, pc: RTCPeerConnection) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(pc.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    async def _close(self, pc: RTCPeerConnection) -> None:
+        await asyncio.shield(self._close_soon(pc))
 
     async def publish(
         self,
@@ -190,13 +204,13 @@ class Participant:
             pc = self._pcs.pop(str(who["userID"]), None)
             self.connected_to_recorder.clear()
             if pc is not None:
-                await pc.close()
+                await self._close(pc)
 
     async def _offer_to(self, recorder: str) -> None:
         async with self._lock:
             old = self._pcs.pop(recorder, None)
             if old is not None:
-                await old.close()
+                await self._close(old)
             self.connected_to_recorder.clear()
             if not self._sending:
                 return
@@ -234,7 +248,9 @@ class Participant:
 
     async def _close_pcs(self) -> None:
         pcs, self._pcs = list(self._pcs.values()), {}
-        await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+        for pc in pcs:
+            self._close_soon(pc)
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 async def _fit_senders(pc: RTCPeerConnection, video: list[Any]) -> None:
