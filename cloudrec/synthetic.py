@@ -20,10 +20,9 @@ AUDIO_PTIME_S = 0.020
 BEEP_S = 0.050
 BEEP_HZ = 1_000
 TONE_AMPLITUDE = 0.25
-# Float error in a capture instant computed as start + n * period is far below
-# these: a microsecond, a millionth of a frame.
-FLOAT_SLACK = 1e-6
-FRAME_DIGITS = 6
+# Decimal places that float error in a capture instant computed as start + n *
+# period never reaches, in seconds or in frames: rounded away at 6.
+ROUND_DIGITS = 6
 MARKER_PX = 16
 
 
@@ -80,7 +79,7 @@ class FlashSchedule:
         frame asked about fixes when every flash (and so every beep) is."""
         if self._origin is None:
             self._origin = due - n / self._fps
-        return self._first_frame_from(math.floor(due + FLOAT_SLACK)) == n
+        return self._first_frame_from(math.floor(round(due, ROUND_DIGITS))) == n
 
     def _first_frame_from(self, second: int) -> int:
         """The first frame captured at or after ``second``. Paced on whole
@@ -88,7 +87,7 @@ class FlashSchedule:
         either side of them: that hair is rounded away, here and in is_flash
         alike, so flash and beep agree on the frame."""
         assert self._origin is not None
-        return math.ceil(round((second - self._origin) * self._fps, FRAME_DIGITS))
+        return math.ceil(round((second - self._origin) * self._fps, ROUND_DIGITS))
 
     def beep_mask(self, t: np.ndarray) -> np.ndarray:
         """Which of the sample instants ``t`` are in a beep (none before the
