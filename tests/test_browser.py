@@ -221,6 +221,8 @@ async def test_dev_mode_says_so(make_server: ServerFactory, browser: Browser) ->
     server = await make_server(dev=True)
     errors: list[str] = []
     page = await open_page(browser, server.base_url, errors)
+    # Shown once the page has the server's info: waited for, not read at once.
+    await page.wait_for_selector("#dev-banner:not([hidden])")
     assert await page.is_visible("#dev-banner")
     await join(page, "dev-room", "dee")
     await shot(page, "08-dev-mode")
