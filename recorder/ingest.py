@@ -6,8 +6,9 @@ queue hop per frame) for a reader task to store. In a recorder that loop also
 carries every RTP packet of the room, and the hops cost it a third of its time
 (4 parties at 360p15: 0.145 cores, 0.096 without). A :class:`DecodeTap` takes
 the encoded frames where aiortc would queue them for its decoder, decodes them
-(video on a thread per track, as aiortc does; audio in place) and hands each
-frame to a sink that stores it (a camera slot, an audio buffer), with no hop.
+(large video frames on a thread per track, as aiortc does; audio and small
+video frames in place) and hands each frame to a sink that stores it (a camera
+slot, an audio buffer), with no hop.
 
 This reaches into one private attribute of aiortc's ``RTCRtpReceiver``, its
 decoder queue, and uses aiortc's own decoders for video (Opus is decoded as
@@ -46,6 +47,14 @@ _ERROR_ATTR = "_RTCRtpReceiver__decoder_error"
 # While a video waits for a keyframe to resume on, how often to ask for one: a
 # request per frame would flood the sender, and a lost one must be repeated.
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
+# Video frames up to this many pixels are decoded right on the event loop once
+# one of that size has been seen. A 320x180 VP8 frame decodes in 0.15 ms, and
+# handing it to a thread cost more than that: 4 parties sending 320x180 at 15
+# fps took 4 x 0.0045 cores of decoder threads, against 0.010 more of the loop
+# decoding them itself; the recorder went from 0.178 to 0.166 cores (medians of
+# four paired runs, lower in each). Larger frames (640x360 takes 0.6 ms, a 720p
+# keyframe several) stay on the thread, so the loop never waits long on one.
+INLINE_DECODE_MAX_PIXELS = 320 * 240
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -65,9 +74,12 @@ class DecodeTap:
     receiver stops; its own decoder thread waits in :meth:`get` until then and
     ends the track as usual, so a reader of the track still learns it ended.
 
-    ``threaded``: decode on a thread of the tap's own (video: a frame costs a
-    millisecond or more), else right here on the loop (audio: a 20 ms Opus frame
-    decodes in tens of microseconds, less than handing it to a thread costs).
+    ``inline_pixels``: None decodes every frame right here on the loop (audio: a
+    20 ms Opus frame decodes in tens of microseconds, less than handing it to a
+    thread costs). A number (video) decodes on a thread of the tap's own, except
+    while the last frame decoded had at most that many pixels: then the next one
+    is decoded here, once the thread has none left, so frames keep their order
+    and the decoder is never used by both.
 
     ``wanted``: asked before each frame; while it says no (a video no layout
     shows) frames are not decoded, and once it says yes again decoding resumes
@@ -79,19 +91,24 @@ class DecodeTap:
         sink: Sink,
         decode_error: threading.Event | None,
         *,
-        threaded: bool,
+        inline_pixels: int | None,
         wanted: Callable[[], bool] | None = None,
     ) -> None:
         self._name = name
         self._sink = sink
         self._decode_error = decode_error
-        self._threaded = threaded
+        self._inline_pixels = inline_pixels
+        self._inline = inline_pixels is None
         self._wanted = wanted
         self._resuming = False  # skipped frames: the next decoded must be a keyframe
         self._asked_at = -KEYFRAME_REQUEST_INTERVAL_S
         self._decoder: Decoder | None = None
         self._codec_name = ""
         self._items: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        # Items handed to the thread and not yet decoded; only the thread lowers it,
+        # after decoding, so the loop reading 0 means the decoder is free.
+        self._queued = 0
+        self._queued_lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -101,9 +118,11 @@ class DecodeTap:
         if item is None:
             self._stopped.set()
             self._items.put(None)  # ends the decoding thread, if one runs
-        elif not self._threaded:
+        elif self._inline and not self._queued:
             self._decode(*item)
         else:
+            with self._queued_lock:
+                self._queued += 1
             if self._thread is None:
                 # Started by the first frame: a receiver that never ran never stops.
                 self._thread = threading.Thread(
@@ -119,7 +138,11 @@ class DecodeTap:
 
     def _run(self) -> None:
         while (item := self._items.get()) is not None:
-            self._decode(*item)
+            try:
+                self._decode(*item)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
 
     def _decode(self, codec: RTCRtpCodecParameters, encoded_frame: JitterFrame) -> None:
         if self._wanted is not None and not self._wanted():
@@ -139,6 +162,10 @@ class DecodeTap:
             log.warning("%s: decoding %s failed: %s", self._name, codec.name, exc)
             self._ask_keyframe()
             return
+        if self._inline_pixels is not None and frames:
+            last = frames[-1]
+            if isinstance(last, av.VideoFrame):
+                self._inline = last.width * last.height <= self._inline_pixels
         for frame in frames:
             try:
                 self._sink(frame)
@@ -169,7 +196,7 @@ def tap_receiver(
         name,
         sink,
         error if isinstance(error, threading.Event) else None,
-        threaded=receiver.track.kind == "video",
+        inline_pixels=INLINE_DECODE_MAX_PIXELS if receiver.track.kind == "video" else None,
         wanted=wanted,
     )
     setattr(receiver, _QUEUE_ATTR, tap)

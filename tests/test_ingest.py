@@ -88,15 +88,17 @@ async def peers(*, tap: bool) -> AsyncIterator[tuple[RTCPeerConnection, Received
             task.cancel()
 
 
-async def test_tapped_tracks_decode_off_the_loop_and_still_end() -> None:
+async def test_tapped_tracks_decode_without_hops_and_still_end() -> None:
     async with peers(tap=True) as (receiver, got):
         # The aiortc this project installs is the one the tap knows.
         assert all(isinstance(got.taps[kind], DecodeTap) for kind in ("audio", "video"))
         await asyncio.wait_for(got.enough.wait(), WAIT_S)
-        # Video is decoded on the tap's thread, audio right on the loop; neither
-        # comes back through the tracks' queues.
-        assert got.threads["video"] == {"test.video-decode"}
-        assert got.threads["audio"] == {threading.main_thread().name}
+        # The first video frame is decoded on the tap's thread; at 320x180 the
+        # rest are decoded right on the loop, as audio is. None comes back
+        # through the tracks' queues.
+        loop_thread = threading.main_thread().name
+        assert got.threads["video"] == {"test.video-decode", loop_thread}
+        assert got.threads["audio"] == {loop_thread}
         video = got.frames["video"][-1]
         assert (video.width, video.height) == (320, 180)
         luma = float(np.mean(video.to_ndarray()[:180]))
@@ -123,7 +125,7 @@ async def test_a_started_receiver_is_declined() -> None:
 def test_a_frame_that_fails_to_decode_asks_for_a_keyframe() -> None:
     error = threading.Event()
     frames: list[av.VideoFrame] = []
-    tap = DecodeTap("unit", frames.append, error, threaded=False)
+    tap = DecodeTap("unit", frames.append, error, inline_pixels=None)
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
     tap.put((vp8, JitterFrame(data=b"\x00not vp8 at all", timestamp=0)))
     assert error.is_set() and not frames
@@ -142,7 +144,7 @@ def test_an_unshown_video_is_not_decoded_and_resumes_at_a_keyframe() -> None:
     error = threading.Event()
     frames: list[av.VideoFrame] = []
     shown = [True]
-    tap = DecodeTap("unit", frames.append, error, threaded=False, wanted=lambda: shown[0])
+    tap = DecodeTap("unit", frames.append, error, inline_pixels=None, wanted=lambda: shown[0])
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
 
     def put(*indices: int) -> None:
@@ -162,6 +164,51 @@ def test_an_unshown_video_is_not_decoded_and_resumes_at_a_keyframe() -> None:
     assert not error.is_set(), "asked again at once"
     put(0, 1)  # the keyframe the sender was asked for, and what follows it
     assert len(frames) == 5
+
+
+@pytest.mark.parametrize(("size", "inline_after_first"), [((64, 64), True), ((96, 96), False)])
+def test_small_video_frames_are_decoded_in_place_and_in_order(
+    size: tuple[int, int], inline_after_first: bool
+) -> None:
+    """With a limit of 64x64 pixels: the first frame (of a size not yet known)
+    goes to the thread, and so do those put while the thread still holds it;
+    after a small one, the rest are decoded in place, and larger ones all stay
+    on the thread. Frames leave in the order they came."""
+    packets = encode_video_loop("#FF0000", *size, 15)
+    stored: list[tuple[int, str]] = []
+    each = threading.Semaphore(0)
+    holding, release = threading.Event(), threading.Event()
+
+    def sink(frame: av.VideoFrame) -> None:
+        if not stored:  # the first frame, decoded: held until the next ones are put
+            holding.set()
+            release.wait(WAIT_S)
+        stored.append((frame.pts, threading.current_thread().name))
+        each.release()
+
+    tap = DecodeTap("unit", sink, None, inline_pixels=64 * 64)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+
+    def put(i: int) -> None:
+        tap.put((vp8, JitterFrame(data=packets[i], timestamp=i * 6000)))
+
+    burst = 5
+    put(0)
+    assert holding.wait(WAIT_S)
+    for i in range(1, burst):
+        put(i)
+    release.set()
+    for _ in range(burst):
+        assert each.acquire(timeout=WAIT_S)
+    for i in range(burst, len(packets)):
+        put(i)  # one at a time, as a camera's frames come
+        assert each.acquire(timeout=WAIT_S)
+    tap.put(None)
+    assert [pts for pts, _ in stored] == [i * 6000 for i in range(len(packets))]
+    threads = [name for _, name in stored]
+    assert threads[:burst] == ["unit-decode"] * burst
+    in_place = threading.current_thread().name if inline_after_first else "unit-decode"
+    assert set(threads[burst:]) == {in_place}
 
 
 def test_keyframes_are_told_from_delta_frames() -> None:
