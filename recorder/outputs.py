@@ -112,11 +112,12 @@ def hls_options(playlist: Path) -> dict[str, str]:
 
 
 # Presets whose motion search is narrowed from x264's hexagon to the diamond
-# that superfast and ultrafast use. On 4-camera composites (textured scenes at
-# the bitrate cap, recorder/x264 in a tight loop) veryfast with a diamond took
-# 8-13 % less CPU per frame at 640x360 and 1280x720 for the same bits, within
-# 0.03 dB of PSNR. Slower presets are an operator's choice of quality over CPU
-# and keep their own search.
+# that superfast and ultrafast use. On 4-camera composites of textured, panning
+# scenes with moving heads, x264 alone in a tight loop, veryfast with a diamond
+# took 6-17 % less CPU per frame at 640x360 and 1280x720, for 0.2-0.3 % more
+# bits at the same CRF (three times the motion alike) and PSNR within 0.03 dB.
+# Slower presets are an operator's choice of quality over CPU and keep their
+# own search.
 DIAMOND_SEARCH_PRESETS = frozenset({"veryfast"})
 
 
