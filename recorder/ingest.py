@@ -51,8 +51,8 @@ KEYFRAME_REQUEST_INTERVAL_S = 0.5
 # one of that size has been seen. A 320x180 VP8 frame decodes in 0.15 ms, and
 # handing it to a thread cost more than that: 4 parties sending 320x180 at 15
 # fps took 4 x 0.0045 cores of decoder threads, against 0.010 more of the loop
-# decoding them itself; the recorder went from 0.178 to 0.166 cores (medians of
-# four paired runs, lower in each). Larger frames (640x360 takes 0.6 ms, a 720p
+# decoding them itself; the recorder went from 0.179 to 0.154 cores (medians of
+# five paired runs, lower in four). Larger frames (640x360 takes 0.6 ms, a 720p
 # keyframe several) stay on the thread, so the loop never waits long on one.
 INLINE_DECODE_MAX_PIXELS = 320 * 240
 
