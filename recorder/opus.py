@@ -19,7 +19,8 @@ from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from av.frame import Frame
 
-SAMPLE_RATE = 48_000
+from recorder.audio import SAMPLE_RATE
+
 TIME_BASE = Fraction(1, SAMPLE_RATE)
 
 

@@ -23,7 +23,7 @@ from cloudrec.wire import (
     StreamTypes,
 )
 from compositor.planes import I420
-from recorder.audio import TICK_SAMPLES
+from recorder.audio import S16_STEPS, TICK_SAMPLES
 from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_source, to_video_frame
 from recorder.outputs import FileOutput, OutputInfo
 
@@ -32,7 +32,7 @@ TICKS = AUDIO_TICKS_PER_JOB + 2
 PCM = AudioCfg(2, AudioFormat.PCM)  # lossless, so the samples can be compared exactly
 # One step of 16-bit PCM in the mixer's float samples: levels that are whole
 # steps come out of the s16 file as those whole numbers.
-S16_STEP = 1 / 32768
+S16_STEP = 1 / S16_STEPS
 
 
 def _record(path: Path, contents: MixerContents) -> np.ndarray:

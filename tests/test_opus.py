@@ -58,13 +58,14 @@ def test_the_toc_byte_tells_the_channels() -> None:
 
 
 def test_mono_is_decoded_as_mono_and_heard_on_both_channels() -> None:
-    samples = decode(encode(1))
+    packets = encode(1)
+    samples = decode(packets)
     assert samples.shape[0] == 1
     assert abs(rms(samples)[0] - 0.3 / np.sqrt(2)) < LEVEL_TOLERANCE
     now = [0.0]
     buffer = AudioBuffer(lambda: now[0])
-    decoder = decoder_for(OPUS, encode(1)[0])
-    frame = decoder.decode(JitterFrame(encode(1)[10], 0))[0]
+    decoder = decoder_for(OPUS, packets[0])
+    frame = decoder.decode(JitterFrame(packets[10], 0))[0]
     assert isinstance(frame, av.AudioFrame)
     buffer.push(frame)
     now[0] += 1.0  # past the playout delay: played at once
