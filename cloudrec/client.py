@@ -44,6 +44,21 @@ def ws_url(server: str) -> str:
     return url if url.endswith("/ws") else url + "/ws"
 
 
+def follow_presence(
+    participants: list[dict[str, Any]], message: Message
+) -> list[dict[str, Any]]:
+    """The participant list after one presence message: a join's later parts
+    ("list"), or one participant who joined, left or changed tracks."""
+    if message.get("event") == "list":
+        return [*participants, *message.get("participants", [])]
+    who = message.get("user") or {}
+    if message.get("event") == "leave":
+        return [p for p in participants if p.get("userID") != who.get("userID")]
+    if any(p.get("userID") == who.get("userID") for p in participants):
+        return [who if p.get("userID") == who.get("userID") else p for p in participants]
+    return [*participants, who]
+
+
 class Participant:
     def __init__(
         self,
@@ -96,10 +111,13 @@ class Participant:
         if self._token:
             join["token"] = self._token
         try:
-            reply = await self._client.request(join)
+            await self._client.request(join, on_reply=self._joined)
         except BaseException:
             await self._client.close()  # a refused join leaves nothing open
             raise
+
+    def _joined(self, reply: Message) -> None:
+        """The room as the join found it; parts that did not fit the reply follow."""
         self.participants = list(reply.get("participants", []))
         self.board.load(reply.get("whiteboard") or {})
 
@@ -194,7 +212,7 @@ class Participant:
             handler(dict(message.get("data") or {}))
 
     async def _on_presence(self, message: Message) -> None:
-        self.participants = list(message.get("participants", []))
+        self.participants = follow_presence(self.participants, message)
         who = message.get("user") or {}
         if who.get("role") != "recorder":
             return

@@ -37,6 +37,8 @@ class Config:
     max_rooms: int = 100
     max_peers_per_room: int = 16
     max_message_bytes: int = 64 * 1024
+    max_messages_per_second: int = 50
+    max_joins_per_minute: int = 60
     max_sessions: int = 8
     max_recording_seconds: int = 4 * 3600
     min_free_disk_mb: int = 200
@@ -85,7 +87,12 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "data_dir": ("where recordings and the index are kept", Path),
     "max_rooms": ("rooms open at once", int),
     "max_peers_per_room": ("participants in one room", int),
-    "max_message_bytes": ("largest signaling message accepted", int),
+    "max_message_bytes": ("largest signaling message either side sends", int),
+    "max_messages_per_second": (
+        "signaling messages one connection may send a second (four seconds' worth at once)",
+        int,
+    ),
+    "max_joins_per_minute": ("joins one remote address may make a minute (907 past it)", int),
     "max_sessions": ("recordings running at once (907 past it)", int),
     "max_recording_seconds": ("longest recording (901 past it)", int),
     "min_free_disk_mb": ("free disk needed to start a recording (902 under it)", int),

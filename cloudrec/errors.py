@@ -29,10 +29,16 @@ class ErrorCode(IntEnum):
     NOSPACE = 1507
 
 
+# Messages quote what was refused; a hostile value may be as long as a message.
+MAX_MESSAGE_CHARS = 500
+
+
 class CloudrecError(Exception):
     """A refused call: a SPEC code plus a message that names the offending field."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
         self.code = code
         self.message = message

@@ -3,20 +3,38 @@
 The server keeps the authoritative board of each room and relays operations;
 the recorder keeps a replica. Points are fractions (0..1) of a 16:9 board, so
 a board looks the same at any size; widths are in pixels of a 1600-wide board.
+
+A board is bounded in bytes (its strokes and its undo history alike), and
+everything it sends fits one signaling message: a stroke is refused past a
+part's size, and a state or a restore larger than a part goes out as several
+restores of one version, which replicas apply in turn.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from cloudrec import jsonio
 from cloudrec.errors import CloudrecError, ErrorCode
 
 BOARD_WIDTH, BOARD_HEIGHT = 1600, 900
 MAX_STROKES = 5000
 MAX_POINTS = 2000
 MAX_UNDO = 200
+# What a board and its undo history may hold, each: a few thousand strokes of
+# a real meeting, and a bound on what one room can make the server keep.
+MAX_BOARD_BYTES = 2 * 1024 * 1024
+MAX_STROKE_ID_BYTES = 64
+# Room around the strokes of a part for the message that carries it
+# ({"type": "reply", "rid": ..., "err": 0, "op": "restore", "version": ...}).
+ENVELOPE_BYTES = 256
+# The largest message a board sends by default: the server's default
+# --max-message-bytes.
+DEFAULT_PART_BYTES = 64 * 1024
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
@@ -35,6 +53,11 @@ class Stroke:
             "points": [list(p) for p in self.points],
         }
 
+    @cached_property
+    def wire_bytes(self) -> int:
+        """Its size in a message, with the comma that joins it to the next."""
+        return jsonio.size(self.to_wire()) + 1
+
 
 @dataclass(frozen=True)
 class BoardSnapshot:
@@ -52,8 +75,8 @@ def parse_stroke(raw: Any) -> Stroke:
     if not isinstance(raw, dict):
         raise _bad("stroke must be an object")
     stroke_id = raw.get("id")
-    if not isinstance(stroke_id, str) or not 0 < len(stroke_id) <= 64:
-        raise _bad("stroke.id must be a string of 1 to 64 characters")
+    if not isinstance(stroke_id, str) or not 0 < len(stroke_id.encode()) <= MAX_STROKE_ID_BYTES:
+        raise _bad(f"stroke.id must be a string of 1 to {MAX_STROKE_ID_BYTES} bytes")
     color = raw.get("color", "#000000")
     if not isinstance(color, str) or not _COLOR.match(color):
         raise _bad("stroke.color must be #RRGGBB")
@@ -71,23 +94,33 @@ def parse_stroke(raw: Any) -> Stroke:
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
         ):
             raise _bad(f"stroke.points[{i}] must be [x, y]")
-        x, y = float(point[0]), float(point[1])
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        # Compared before float(): an integer of 400 digits has no float.
+        if not all(0 <= v <= 1 for v in point):
             raise _bad(f"stroke.points[{i}] must lie within 0..1")
-        parsed.append((x, y))
+        parsed.append((float(point[0]), float(point[1])))
     return Stroke(stroke_id, color, float(width), tuple(parsed))
 
 
 class Board:
-    def __init__(self) -> None:
+    def __init__(self, part_bytes: int = DEFAULT_PART_BYTES) -> None:
+        """``part_bytes``: the largest message this board's effects and state may
+        take (the server's --max-message-bytes); replicas need not say."""
         self._strokes: dict[str, Stroke] = {}
-        self._undo: list[tuple[str, Any]] = []
+        self._bytes = 0  # of the strokes on the board, as the wire carries them
+        self._undo: list[tuple[str, Any, int]] = []  # (what was done, payload, bytes)
+        self._undo_bytes = 0
         self._snapshot: BoardSnapshot | None = None
+        self._part_bytes = max(part_bytes - ENVELOPE_BYTES, 1)
         self.version = 0
         # A replica may hear relayed effects before its initial state arrives
         # (both come on one connection, handled apart): they wait for load().
         self._loaded = False
         self._early: list[dict[str, Any]] = []
+
+    @property
+    def size(self) -> int:
+        """Bytes the strokes on the board take on the wire."""
+        return self._bytes
 
     def snapshot(self) -> BoardSnapshot:
         """Made once per version: the mixer asks every tick."""
@@ -96,57 +129,119 @@ class Board:
         return self._snapshot
 
     def state(self) -> dict[str, Any]:
+        """The whole board, for a caller that reads it in one piece (tests, REST)."""
         return {"version": self.version, "strokes": [s.to_wire() for s in self._strokes.values()]}
+
+    def state_parts(
+        self, head_bytes: int | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The board as a state of at most ``head_bytes`` (a part's size by
+        default), and the restores of the same version, each at most a part,
+        that complete it: load() the first, replay() the rest."""
+        strokes = list(self._strokes.values())
+        limit, used, fit = head_bytes or self._part_bytes, 2, 0
+        for stroke in strokes:  # in order, while they fit
+            if used + stroke.wire_bytes > limit:
+                break
+            used += stroke.wire_bytes
+            fit += 1
+        head = {"version": self.version, "strokes": [s.to_wire() for s in strokes[:fit]]}
+        restores = [
+            {"op": "restore", "strokes": chunk, "version": self.version}
+            for chunk in _chunks(strokes[fit:], self._part_bytes)
+        ]
+        return head, restores
+
+    def parts(self, effect: dict[str, Any]) -> list[dict[str, Any]]:
+        """An effect of apply() as messages of at most a part's size each."""
+        if effect.get("op") != "restore":
+            return [effect]
+        strokes = [parse_stroke(s) for s in effect.get("strokes", [])]
+        chunks = list(_chunks(strokes, self._part_bytes)) or [[]]
+        return [{**effect, "strokes": c} for c in chunks]
 
     def load(self, state: dict[str, Any]) -> None:
         """Replaces this board with a state from ``state()`` (a replica's start),
-        then replays the effects heard meanwhile that are newer than it."""
+        then replays the effects heard meanwhile that are not older than it
+        (a state's own later parts are restores of its version)."""
         self._strokes = {s.id: s for s in map(parse_stroke, state.get("strokes", []))}
+        self._bytes = sum(s.wire_bytes for s in self._strokes.values())
         self._undo.clear()
+        self._undo_bytes = 0
         self.version = int(state.get("version", 0))
         self._snapshot = None
         self._loaded = True
         early, self._early = self._early, []
         for effect in early:
-            if int(effect.get("version", 0)) > self.version:
+            # Replaying the effect that made the state's own version changes
+            # nothing: each kind of effect is idempotent on its result.
+            if int(effect.get("version", 0)) >= self.version:
                 self._effect(effect)
 
     def apply(self, op: dict[str, Any]) -> dict[str, Any]:
         """Applies one operation from a participant; returns its effect as a
         concrete operation (stroke, erase, clear or restore) that a replica
-        without this board's history can replay."""
+        without this board's history can replay (parts() splits a large one)."""
         kind = op.get("op")
         if kind == "stroke":
             stroke = parse_stroke(op.get("stroke"))
             if stroke.id in self._strokes:
                 raise _bad(f"stroke.id '{stroke.id}' is on the board already")
+            if stroke.wire_bytes > self._part_bytes:
+                raise _bad(
+                    f"stroke.points take {stroke.wire_bytes} bytes, more than one message "
+                    f"carries ({self._part_bytes})"
+                )
             if len(self._strokes) >= MAX_STROKES:
                 raise CloudrecError(ErrorCode.RECORD_MAX, f"the board holds {MAX_STROKES} strokes")
-            self._remember(("stroke", stroke.id))
+            self._check_room(stroke.wire_bytes)
+            self._remember("stroke", stroke.id, len(stroke.id))
             effect: dict[str, Any] = {"op": "stroke", "stroke": stroke.to_wire()}
         elif kind == "erase":
             stroke_id = op.get("id")
             removed = self._strokes.get(stroke_id) if isinstance(stroke_id, str) else None
             if removed is None:
-                raise _bad(f"id '{stroke_id}' is no stroke on the board")
-            self._remember(("erase", removed))
+                raise _bad(f"id '{str(stroke_id)[:80]}' is no stroke on the board")
+            self._remember("erase", removed, removed.wire_bytes)
             effect = {"op": "erase", "id": stroke_id}
         elif kind == "clear":
-            self._remember(("clear", tuple(self._strokes.values())))
+            self._remember("clear", tuple(self._strokes.values()), self._bytes)
             effect = {"op": "clear"}
         elif kind == "undo":
-            if not self._undo:
-                raise _bad("nothing to undo")
-            done, payload = self._undo.pop()
-            if done == "stroke":
-                effect = {"op": "erase", "id": payload}
-            elif done == "erase":
-                effect = {"op": "stroke", "stroke": payload.to_wire()}
-            else:
-                effect = {"op": "restore", "strokes": [s.to_wire() for s in payload]}
+            effect = self._undo_effect()
         else:
             raise _bad("op must be stroke, erase, clear or undo")
         return self._effect({**effect, "version": self.version + 1})
+
+    def _undo_effect(self) -> dict[str, Any]:
+        if not self._undo:
+            raise _bad("nothing to undo")
+        done, payload, size = self._undo[-1]
+        if done == "stroke":
+            effect: dict[str, Any] = {"op": "erase", "id": payload}
+        else:
+            back: tuple[Stroke, ...] = (payload,) if done == "erase" else payload
+            # What is back replaces strokes of the same id drawn since.
+            grows = sum(s.wire_bytes - self._stroke_bytes(s.id) for s in back)
+            self._check_room(grows)
+            if done == "erase":
+                effect = {"op": "stroke", "stroke": payload.to_wire()}
+            else:
+                effect = {"op": "restore", "strokes": [s.to_wire() for s in back]}
+        self._undo.pop()
+        self._undo_bytes -= size
+        return effect
+
+    def _stroke_bytes(self, stroke_id: str) -> int:
+        stroke = self._strokes.get(stroke_id)
+        return stroke.wire_bytes if stroke is not None else 0
+
+    def _check_room(self, more: int) -> None:
+        if self._bytes + more > MAX_BOARD_BYTES:
+            raise CloudrecError(
+                ErrorCode.RECORD_MAX,
+                f"the board would hold more than {MAX_BOARD_BYTES} bytes of strokes",
+            )
 
     def replay(self, effect: dict[str, Any]) -> dict[str, Any]:
         """Follows a relayed effect (what apply() returns): how replicas keep up."""
@@ -158,21 +253,44 @@ class Board:
     def _effect(self, effect: dict[str, Any]) -> dict[str, Any]:
         kind = effect.get("op")
         if kind == "stroke":
-            stroke = parse_stroke(effect.get("stroke"))
-            self._strokes[stroke.id] = stroke
+            self._put(parse_stroke(effect.get("stroke")))
         elif kind == "erase":
-            self._strokes.pop(str(effect.get("id")), None)
+            gone = self._strokes.pop(str(effect.get("id")), None)
+            if gone is not None:
+                self._bytes -= gone.wire_bytes
         elif kind == "clear":
             self._strokes.clear()
+            self._bytes = 0
         elif kind == "restore":
             for stroke in map(parse_stroke, effect.get("strokes", [])):
-                self._strokes[stroke.id] = stroke
+                self._put(stroke)
         else:
             raise _bad("op must be stroke, erase, clear or restore")
         self.version = int(effect.get("version", self.version + 1))
         self._snapshot = None
         return effect
 
-    def _remember(self, entry: tuple[str, Any]) -> None:
-        self._undo.append(entry)
-        del self._undo[:-MAX_UNDO]
+    def _put(self, stroke: Stroke) -> None:
+        self._bytes += stroke.wire_bytes - self._stroke_bytes(stroke.id)
+        self._strokes[stroke.id] = stroke
+
+    def _remember(self, done: str, payload: Any, size: int) -> None:
+        """Undo history is bounded in entries and in bytes, oldest forgotten first."""
+        self._undo.append((done, payload, size))
+        self._undo_bytes += size
+        while len(self._undo) > MAX_UNDO or self._undo_bytes > MAX_BOARD_BYTES:
+            self._undo_bytes -= self._undo.pop(0)[2]
+
+
+def _chunks(strokes: Iterable[Stroke], limit: int) -> Iterator[list[dict[str, Any]]]:
+    """Strokes in wire form, grouped so each group's list takes at most ``limit``."""
+    chunk: list[dict[str, Any]] = []
+    used = 2  # the list's brackets
+    for stroke in strokes:
+        if chunk and used + stroke.wire_bytes > limit:
+            yield chunk
+            chunk, used = [], 2
+        chunk.append(stroke.to_wire())
+        used += stroke.wire_bytes
+    if chunk:
+        yield chunk

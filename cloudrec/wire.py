@@ -14,6 +14,7 @@ from enum import IntEnum, IntFlag
 from typing import Any
 
 from cloudrec.errors import CloudrecError, ErrorCode, param_error
+from cloudrec.ids import MAX_ID_BYTES, check_id
 
 
 class StreamTypes(IntFlag):
@@ -94,7 +95,10 @@ SUPPORTED_CONTENT_TYPES = frozenset(
 ANYONE = "*"
 MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv", "m3u8"})
-MAX_FILENAME_LENGTH = 255
+MAX_FILENAME_BYTES = 255
+# One name between slashes: the file system's NAME_MAX, less the room the
+# recorder needs beside it ("." + name + ".segments" for an HLS playlist).
+MAX_NAME_BYTES = 255 - len("..segments")
 MAX_URL_LENGTH = 1024
 USER_SLOT = "{userid}"  # where a mode-1 file name takes each participant's ID
 _LIVE_URL = re.compile(r"^rtmps?://[^\s/?#]+(:\d+)?/\S+$")
@@ -477,13 +481,22 @@ def parse_filename(value: Any, path: str, allowed: frozenset[str]) -> tuple[str,
     bad = ErrorCode.INVALIDFILENAME
     if not isinstance(value, str) or not value:
         raise CloudrecError(bad, f"{path} must be a non-empty string")
-    if len(value) > MAX_FILENAME_LENGTH:
-        raise CloudrecError(bad, f"{path} is longer than {MAX_FILENAME_LENGTH} characters")
-    if "\x00" in value or "\\" in value or any(ord(ch) < 32 for ch in value):
-        raise CloudrecError(bad, f"{path} holds a control character or a backslash")
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise CloudrecError(bad, f"{path} holds a control character")
+    if "\\" in value:
+        raise CloudrecError(bad, f"{path} holds a backslash")
+    # Bytes, as the file system counts them: 100 CJK characters are 300 bytes.
+    if len(value.encode()) > MAX_FILENAME_BYTES:
+        raise CloudrecError(bad, f"{path} is longer than {MAX_FILENAME_BYTES} bytes in UTF-8")
     parts = [p for p in value.split("/") if p]
-    if not parts or any(p in (".", "..") for p in parts):
-        raise CloudrecError(bad, f"{path} '{value}' may not contain '.' or '..' segments")
+    # A leading dot is the recorder's own (an HLS playlist's segment folder,
+    # recorder/outputs.py), so no output can be named into another's files.
+    if not parts or any(p.startswith(".") for p in parts):
+        raise CloudrecError(
+            bad, f"{path} '{value}' may not contain '.' or '..' or names starting with '.'"
+        )
+    if any(len(p.encode()) > MAX_NAME_BYTES for p in parts):
+        raise CloudrecError(bad, f"{path} has a name longer than {MAX_NAME_BYTES} bytes")
     name = parts[-1]
     stem, dot, ext = name.rpartition(".")
     ext = ext.lower()
@@ -492,6 +505,23 @@ def parse_filename(value: Any, path: str, allowed: frozenset[str]) -> tuple[str,
             bad, f"{path} '{value}' must end in one of: {', '.join(sorted(allowed))}"
         )
     return "/" + "/".join(parts), ext
+
+
+def individual_name(template: str, user: str) -> str:
+    """A mode-1 file name for one participant: ``/d/{userid}.mp4`` -> ``/d/alice.mp4``."""
+    return template.replace(USER_SLOT, user)
+
+
+def individual_spec(spec: OutputSpec, user: str) -> OutputSpec:
+    """The output of one participant in a mode-1 mixer, checked as any file name is
+    (user IDs are checked at join, and again here where they become paths)."""
+    check_id(user, "user")
+    filename, container = parse_filename(
+        individual_name(spec.filename, user),
+        f"filename for user '{user}'",
+        frozenset({spec.container}),
+    )
+    return OutputSpec(spec.type, filename, container, spec.retries)
 
 
 def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[MixerOutputs, ...]:
@@ -543,6 +573,13 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
                     ErrorCode.INVALIDFILENAME,
                     f"{opath}.filename must contain {USER_SLOT} exactly when its mixer "
                     "records each participant alone (mode 1)",
+                )
+            if cfg.individual:
+                # It must hold the longest user ID too.
+                parse_filename(
+                    individual_name(filename, "u" * MAX_ID_BYTES),
+                    f"{opath}.filename with a {MAX_ID_BYTES}-byte user ID",
+                    cfg.file_types,
                 )
             if filename in seen_files:
                 raise CloudrecError(

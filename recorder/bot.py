@@ -22,6 +22,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.ids import recorder_user
 from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
 from compositor.picture import Picture
@@ -39,7 +40,6 @@ from storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
-BOT_USER_PREFIX = "recorder-"
 # How soon a publisher hears that its video is shown larger or smaller (a layout
 # update, a share taking over); one check costs microseconds.
 ASK_PERIOD_S = 0.5
@@ -56,9 +56,10 @@ def _rtc_configuration() -> RTCConfiguration:
 class RecorderBot:
     def __init__(self, ws_url: str, room: str, config: Config) -> None:
         self.room = room
-        self.user = BOT_USER_PREFIX + room
+        self.user = recorder_user(room)
         self._config = config
-        self._client = SignalingClient(ws_url)
+        # The server sends nothing over the limit it holds us to.
+        self._client = SignalingClient(ws_url, config.max_message_bytes)
         self._registry = TrackRegistry()
         self._audio: dict[str, AudioBuffer] = {}
         self._pcs: dict[str, RTCPeerConnection] = {}
@@ -88,16 +89,16 @@ class RecorderBot:
         sender = asyncio.create_task(self._send_loop())
         asker = asyncio.create_task(self._ask_loop())
         try:
-            joined = await client.request(
+            await client.request(
                 {
                     "type": "join",
                     "room": self.room,
                     "user": self.user,
                     "role": "recorder",
                     "key": self._config.bot_key,
-                }
+                },
+                on_reply=lambda joined: self._board.load(joined.get("whiteboard") or {}),
             )
-            self._board.load(joined.get("whiteboard") or {})
             closed = asyncio.create_task(client.closed.wait())
             leave = asyncio.create_task(self._leave.wait())
             await asyncio.wait({closed, leave}, return_when=asyncio.FIRST_COMPLETED)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
-    USER_SLOT,
     Content,
     ContentType,
     KeepAspect,
@@ -26,6 +24,7 @@ from cloudrec.wire import (
     OutputType,
     StartRequest,
     contents_for,
+    individual_spec,
 )
 from compositor.picture import Picture
 from compositor.planes import I420
@@ -207,7 +206,7 @@ class RecordingSession:
                 await asyncio.wait_for(self._registry.changed.wait(), FOLLOW_PERIOD_S)
 
     def _individual_mixer(self, cfg: MixerCfg, user: str) -> Mixer:
-        specs = [replace(s, filename=s.filename.replace(USER_SLOT, user)) for s in self._specs(cfg)]
+        specs = [individual_spec(s, user) for s in self._specs(cfg)]
         outputs = self._open_outputs(cfg, specs, [])
         content: list[Content] = [
             Content(ContentType.AUDIO, 0, 0, 0, 0, KeepAspect.KEEP, {"userid": user})

@@ -32,7 +32,7 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
     app = web.Application(
         client_max_size=config.max_message_bytes * 4, middlewares=[auth_middleware(config)]
     )
-    rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room)
+    rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room, config.max_message_bytes)
     resources = ResourceStore(config.resources_dir)
     control = MixerControl(config, rooms, launcher, recordings, resources)
     endpoint = SignalingEndpoint(config, rooms, control, AutoRecorder(config, control))

@@ -21,19 +21,24 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 Handler = Callable[[Message], Awaitable[None] | None]
+ReplyHook = Callable[[Message], None]
 REQUEST_TIMEOUT_S = 20.0
+# aiohttp's own default: a participant does not know its server's limit, and
+# the server sends nothing larger than that limit (64 KiB by default).
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class SignalingClient:
     """Sends requests (replies matched by ``rid``) and dispatches everything else
     to handlers registered per message ``type``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.url = url
+        self._max_bytes = max_message_bytes
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._rids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[Message], ReplyHook | None]] = {}
         self._handlers: dict[str, list[Handler]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -50,7 +55,9 @@ class SignalingClient:
     async def connect(self) -> None:
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.url, heartbeat=20.0)
+            self._ws = await self._session.ws_connect(
+                self.url, heartbeat=20.0, max_msg_size=self._max_bytes
+            )
         except BaseException:
             await self._session.close()
             raise
@@ -61,11 +68,18 @@ class SignalingClient:
             raise CloudrecError(ErrorCode.SERVER_EXCEPTION, "not connected to the signaling server")
         await self._ws.send_str(json.dumps(message))
 
-    async def request(self, message: Message, timeout: float = REQUEST_TIMEOUT_S) -> Message:
-        """Sends and waits for the reply; a non-zero ``err`` raises CloudrecError."""
+    async def request(
+        self,
+        message: Message,
+        timeout: float = REQUEST_TIMEOUT_S,
+        on_reply: ReplyHook | None = None,
+    ) -> Message:
+        """Sends and waits for the reply; a non-zero ``err`` raises CloudrecError.
+        ``on_reply`` sees a successful reply before any message that follows it
+        is dispatched (a join's state, completed by the parts sent after it)."""
         rid = next(self._rids)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = future
+        self._pending[rid] = (future, on_reply)
         try:
             await self.send({**message, "rid": rid})
             reply = await asyncio.wait_for(future, timeout)
@@ -93,10 +107,15 @@ class SignalingClient:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
-                data = json.loads(msg.data)
-                self._dispatch(data)
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    log.error("signaling: a message that is not JSON was dropped")
+                    continue
+                if isinstance(data, dict):
+                    self._dispatch(data)
         finally:
-            for future in self._pending.values():
+            for future, _ in self._pending.values():
                 if not future.done():
                     future.set_exception(
                         CloudrecError(ErrorCode.SERVER_EXCEPTION, "signaling connection closed")
@@ -105,9 +124,18 @@ class SignalingClient:
 
     def _dispatch(self, data: Message) -> None:
         if data.get("type") == "reply":
-            future = self._pending.get(int(data.get("rid", 0)))
-            if future is not None and not future.done():
-                future.set_result(data)
+            rid = data.get("rid")
+            pending = self._pending.get(rid) if isinstance(rid, int) else None
+            if pending is None or pending[0].done():
+                return
+            future, on_reply = pending
+            if on_reply is not None and not data.get("err"):
+                try:
+                    on_reply(data)
+                except Exception as exc:  # the caller hears of it, not the reader
+                    future.set_exception(exc)
+                    return
+            future.set_result(data)
             return
         for handler in list(self._handlers.get(str(data.get("type")), [])):
             result = handler(data)

@@ -5,6 +5,7 @@ REST). The recording itself happens in the bot, reached through the protocol."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -149,10 +150,20 @@ class MixerControl:
                         "outputs": body.get("outputs"),
                     }
                 )
-            except CloudrecError as exc:
-                await self._dismiss_bot(mixer)
-                await self._move(mixer, MixerState.NULL, int(exc.code), operator)
-                raise
+            except BaseException as exc:
+                # Whatever went wrong (the bot refused, vanished, or a bug), the
+                # room can record again and says why; its slot is freed.
+                failure = (
+                    exc
+                    if isinstance(exc, CloudrecError)
+                    else CloudrecError(ErrorCode.SERVER_EXCEPTION, "the recorder could not start")
+                )
+                if not isinstance(exc, CloudrecError | asyncio.CancelledError):
+                    log.exception("room %s: the hand-off to the recorder failed", room)
+                await self._end(mixer, int(failure.code), operator)
+                if isinstance(exc, CloudrecError | asyncio.CancelledError):
+                    raise
+                raise failure from exc
             await self._move(mixer, MixerState.RUNNING, 0, operator)
             log.info("room %s: recording started by %s", room, operator)
 
@@ -168,6 +179,8 @@ class MixerControl:
         contents = parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
         check_pictures(contents, self._resources)
         async with mixer.lock:
+            if mixer.state is not MixerState.RUNNING or mixer.bot is None:
+                raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
             await mixer.bot.request({"type": "mixer.update", "contents": body.get("contents")})
         await self._emit(room, "svrMixerCfgChanged", {})
 
@@ -181,15 +194,17 @@ class MixerControl:
                 return
             await self._move(mixer, MixerState.STOPPING, 0, operator)
             log.info("room %s: recording stopping (by %s)", room, operator)
+            clean = False
             try:
                 if mixer.bot is not None:
                     await mixer.bot.request({"type": "mixer.stop"}, timeout=BOT_STOP_TIMEOUT_S)
+                    clean = True
             except CloudrecError as exc:
                 log.warning("room %s: the bot failed to stop cleanly: %s", room, exc.message)
                 err = err or int(exc.code)
             finally:
-                await self._dismiss_bot(mixer)
-                await self._move(mixer, MixerState.NULL, err, operator)
+                # A bot that stopped cleanly reported every file closed first.
+                await self._end(mixer, err, operator, settle=not clean)
                 log.info("room %s: recording stopped", room)
 
     # -- the bot ---------------------------------------------------------------
@@ -206,11 +221,22 @@ class MixerControl:
         mixer.bot = bot
         return bot
 
-    async def _dismiss_bot(self, mixer: RoomMixer) -> None:
+    async def _end(self, mixer: RoomMixer, err: int, operator: str, settle: bool = True) -> None:
+        """Back to NULL, the bot sent away; with the lock held. Unless the bot
+        stopped cleanly, a file whose row still says recording has no recorder
+        left to finish it: it is settled as a restart would settle it."""
         bot, mixer.bot = mixer.bot, None
         mixer.bot_joined = None
         if bot is not None:
-            await bot.send({"type": "mixer.leave"})
+            with contextlib.suppress(CloudrecError, ConnectionError, RuntimeError):
+                await bot.send({"type": "mixer.leave"})
+        lost = self._recordings.being_recorded(mixer.room) if settle else []
+        await self._move(mixer, MixerState.NULL, err, operator)
+        if lost:
+            log.warning(
+                "room %s: %d file(s) left unfinished by the recorder", mixer.room, len(lost)
+            )
+            await self._recordings.settle_lost(lost)
 
     def recorder_joined(self, room: Room, peer: Peer) -> bool:
         """Whether a recorder is expected in ``room``; an unexpected one is refused."""
@@ -248,10 +274,9 @@ class MixerControl:
         mixer = self._mixers.get(room)
         if mixer is None or mixer.bot is not peer:
             return
+        # A call waiting on the bot fails at once and releases the lock; the
+        # loss is then settled under it, whatever call was under way.
         peer.fail_pending()
-        if mixer.state is MixerState.RUNNING and not mixer.lock.locked():
-            mixer.bot = None
-            # Taken before the room can start anew and add files of its own.
-            lost = self._recordings.being_recorded(room)
-            await self._move(mixer, MixerState.NULL, int(ErrorCode.SERVER_EXCEPTION), peer.user)
-            await self._recordings.settle_lost(lost)
+        async with mixer.lock:
+            if mixer.bot is peer and mixer.state is MixerState.RUNNING:
+                await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), peer.user)

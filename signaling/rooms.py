@@ -1,24 +1,32 @@
-"""Rooms and the peers in them, with the limits that bound both."""
+"""Rooms and the peers in them, with the limits that bound both.
+
+Every message the server sends is at most ``--max-message-bytes`` (the limit
+it holds its peers to as well): what could be larger (a room's participant
+list, its whiteboard) goes out in parts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from cloudrec import jsonio
 from cloudrec.auth import Identity
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
+from signaling.limits import TokenBucket
+
+log = logging.getLogger(__name__)
 
 ROLE_PARTICIPANT = "participant"
 ROLE_RECORDER = "recorder"
 PEER_REQUEST_TIMEOUT_S = 20.0
-USER_ID_MAX = 64
-ROOM_ID_MAX = 64
 
 
 @dataclass(eq=False)
@@ -26,17 +34,32 @@ class Peer:
     """One WebSocket connection, joined to at most one room."""
 
     ws: web.WebSocketResponse
+    max_bytes: int  # the largest message either side sends
+    messages: TokenBucket  # what this connection may still send now
+    address: str = ""
     user: str = ""
     role: str = ROLE_PARTICIPANT
     room: Room | None = None
     tracks: list[dict[str, Any]] = field(default_factory=list)
     identity: Identity | None = None
+    refused: int = 0  # messages refused by the rate limit, in a row
     _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _rids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: dict[str, Any]) -> None:
+        """Raises PARAM_ERR for a message over the limit, which is never sent."""
+        await self.send_text(jsonio.dumps(message))
+
+    async def send_text(self, text: str) -> None:
+        size = len(text.encode())
+        if size > self.max_bytes:
+            raise CloudrecError(
+                ErrorCode.PARAM_ERR,
+                f"a message of {size} bytes for '{self.user}' is over the "
+                f"{self.max_bytes}-byte limit",
+            )
         if not self.ws.closed:
-            await self.ws.send_str(json.dumps(message))
+            await self.ws.send_str(text)
 
     async def request(
         self, message: dict[str, Any], timeout: float = PEER_REQUEST_TIMEOUT_S
@@ -81,37 +104,48 @@ class Peer:
 @dataclass(eq=False)
 class Room:
     name: str
+    board: Board
     peers: dict[str, Peer] = field(default_factory=dict)
-    board: Board = field(default_factory=Board)
 
     def participants(self) -> list[dict[str, Any]]:
         return [p.describe() for p in self.peers.values()]
 
+    def participant_parts(self, limit: int) -> Iterator[list[dict[str, Any]]]:
+        """The participant list in groups that each encode to at most ``limit``."""
+        part: list[dict[str, Any]] = []
+        used = 2
+        for peer in self.peers.values():
+            entry = peer.describe()
+            size = jsonio.size(entry) + 1
+            if part and used + size > limit:
+                yield part
+                part, used = [], 2
+            part.append(entry)
+            used += size
+        yield part
+
     async def broadcast(
         self, message: dict[str, Any], *, exclude: Peer | None = None, role: str | None = None
     ) -> None:
+        """Encoded once, whatever the number of peers."""
+        text = jsonio.dumps(message)
         targets = [
             p for p in self.peers.values() if p is not exclude and (role is None or p.role == role)
         ]
-        await asyncio.gather(*(p.send(message) for p in targets), return_exceptions=True)
-
-
-def check_id(value: Any, name: str, max_len: int) -> str:
-    if not isinstance(value, str) or not value or len(value) > max_len:
-        raise CloudrecError(
-            ErrorCode.PARAM_ERR,
-            f"{name} must be a non-empty string of at most {max_len} characters",
+        results = await asyncio.gather(
+            *(p.send_text(text) for p in targets), return_exceptions=True
         )
-    if any(ord(ch) < 32 for ch in value) or "/" in value:
-        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} may not hold '/' or control characters")
-    return value
+        for peer, result in zip(targets, results, strict=True):
+            if isinstance(result, CloudrecError):
+                log.error("room %s: not sent to %s: %s", self.name, peer.user, result.message)
 
 
 class RoomRegistry:
-    def __init__(self, max_rooms: int, max_peers_per_room: int) -> None:
+    def __init__(self, max_rooms: int, max_peers_per_room: int, max_message_bytes: int) -> None:
         self.rooms: dict[str, Room] = {}
         self._max_rooms = max_rooms
         self._max_peers = max_peers_per_room
+        self._max_bytes = max_message_bytes
 
     def get(self, name: str) -> Room | None:
         return self.rooms.get(name)
@@ -123,7 +157,7 @@ class RoomRegistry:
                 raise CloudrecError(
                     ErrorCode.NOMORE_MCU, f"room: the server holds {self._max_rooms} rooms already"
                 )
-            room = Room(room_name)
+            room = Room(room_name, Board(self._max_bytes))
         if user in room.peers:
             raise CloudrecError(
                 ErrorCode.PARAM_ERR, f"user '{user}' is already in room '{room_name}'"

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
+import time
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from cloudrec.auth import DEV_IDENTITY, verify_token
+from cloudrec import jsonio
+from cloudrec.auth import DEV_IDENTITY, Identity, same, verify_token
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.ids import check_id, check_participant_id, recorder_user
+from cloudrec.whiteboard import ENVELOPE_BYTES
 from signaling.auto_record import AutoRecorder
+from signaling.limits import JoinLimiter, message_bucket
 from signaling.mixer_control import MixerControl
-from signaling.rooms import (
-    ROLE_PARTICIPANT,
-    ROLE_RECORDER,
-    ROOM_ID_MAX,
-    USER_ID_MAX,
-    Peer,
-    Room,
-    RoomRegistry,
-    check_id,
-)
+from signaling.rooms import ROLE_PARTICIPANT, ROLE_RECORDER, Peer, Room, RoomRegistry
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +26,9 @@ log = logging.getLogger(__name__)
 # an error reply and the connection lives on.
 HARD_MESSAGE_CAP_FACTOR = 4
 MAX_TRACKS = 16
+# A connection that goes on sending this many messages past its rate limit,
+# each refused, is closed: it is not listening to the answers.
+MAX_REFUSED_IN_A_ROW = 100
 MIXER_CALLS = ("startSvrMixer", "updateSvrMixerContent", "getSvrMixerState", "stopSvrMixer")
 
 
@@ -45,19 +42,22 @@ class SignalingEndpoint:
         self._auto = auto
         self._tasks: set[asyncio.Task[None]] = set()
         self._peers: set[Peer] = set()
+        self._joins = JoinLimiter(config.max_joins_per_minute)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(
-            heartbeat=30.0, max_msg_size=self._config.max_message_bytes * HARD_MESSAGE_CAP_FACTOR
-        )
+        limit = self._config.max_message_bytes
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=limit * HARD_MESSAGE_CAP_FACTOR)
         await ws.prepare(request)
-        peer = Peer(ws)
+        bucket = message_bucket(self._config.max_messages_per_second, time.monotonic())
+        peer = Peer(ws, limit, bucket, address=request.remote or "")
         self._peers.add(peer)
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 await self._on_text(peer, msg.data)
+                if peer.refused > MAX_REFUSED_IN_A_ROW:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"message rate")
         finally:
             self._peers.discard(peer)
             await self._leave(peer)
@@ -65,26 +65,47 @@ class SignalingEndpoint:
 
     async def _on_text(self, peer: Peer, text: str) -> None:
         rid: Any = None
+        kind = "message"
         try:
-            if len(text.encode()) > self._config.max_message_bytes:
+            size, limit = len(text.encode("utf-8", "surrogatepass")), peer.max_bytes
+            if size > limit:
                 raise CloudrecError(
-                    ErrorCode.PARAM_ERR,
-                    f"message is larger than {self._config.max_message_bytes} bytes",
+                    ErrorCode.PARAM_ERR, f"message is {size} bytes, larger than the {limit}-byte limit"
                 )
-            try:
-                message = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise CloudrecError(
-                    ErrorCode.PARAM_ERR, f"message is not JSON: {exc.msg}"
-                ) from None
+            message = jsonio.parse(text)
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 raise CloudrecError(ErrorCode.PARAM_ERR, "message must be an object with a 'type'")
             rid = message.get("rid")
+            kind = message["type"]
+            if not peer.messages.take(time.monotonic()):
+                peer.refused += 1
+                raise CloudrecError(
+                    ErrorCode.NOMORE_MCU,
+                    f"more than {self._config.max_messages_per_second} messages a second "
+                    "from this connection",
+                )
+            peer.refused = 0
             await self._on_message(peer, message)
         except CloudrecError as exc:
-            await peer.send(
-                {"type": "reply" if rid is not None else "error", "rid": rid, **exc.to_wire()}
+            await self._refuse(peer, rid, exc)
+        except Exception:
+            # A bug, not the peer's fault: said as such, and the connection lives on.
+            log.exception("'%s' from %s failed", kind[:64], peer.user or peer.address)
+            await self._refuse(
+                peer,
+                rid,
+                CloudrecError(ErrorCode.SERVER_EXCEPTION, f"'{kind}' failed on the server"),
             )
+
+    @staticmethod
+    async def _refuse(peer: Peer, rid: Any, exc: CloudrecError) -> None:
+        # A rid that is no JSON scalar is not echoed: it could be the size of a message.
+        if not isinstance(rid, int | str | None) or isinstance(rid, bool):
+            rid = None
+        elif isinstance(rid, str):
+            rid = rid[:64]
+        kind = "reply" if rid is not None else "error"
+        await peer.send({"type": kind, "rid": rid, **exc.to_wire()})
 
     async def _on_message(self, peer: Peer, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -109,11 +130,17 @@ class SignalingEndpoint:
             await self._set_tracks(peer, room, message)
         elif kind == "wb":
             self._require(peer, "publish", room)
-            effect = room.board.apply(message)
-            await self._reply(peer, message, **effect)
-            await room.broadcast({"type": "wb", **effect}, exclude=peer)
+            first, *rest = room.board.parts(room.board.apply(message))
+            await self._reply(peer, message, **first)
+            for part in rest:
+                await peer.send({"type": "wb", **part})
+            for part in (first, *rest):
+                await room.broadcast({"type": "wb", **part}, exclude=peer)
         elif kind == "wbState":
-            await self._reply(peer, message, **room.board.state())
+            state, rest = room.board.state_parts()
+            await self._reply(peer, message, **state)
+            for part in rest:
+                await peer.send({"type": "wb", **part})
         elif kind in MIXER_CALLS and peer.role == ROLE_PARTICIPANT:
             if kind != "getSvrMixerState":
                 self._require(peer, "record", room)
@@ -173,52 +200,64 @@ class SignalingEndpoint:
     async def _join(self, peer: Peer, message: dict[str, Any]) -> None:
         if peer.room is not None:
             raise CloudrecError(ErrorCode.PARAM_ERR, "already joined; leave first")
-        room_name = check_id(message.get("room"), "room", ROOM_ID_MAX)
-        user = check_id(message.get("user"), "user", USER_ID_MAX)
+        room_name = check_id(message.get("room"), "room")
         role = message.get("role", ROLE_PARTICIPANT)
-        if role not in (ROLE_PARTICIPANT, ROLE_RECORDER):
+        if role == ROLE_RECORDER:
+            key = message.get("key")
+            if not isinstance(key, str) or not same(key, self._config.bot_key):
+                raise CloudrecError(ErrorCode.PERMISSIONDENIED, "key does not admit a recorder")
+            user = recorder_user(room_name)
+            if message.get("user") != user:
+                raise CloudrecError(ErrorCode.PARAM_ERR, f"a recorder joins as '{user}'")
+        elif role == ROLE_PARTICIPANT:
+            user = check_participant_id(message.get("user"))
+            # Counted before the token is checked: a flood costs no signature checks.
+            if not self._joins.allow(peer.address, time.monotonic()):
+                raise CloudrecError(
+                    ErrorCode.NOMORE_MCU,
+                    f"more than {self._config.max_joins_per_minute} joins a minute from "
+                    "this address; try again shortly",
+                )
+            peer.identity = (
+                DEV_IDENTITY if self._config.dev else self._identify(message, room_name, user)
+            )
+        else:
             raise CloudrecError(
                 ErrorCode.PARAM_ERR, f"role must be '{ROLE_PARTICIPANT}' or '{ROLE_RECORDER}'"
             )
-        if role == ROLE_RECORDER:
-            if not hmac.compare_digest(str(message.get("key", "")), self._config.bot_key):
-                raise CloudrecError(ErrorCode.PERMISSIONDENIED, "key does not admit a recorder")
-        elif self._config.dev:
-            peer.identity = DEV_IDENTITY
-        else:
-            token = message.get("token")
-            if not isinstance(token, str) or not token:
-                raise CloudrecError(ErrorCode.NOT_LOGIN, "token is required to join")
-            who = verify_token(self._config.api_secret, token)
-            who.require("join", room_name)
-            if who.user != user:
-                raise CloudrecError(
-                    ErrorCode.PERMISSIONDENIED, f"token is for user '{who.user}', not '{user}'"
-                )
-            peer.identity = who
         peer.role = role
         room = self._rooms.join(peer, room_name, user)
         if role == ROLE_RECORDER and not self._control.recorder_joined(room, peer):
             self._rooms.leave(peer)
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room_name}' expects no recorder")
+        # The participants and the board share the reply; what does not fit
+        # follows it as "presence" "list" parts and whiteboard restores.
+        half = (self._config.max_message_bytes - ENVELOPE_BYTES) // 2
+        first, *more = room.participant_parts(half)
+        board, restores = room.board.state_parts(half)
         await self._reply(
-            peer,
-            message,
-            room=room.name,
-            user=user,
-            participants=room.participants(),
-            whiteboard=room.board.state(),
+            peer, message, room=room.name, user=user, participants=first, whiteboard=board
         )
+        for part in more:
+            await peer.send({"type": "presence", "event": "list", "participants": part})
+        for restore in restores:
+            await peer.send({"type": "wb", **restore})
         await room.broadcast(
-            {
-                "type": "presence",
-                "event": "join",
-                "user": peer.describe(),
-                "participants": room.participants(),
-            },
-            exclude=peer,
+            {"type": "presence", "event": "join", "user": peer.describe()}, exclude=peer
         )
         self._room_changed(room)
+
+    def _identify(self, message: dict[str, Any], room: str, user: str) -> Identity:
+        token = message.get("token")
+        if not isinstance(token, str) or not token:
+            raise CloudrecError(ErrorCode.NOT_LOGIN, "token is required to join")
+        who = verify_token(self._config.api_secret, token)
+        who.require("join", room)
+        if who.user != user:
+            raise CloudrecError(
+                ErrorCode.PERMISSIONDENIED, f"token is for user '{who.user}', not '{user}'"
+            )
+        return who
 
     def _room_changed(self, room: Room) -> None:
         """Lets auto-record follow the room; apart from this connection's reader,
@@ -236,14 +275,7 @@ class SignalingEndpoint:
             return
         if peer.role == ROLE_RECORDER:
             await self._control.recorder_left(peer, room.name)
-        await room.broadcast(
-            {
-                "type": "presence",
-                "event": "leave",
-                "user": peer.describe(),
-                "participants": room.participants(),
-            }
-        )
+        await room.broadcast({"type": "presence", "event": "leave", "user": peer.describe()})
         self._room_changed(room)
 
     async def _relay(self, peer: Peer, room: Room, message: dict[str, Any]) -> None:
@@ -288,12 +320,7 @@ class SignalingEndpoint:
         peer.tracks = clean
         await self._reply(peer, message)
         await room.broadcast(
-            {
-                "type": "presence",
-                "event": "tracks",
-                "user": peer.describe(),
-                "participants": room.participants(),
-            },
+            {"type": "presence", "event": "tracks", "user": peer.describe()},
             exclude=peer,
         )
         self._room_changed(room)

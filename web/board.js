@@ -49,8 +49,10 @@ export class BoardView {
 
   _point(e) {
     const r = this.canvas.getBoundingClientRect();
-    const clamp = (v) => Math.min(1, Math.max(0, v));
-    return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
+    // Four decimals are a sixth of a pixel of the 1600-wide board, and keep a
+    // stroke a third of its size on the wire (the board is bounded in bytes).
+    const at = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1e4) / 1e4;
+    return [at((e.clientX - r.left) / r.width), at((e.clientY - r.top) / r.height)];
   }
 
   _down(e) {

@@ -16,6 +16,17 @@ const REQUEST_TIMEOUT_MS = 20000;
 
 export const MixerState = Object.freeze({ NULL: 0, STARTING: 1, RUNNING: 2, PAUSED: 3, STOPPING: 4 });
 
+/** The participant list after one presence message: a join's later parts
+ *  ("list"), or one participant who joined, left or changed tracks. */
+function followPresence(participants, msg) {
+  if (msg.event === "list") return [...participants, ...(msg.participants || [])];
+  const who = msg.user || {};
+  const others = participants.filter((p) => p.userID !== who.userID);
+  if (msg.event === "leave") return others;
+  const at = participants.findIndex((p) => p.userID === who.userID);
+  return at < 0 ? [...participants, who] : participants.map((p, i) => (i === at ? who : p));
+}
+
 export class CloudrecClient {
   constructor(server = location.origin) {
     this.server = server.replace(/\/$/, "");
@@ -199,8 +210,9 @@ export class CloudrecClient {
     } else if (msg.type === "event" && EVENTS.includes(msg.name)) {
       this._emit(msg.name, msg.data);
     } else if (msg.type === "presence") {
-      this.participants = msg.participants || [];
+      this.participants = followPresence(this.participants, msg);
       this._emit("participants", this.participants);
+      if (msg.event === "list") return;
       const who = msg.user || {};
       if (who.role === "recorder" && msg.event === "join" && this._stream) this._offerTo(who.userID);
       if (who.role === "recorder" && msg.event === "leave") this._pcs.get(who.userID)?.close();
