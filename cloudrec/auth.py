@@ -64,6 +64,8 @@ def mint_token(
 
 
 def verify_token(secret: str, token: str) -> Identity:
+    if not token.isascii():  # a JWT is base64url and dots; anything else is no token
+        raise CloudrecError(ErrorCode.NOT_LOGIN, "token is not valid: it is not ASCII")
     try:
         claims = jwt.decode(
             token,
@@ -108,7 +110,9 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def sign_download(secret: str, recording_id: int, expires: int) -> str:

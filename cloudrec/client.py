@@ -44,9 +44,7 @@ def ws_url(server: str) -> str:
     return url if url.endswith("/ws") else url + "/ws"
 
 
-def follow_presence(
-    participants: list[dict[str, Any]], message: Message
-) -> list[dict[str, Any]]:
+def follow_presence(participants: list[dict[str, Any]], message: Message) -> list[dict[str, Any]]:
     """The participant list after one presence message: a join's later parts
     ("list"), or one participant who joined, left or changed tracks."""
     if message.get("event") == "list":

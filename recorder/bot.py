@@ -213,7 +213,7 @@ class RecorderBot:
             for content in mixer.content:
                 resource_id = content.param.get("resourceid", "")
                 if content.type is ContentType.PIC and resource_id not in found:
-                    picture = self._resources.load(resource_id)
+                    picture = self._resources.load(resource_id, self.room)
                     if picture is not None:
                         found[resource_id] = picture
         return found

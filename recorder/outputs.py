@@ -8,7 +8,6 @@ plays up to its last fragment; ts, flv and mkv are streamable by nature.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +20,7 @@ import av.container
 from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
 from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
+from storage.paths import HLS_SEGMENT_PATTERN, hls_segment_dir, hls_segments
 
 AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000
@@ -94,20 +94,18 @@ class Output(Protocol):
 HLS_SEGMENT_S = 2
 
 
-def hls_segments(playlist: Path) -> list[Path]:
-    """A playlist's segments: ``demo.m3u8`` -> ``demo_00000.ts``, ``demo_00001.ts`` ..."""
-    pattern = f"{glob.escape(playlist.stem)}_[0-9][0-9][0-9][0-9][0-9].ts"
-    return sorted(playlist.parent.glob(pattern))
-
-
 def hls_options(playlist: Path) -> dict[str, str]:
     """An event playlist that grows as segments are written and ends with
-    EXT-X-ENDLIST on close, so it plays both live and afterwards."""
+    EXT-X-ENDLIST on close, so it plays both live and afterwards. Segments go
+    into the playlist's own folder (reserved with it, storage/paths.py), which
+    the playlist names relative to itself."""
+    folder = hls_segment_dir(playlist)
     return {
         "hls_time": str(HLS_SEGMENT_S),
         "hls_list_size": "0",
         "hls_playlist_type": "event",
-        "hls_segment_filename": str(playlist.with_name(f"{playlist.stem}_%05d.ts")),
+        "hls_base_url": folder.name + "/",
+        "hls_segment_filename": str(folder / HLS_SEGMENT_PATTERN),
     }
 
 

@@ -34,7 +34,7 @@ from recorder.live import LiveOutput
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, Output, OutputInfo
 from recorder.tracks import TrackRegistry
-from storage.paths import check_free_disk, recording_path, reserve
+from storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class RecordingSession:
             for made in created:
                 made.fail(0)
                 if isinstance(made, FileOutput):
-                    made.path.unlink(missing_ok=True)
+                    remove_recording_files(made.path)
             self.mixers.clear()
             if isinstance(exc, CloudrecError):
                 raise
@@ -125,7 +125,7 @@ class RecordingSession:
                     audio = cfg.audio if cfg.has_audio else None
                     output = FileOutput(cfg.id, spec, path, cfg.video, audio, self._x264_preset)
                 except Exception:
-                    path.unlink(missing_ok=True)
+                    remove_recording_files(path)
                     raise
             created.append(output)
             outputs.append(output)

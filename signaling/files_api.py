@@ -5,16 +5,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from recorder.outputs import hls_segments
 from signaling.http_auth import identity
 from signaling.http_errors import error_response
 from storage.index import RECORDING, Recording, RecordingIndex
+from storage.paths import (
+    HLS_CONTAINER,
+    hls_segment_dir,
+    hls_segments,
+    remove_recording_files,
+    served_file,
+)
 
 MAX_PAGE_SIZE = 100
 CONTENT_TYPES = {
@@ -40,6 +47,17 @@ def download_url(config: Config, origin: str, recording_id: int) -> str:
     return f"{origin}/download/{recording_id}?expires={expires}&signature={signature}"
 
 
+def signed_playlist(playlist: str, recording_id: int, query: str) -> str:
+    """A playlist served through a signed link names its segments by signed links
+    too (the same signature: a link to a recording reaches its segments)."""
+    lines = []
+    for line in playlist.splitlines():
+        if line and not line.startswith("#"):
+            line = f"/download/{recording_id}/{line}?{query}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def _number(query: Any, name: str, kind: type, default: Any, lo: float, hi: float) -> Any:
     raw = query.get(name)
     if raw is None:
@@ -54,6 +72,24 @@ def _number(query: Any, name: str, kind: type, default: Any, lo: float, hi: floa
 
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER
+MAX_QUERY_TEXT_BYTES = 255
+
+
+def _text(query: Any, name: str) -> str | None:
+    """A text parameter as SQLite can hold it: UTF-8 (a %-escape of a lone
+    surrogate decodes to one), bounded."""
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        size = len(raw.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} is not UTF-8") from None
+    if size > MAX_QUERY_TEXT_BYTES:
+        raise CloudrecError(
+            ErrorCode.PARAM_ERR, f"{name} is longer than {MAX_QUERY_TEXT_BYTES} bytes"
+        )
+    return str(raw)
 
 
 def parse_id(value: object, name: str = "id") -> int:
@@ -66,10 +102,10 @@ def parse_id(value: object, name: str = "id") -> int:
     return recording_id
 
 
-def file_response(rec: Recording) -> web.FileResponse:
+def file_response(config: Config, rec: Recording) -> web.FileResponse:
     """Range (206/416), ETag and conditional requests come from aiohttp."""
-    path = Path(rec.path)
-    if not path.is_file():
+    path = served_file(config.recordings_dir, Path(rec.path))
+    if path is None:
         raise CloudrecError(
             ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
         )
@@ -77,9 +113,29 @@ def file_response(rec: Recording) -> web.FileResponse:
         path,
         headers={
             "Content-Type": CONTENT_TYPES.get(rec.container, "application/octet-stream"),
-            "Content-Disposition": f'attachment; filename="{rec.base_name}"',
+            "Content-Disposition": content_disposition(rec.base_name),
         },
     )
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback, and the real name in UTF-8 (RFC 5987)."""
+    fallback = "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def segment_file(config: Config, rec: Recording, folder: str, name: str) -> Path:
+    """One segment of an HLS recording, found in that recording's own folder."""
+    playlist = Path(rec.path)
+    if rec.container == HLS_CONTAINER and folder == hls_segment_dir(playlist).name:
+        for segment in hls_segments(playlist):
+            if segment.name == name:
+                found = served_file(config.recordings_dir, segment)
+                if found is not None:
+                    return found
+    raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{folder}/{name}'")
 
 
 class FilesApi:
@@ -92,9 +148,10 @@ class FilesApi:
             web.get("/api/v1/recordings", self.list),
             web.get("/api/v1/recordings/{id}", self.get),
             web.get("/api/v1/recordings/{id}/download", self.download),
-            web.get("/api/v1/recordings/{id}/{segment}", self.segment),
+            web.get("/api/v1/recordings/{id}/{folder}/{segment}", self.segment),
             web.delete("/api/v1/recordings/{id}", self.delete),
             web.get("/download/{id}", self.signed_download),
+            web.get("/download/{id}/{folder}/{segment}", self.signed_segment),
         ]
 
     def _json(self, request: web.Request, rec: Recording) -> dict[str, Any]:
@@ -117,7 +174,7 @@ class FilesApi:
         try:
             who = identity(request)
             q = request.query
-            room = q.get("room")
+            room = _text(q, "room")
             if who.room != "*":
                 room = room or who.room
             who.require("files", room)
@@ -127,7 +184,7 @@ class FilesApi:
                 room=room,
                 since=_number(q, "since", float, None, 0, 1e11),
                 until=_number(q, "until", float, None, 0, 1e11),
-                name=q.get("name") or None,
+                name=_text(q, "name"),
                 as_of=_number(q, "asOf", float, None, 0, 1e11),
                 offset=(page - 1) * size,
                 limit=size,
@@ -152,7 +209,7 @@ class FilesApi:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         try:
-            return file_response(self._visible(request))
+            return file_response(self._config, self._visible(request))
         except CloudrecError as exc:
             return error_response(exc)
 
@@ -161,13 +218,12 @@ class FilesApi:
         playlist fetched from .../download plays with the same credentials."""
         try:
             rec = self._visible(request)
-            name = request.match_info["segment"]
-            segment = next((p for p in hls_segments(Path(rec.path)) if p.name == name), None)
-            if rec.container != "m3u8" or segment is None:
-                raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{name}'")
+            path = segment_file(
+                self._config, rec, request.match_info["folder"], request.match_info["segment"]
+            )
         except CloudrecError as exc:
             return error_response(exc)
-        return web.FileResponse(segment, headers={"Content-Type": CONTENT_TYPES["ts"]})
+        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
 
     async def delete(self, request: web.Request) -> web.Response:
         try:
@@ -177,26 +233,46 @@ class FilesApi:
             return error_response(exc)
         return web.json_response({"deleted": rec.id})
 
-    async def signed_download(self, request: web.Request) -> web.StreamResponse:
-        try:
-            recording_id = parse_id(request.match_info["id"])
-            expires = parse_id(request.query.get("expires", "0"), "expires")
-        except CloudrecError as exc:
-            return error_response(exc)
+    def _signed(self, request: web.Request) -> Recording:
+        """The recording a signed link names, if its signature holds."""
+        recording_id = parse_id(request.match_info["id"])
+        expires = parse_id(request.query.get("expires", "0"), "expires")
         signature = request.query.get("signature", "")
         if not check_download(self._config.api_secret, recording_id, expires, signature):
-            return error_response(
-                CloudrecError(ErrorCode.PERMISSIONDENIED, "download link is invalid or expired")
-            )
+            raise CloudrecError(ErrorCode.PERMISSIONDENIED, "download link is invalid or expired")
         rec = self._index.get(recording_id)
         if rec is None:
-            return error_response(
-                CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such recording")
-            )
+            raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such recording")
+        return rec
+
+    async def signed_download(self, request: web.Request) -> web.StreamResponse:
         try:
-            return file_response(rec)
+            rec = self._signed(request)
+            if rec.container != HLS_CONTAINER:
+                return file_response(self._config, rec)
+            path = served_file(self._config.recordings_dir, Path(rec.path))
+            if path is None:
+                raise CloudrecError(
+                    ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
+                )
         except CloudrecError as exc:
             return error_response(exc)
+        playlist = signed_playlist(path.read_text(), rec.id, request.query_string)
+        return web.Response(
+            text=playlist,
+            content_type=CONTENT_TYPES[HLS_CONTAINER],
+            headers={"Content-Disposition": content_disposition(rec.base_name)},
+        )
+
+    async def signed_segment(self, request: web.Request) -> web.StreamResponse:
+        try:
+            rec = self._signed(request)
+            path = segment_file(
+                self._config, rec, request.match_info["folder"], request.match_info["segment"]
+            )
+        except CloudrecError as exc:
+            return error_response(exc)
+        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
 
 
 def delete_recording(index: RecordingIndex, rec: Recording) -> None:
@@ -205,8 +281,5 @@ def delete_recording(index: RecordingIndex, rec: Recording) -> None:
         raise CloudrecError(
             ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
         )
-    if rec.container == "m3u8":
-        for segment in hls_segments(Path(rec.path)):
-            segment.unlink(missing_ok=True)
-    Path(rec.path).unlink(missing_ok=True)
+    remove_recording_files(Path(rec.path))
     index.delete(rec.id)

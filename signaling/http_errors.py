@@ -8,6 +8,10 @@ from cloudrec.errors import CloudrecError, ErrorCode
 
 _STATUS = {
     ErrorCode.PARAM_ERR: 400,
+    ErrorCode.RECORD_MAX: 409,
+    ErrorCode.CFG_RESTRICTED: 403,
+    ErrorCode.NETDISK_NOT_EXIST: 404,
+    ErrorCode.NOSPACE: 507,
     ErrorCode.ROOM_NOT_EXIST: 404,
     ErrorCode.RECORDSTARTED: 409,
     ErrorCode.FILEALREADYEXISTS: 409,
@@ -23,5 +27,11 @@ _STATUS = {
 }
 
 
+def status_of(code: ErrorCode) -> int:
+    """The HTTP status of a SPEC code; 500 only for the server's own failures
+    (8, 900, 905: a bug, the screen capture, the file system)."""
+    return _STATUS.get(code, 500)
+
+
 def error_response(exc: CloudrecError) -> web.Response:
-    return web.json_response(exc.to_wire(), status=_STATUS.get(exc.code, 500))
+    return web.json_response(exc.to_wire(), status=status_of(exc.code))

@@ -130,7 +130,7 @@ class MixerControl:
             if self._rooms.get(room) is None:
                 raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{room}' does not exist")
             self._recordings.before_start(request)
-            check_pictures(request.contents, self._resources)
+            check_pictures(request.contents, self._resources, room)
             if self.running_sessions() >= self._config.max_sessions:
                 raise CloudrecError(
                     ErrorCode.NOMORE_MCU,
@@ -177,7 +177,7 @@ class MixerControl:
         ):
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
         contents = parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
-        check_pictures(contents, self._resources)
+        check_pictures(contents, self._resources, room)
         async with mixer.lock:
             if mixer.state is not MixerState.RUNNING or mixer.bot is None:
                 raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")

@@ -3,7 +3,7 @@ work unchanged: POST /CLOUDROOM-API/netDisk/query and /delete."""
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from datetime import datetime
 from typing import Any
@@ -13,12 +13,15 @@ from aiohttp import web
 from cloudrec.auth import same, secret_key
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
+from signaling.bodies import json_object
 from signaling.files_api import delete_recording, download_url, origin, parse_id
 from storage.index import Recording, RecordingIndex
 
 RSP_OK, RSP_NO_PERMISSION, RSP_NO_ACCOUNT, RSP_BAD_SECRET, RSP_BAD_PARAM, RSP_UNKNOWN = range(6)
 CTIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_PAGE_SIZE = 50
+MAX_DIGITS = 15  # as many as a float holds exactly: epoch milliseconds for ages
+MAX_SEARCH_MS = 10**14  # the year 5138
 
 
 class NetdiskError(Exception):
@@ -37,9 +40,15 @@ def _answer(
     return web.json_response(body)
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits alone, few enough for any field here ("²" is a digit to
+    str.isdigit() and no number to int())."""
+    return 0 < len(value) <= MAX_DIGITS and value.isascii() and value.isdigit()
+
+
 def _int_field(body: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
     value = body.get(name, default)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and _digits(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise NetdiskError(RSP_BAD_PARAM, f"{name} must be an integer from {lo} to {hi}")
@@ -50,18 +59,21 @@ def parse_search_time(value: Any) -> float | None:
     """SearchTime: epoch milliseconds (what query answers) or 'YYYY-MM-DD HH:MM:SS'."""
     if value in (None, ""):
         return None
+    ms: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) / 1000
-    if isinstance(value, str):
-        if value.isdigit():
-            return int(value) / 1000
+        ms = float(value) if abs(value) <= MAX_SEARCH_MS else None
+    elif isinstance(value, str) and _digits(value):
+        ms = float(value)
+    elif isinstance(value, str):
         try:
-            return datetime.strptime(value, CTIME_FORMAT).timestamp()
-        except ValueError:
-            pass
-    raise NetdiskError(
-        RSP_BAD_PARAM, "SearchTime must be epoch milliseconds or 'YYYY-MM-DD HH:MM:SS'"
-    )
+            ms = datetime.strptime(value, CTIME_FORMAT).timestamp() * 1000
+        except (ValueError, OverflowError, OSError):
+            ms = None
+    if ms is None or not math.isfinite(ms) or not 0 <= ms <= MAX_SEARCH_MS:
+        raise NetdiskError(
+            RSP_BAD_PARAM, "SearchTime must be epoch milliseconds or 'YYYY-MM-DD HH:MM:SS'"
+        )
+    return ms / 1000
 
 
 def _directory(value: Any) -> str | None:
@@ -85,12 +97,9 @@ class Netdisk:
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise NetdiskError(RSP_BAD_PARAM, "body must be JSON") from None
-        if not isinstance(body, dict):
-            raise NetdiskError(RSP_BAD_PARAM, "body must be a JSON object")
-        return body
+            return await json_object(request)
+        except CloudrecError as exc:
+            raise NetdiskError(RSP_BAD_PARAM, exc.message) from None
 
     def _authenticate(self, body: dict[str, Any]) -> None:
         if self._config.dev:

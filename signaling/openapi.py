@@ -45,6 +45,27 @@ _ROOM = {
     "required": True,
     "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^/]+$"},
 }
+_RESOURCE_ROOM = {
+    "name": "room",
+    "in": "query",
+    "required": False,
+    "schema": _STR,
+    "description": "whose images (a token's own room by default; the API key's: shared)",
+}
+_SEGMENT = [
+    {
+        "name": "folder",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^\\.[^/]+\\.m3u8\\.segments$"},
+    },
+    {
+        "name": "segment",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]{5}\\.ts$"},
+    },
+]
 _ID = {
     "name": "id",
     "in": "path",
@@ -147,7 +168,13 @@ SCHEMAS: dict[str, Any] = {
     "Resource": {
         "type": "object",
         "required": ["resourceid", "width", "height"],
-        "properties": {"resourceid": _STR, "width": _INT, "height": _INT, "size": _INT},
+        "properties": {
+            "resourceid": _STR,
+            "room": {"type": ["string", "null"], "description": "null: shared by every room"},
+            "width": _INT,
+            "height": _INT,
+            "size": _INT,
+        },
     },
     "NetdiskAnswer": {
         "type": "object",
@@ -327,6 +354,7 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "/api/v1/resources": {
+                "parameters": [_RESOURCE_ROOM],
                 "post": {
                     "summary": "register an image for MIXVTP_PIC (PNG or JPEG body)",
                     "operationId": "addResource",
@@ -355,7 +383,10 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "/api/v1/resources/{id}": {
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _STR}],
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": _STR},
+                    _RESOURCE_ROOM,
+                ],
                 "delete": {
                     "summary": "unregister an image",
                     "operationId": "deleteResource",
@@ -365,16 +396,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
-            "/api/v1/recordings/{id}/{segment}": {
-                "parameters": [
-                    _ID,
-                    {
-                        "name": "segment",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^[^/]+_[0-9]{5}\\.ts$"},
-                    },
-                ],
+            "/api/v1/recordings/{id}/{folder}/{segment}": {
+                "parameters": [_ID, *_SEGMENT],
                 "get": {
                     "summary": "a segment of an HLS recording (as its playlist names it)",
                     "operationId": "getSegment",
@@ -412,6 +435,24 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "the file"},
                         "206": {"description": "the requested range"},
                         "416": {"description": "range not satisfiable"},
+                        **_errors(400, 403, 404),
+                    },
+                },
+            },
+            "/download/{id}/{folder}/{segment}": {
+                "parameters": [
+                    _ID,
+                    *_SEGMENT,
+                    {"name": "expires", "in": "query", "required": True, "schema": _INT},
+                    {"name": "signature", "in": "query", "required": True, "schema": _STR},
+                ],
+                "get": {
+                    "summary": "a segment of an HLS recording by its signed link",
+                    "operationId": "signedSegment",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "the segment (video/mp2t)"},
+                        "206": {"description": "the requested range"},
                         **_errors(400, 403, 404),
                     },
                 },

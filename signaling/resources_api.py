@@ -1,4 +1,9 @@
-"""Images for MIXVTP_PIC: registered over REST, shown by ``resourceid``."""
+"""Images for MIXVTP_PIC: registered over REST, shown by ``resourceid``.
+
+An image belongs to a room, as recordings do: a token reaches its own room's
+images alone. The API key (or a token for every room) also manages the shared
+images every room may show, and names a room with ``?room=`` to reach its.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,49 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from cloudrec.auth import ALL_ROOMS, Identity
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.ids import check_id
 from cloudrec.wire import ContentType, MixerContents
 from signaling.http_auth import identity
 from signaling.http_errors import error_response
-from storage.resources import MAX_BYTES, ResourceStore
+from storage.resources import MAX_BYTES, SHARED, ResourceStore
+
+READ_CHUNK = 64 * 1024
 
 
-def check_pictures(contents: Sequence[MixerContents], store: ResourceStore) -> None:
+def check_pictures(contents: Sequence[MixerContents], store: ResourceStore, room: str) -> None:
     for i, mixer in enumerate(contents):
         for j, content in enumerate(mixer.content):
             resource_id = content.param.get("resourceid", "")
-            if content.type is ContentType.PIC and not store.exists(resource_id):
+            if content.type is ContentType.PIC and not store.exists(resource_id, room):
                 raise CloudrecError(
                     ErrorCode.PARAM_ERR,
                     f"contents[{i}].content[{j}].param.resourceid '{resource_id}' "
-                    "is not a registered image",
+                    f"is not an image registered for room '{room}'",
                 )
+
+
+def _owner(request: web.Request, who: Identity) -> str | None:
+    """The room whose images the call reaches (SHARED: the operator's own)."""
+    raw = request.query.get("room")
+    room = check_id(raw, "room") if raw is not None else None
+    if who.room != ALL_ROOMS:
+        room = room or who.room
+    who.require("record", room)
+    return room
+
+
+async def _read_image(request: web.Request) -> bytes:
+    """The body, up to MAX_BYTES: larger than the app's cap on other bodies."""
+    if request.content_length is not None and request.content_length > MAX_BYTES:
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"image is larger than {MAX_BYTES} bytes")
+    data = bytearray()
+    while chunk := await request.content.read(READ_CHUNK):
+        data += chunk
+        if len(data) > MAX_BYTES:
+            raise CloudrecError(ErrorCode.PARAM_ERR, f"image is larger than {MAX_BYTES} bytes")
+    return bytes(data)
 
 
 class ResourcesApi:
@@ -39,29 +70,31 @@ class ResourcesApi:
 
     async def add(self, request: web.Request) -> web.Response:
         try:
-            identity(request).require("record")
-            if request.content_length is not None and request.content_length > MAX_BYTES:
-                raise CloudrecError(ErrorCode.PARAM_ERR, f"image is larger than {MAX_BYTES} bytes")
+            room = _owner(request, identity(request))
+            data = await _read_image(request)
             # Decoding a PNG or JPEG of up to 10 MB is not for the event loop.
-            data = await request.read()
-            resource_id, width, height = await asyncio.to_thread(self._store.add, data)
+            resource_id, width, height = await asyncio.to_thread(self._store.add, data, room)
         except CloudrecError as exc:
             return error_response(exc)
         return web.json_response(
-            {"resourceid": resource_id, "width": width, "height": height}, status=201
+            {"resourceid": resource_id, "room": room, "width": width, "height": height},
+            status=201,
         )
 
     async def list(self, request: web.Request) -> web.Response:
         try:
-            identity(request).require("record")
+            who = identity(request)
+            room = _owner(request, who)
+            every_room = who.room == ALL_ROOMS and room is SHARED
+            found = await asyncio.to_thread(self._store.list, room, every_room)
         except CloudrecError as exc:
             return error_response(exc)
-        return web.json_response({"resources": self._store.list()})
+        return web.json_response({"resources": found})
 
     async def delete(self, request: web.Request) -> web.Response:
         try:
-            identity(request).require("record")
-            if not self._store.delete(request.match_info["id"]):
+            room = _owner(request, identity(request))
+            if not self._store.delete(request.match_info["id"], room):
                 raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such image")
         except CloudrecError as exc:
             return error_response(exc)

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.bodies import json_object
 from signaling.http_auth import identity
 from signaling.http_errors import error_response
 from signaling.mixer_control import MixerControl
 from signaling.rooms import RoomRegistry
 
 REST_OPERATOR = "api"
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CloudrecError(ErrorCode.PARAM_ERR, "body must be JSON") from None
-    if not isinstance(body, dict):
-        raise CloudrecError(ErrorCode.PARAM_ERR, "body must be a JSON object")
-    return body
 
 
 def _authorised(request: web.Request, grant: str) -> tuple[str, str]:
@@ -52,7 +40,7 @@ class RestApi:
     async def start(self, request: web.Request) -> web.Response:
         try:
             room, operator = _authorised(request, "record")
-            await self._control.start(room, operator, await _body(request))
+            await self._control.start(room, operator, await json_object(request))
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)
@@ -60,7 +48,7 @@ class RestApi:
     async def update(self, request: web.Request) -> web.Response:
         try:
             room, operator = _authorised(request, "record")
-            await self._control.update(room, operator, await _body(request))
+            await self._control.update(room, operator, await json_object(request))
         except CloudrecError as exc:
             return error_response(exc)
         return await self.state(request)

@@ -70,7 +70,8 @@ class SignalingEndpoint:
             size, limit = len(text.encode("utf-8", "surrogatepass")), peer.max_bytes
             if size > limit:
                 raise CloudrecError(
-                    ErrorCode.PARAM_ERR, f"message is {size} bytes, larger than the {limit}-byte limit"
+                    ErrorCode.PARAM_ERR,
+                    f"message is {size} bytes, larger than the {limit}-byte limit",
                 )
             message = jsonio.parse(text)
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -1,12 +1,24 @@
-"""Where recordings land on disk, confined to the recordings directory."""
+"""Where recordings land on disk, confined to the recordings directory.
+
+Every file the recorder opens and the server serves is a regular file whose
+every path component is a real directory under the recordings directory: a
+symlink planted anywhere on the way is refused, for writing and reading alike.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
 from cloudrec.errors import CloudrecError, ErrorCode
+
+HLS_CONTAINER = "m3u8"
+HLS_SEGMENT = re.compile(r"^[0-9]{5}\.ts$")
+HLS_SEGMENT_PATTERN = "%05d.ts"  # FFmpeg's name for the segments it writes
 
 
 def recording_path(recordings_dir: Path, filename: str) -> Path:
@@ -24,20 +36,86 @@ def recording_path(recordings_dir: Path, filename: str) -> Path:
     return path
 
 
+def hls_segment_dir(playlist: Path) -> Path:
+    """``x/demo.m3u8`` -> ``x/.demo.m3u8.segments``: a folder of the playlist's
+    own, named as no output can be (cloudrec/wire.py refuses a leading '.'), so
+    no other recording's name can reach its segments."""
+    return playlist.with_name(f".{playlist.name}.segments")
+
+
+def hls_segments(playlist: Path) -> list[Path]:
+    """The segments the recorder wrote for ``playlist``, in order; never a link."""
+    folder = hls_segment_dir(playlist)
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if HLS_SEGMENT.match(p.name) and not p.is_symlink() and p.is_file()
+    )
+
+
 def reserve(path: Path, filename: str) -> None:
-    """Creates the file exclusively, so two recordings never write one file."""
+    """Creates the file exclusively (and an HLS playlist's segment folder), so
+    two recordings never write one file; a link in its place is refused."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        # O_EXCL fails on any existing name, a dangling symlink included.
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
     except FileExistsError:
         raise CloudrecError(
             ErrorCode.FILEALREADYEXISTS, f"filename '{filename}' exists already"
         ) from None
     except OSError as exc:
-        raise CloudrecError(
-            ErrorCode.FILE_ERR, f"filename '{filename}' cannot be created: {exc.strerror}"
-        ) from None
+        raise _create_error(exc, filename) from None
     os.close(fd)
+    if path.suffix == "." + HLS_CONTAINER:
+        try:
+            hls_segment_dir(path).mkdir()
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if isinstance(exc, FileExistsError):
+                raise CloudrecError(
+                    ErrorCode.FILEALREADYEXISTS, f"segments of '{filename}' exist already"
+                ) from None
+            raise _create_error(exc, filename) from None
+
+
+def _create_error(exc: OSError, filename: str) -> CloudrecError:
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ELOOP):
+        return CloudrecError(
+            ErrorCode.FILEALREADYEXISTS, f"filename '{filename}': a file is in its way"
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return CloudrecError(ErrorCode.INVALIDFILENAME, f"filename '{filename}' is too long")
+    return CloudrecError(
+        ErrorCode.FILE_ERR, f"filename '{filename}' cannot be created: {exc.strerror}"
+    )
+
+
+def remove_recording_files(path: Path) -> None:
+    """A recording's file and, for a playlist, its segments and their folder."""
+    if path.suffix == "." + HLS_CONTAINER:
+        for segment in hls_segments(path):
+            segment.unlink(missing_ok=True)
+        folder = hls_segment_dir(path)
+        if not folder.is_symlink():
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    path.unlink(missing_ok=True)
+
+
+def served_file(recordings_dir: Path, path: Path) -> Path | None:
+    """``path`` if it is a regular file inside the recordings directory reached
+    through no link (indexed paths are stored resolved), else None."""
+    root = recordings_dir.resolve()
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if real != path.absolute() or not real.is_relative_to(root) or not real.is_file():
+        return None
+    return real
 
 
 def check_free_disk(directory: Path, min_free_mb: int) -> None:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
 from storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
+from storage.paths import served_file
 from storage.probe import Probe, probe
 
 log = logging.getLogger(__name__)
 
 MEDIA_EXTENSIONS = frozenset({"mp4", "ts", "flv", "mkv", "m4a", "mp3", "wav", "m3u8"})
-_SEGMENT = re.compile(r"^(.+)_\d{5}\.ts$")
-
-
-def is_hls_segment(path: Path) -> bool:
-    match = _SEGMENT.match(path.name)
-    return match is not None and path.with_name(f"{match.group(1)}.m3u8").exists()
 
 
 @dataclass
@@ -86,8 +80,10 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
             continue
         if path.suffix.lstrip(".").lower() not in MEDIA_EXTENSIONS:
             continue
-        if is_hls_segment(path):
-            continue  # part of a playlist, not a recording of its own
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # the recorder's own (a playlist's segments), or hidden
+        if served_file(root, path) is None:
+            continue  # reached through a link
         found = probe(path)
         if found is None:
             log.warning("not indexed (no playable stream): %s", path)

@@ -43,7 +43,8 @@ class Decoded:
         return self.frames[index]
 
 
-def decode(path: Path) -> Decoded:
+def decode(path: Path | str) -> Decoded:
+    """A file, or a URL FFmpeg can open."""
     frames, times = [], []
     width = height = 0
     fps, codec, pix_fmt = 0.0, "", ""

@@ -11,6 +11,7 @@ import numpy as np
 from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
+from storage.paths import reserve
 from storage.index import RecordingIndex
 from tests.conftest import ServerFactory
 from tests.media import decode
@@ -21,7 +22,7 @@ CRASH_LOSS_MS = 600
 
 
 def _write(path: Path, seconds: float, close: bool) -> FileOutput:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    reserve(path, path.name)
     out = FileOutput(
         "1",
         OutputSpec(OutputType.FILE, "/" + path.name, path.suffix.lstrip(".")),
