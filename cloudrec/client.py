@@ -26,6 +26,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from cloudrec.errors import CloudrecError
 from cloudrec.synthetic import Scalable
 from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerState
@@ -245,13 +246,21 @@ class Participant:
             await pc.setLocalDescription(await pc.createOffer())
             tracks = [{**info, "mid": t.mid} for t, info in meta]
             local = pc.localDescription
-            await self._client.request(
-                {
-                    "type": "signal",
-                    "to": recorder,
-                    "data": {"sdp": {"type": local.type, "sdp": local.sdp}, "tracks": tracks},
-                }
-            )
+            try:
+                await self._client.request(
+                    {
+                        "type": "signal",
+                        "to": recorder,
+                        "data": {"sdp": {"type": local.type, "sdp": local.sdp}, "tracks": tracks},
+                    }
+                )
+            except CloudrecError as exc:
+                # A recorder on its way out (its leave may reach us after this
+                # answer); the next recorder to join is offered to afresh.
+                log.info("recorder %s did not take the offer: %s", recorder, exc.message)
+                if self._pcs.get(recorder) is pc:
+                    del self._pcs[recorder]
+                await self._close(pc)
 
     async def _on_signal(self, message: Message) -> None:
         data = message.get("data") or {}

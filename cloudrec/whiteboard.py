@@ -194,7 +194,11 @@ class Board:
                 )
             if len(self._strokes) >= MAX_STROKES:
                 raise CloudrecError(ErrorCode.RECORD_MAX, f"the board holds {MAX_STROKES} strokes")
-            self._check_room(stroke.wire_bytes)
+            if self._bytes + stroke.wire_bytes > MAX_BOARD_BYTES:
+                raise CloudrecError(
+                    ErrorCode.RECORD_MAX,
+                    f"the board would hold more than {MAX_BOARD_BYTES} bytes of strokes",
+                )
             self._remember("stroke", stroke.id, len(stroke.id))
             effect: dict[str, Any] = {"op": "stroke", "stroke": stroke.to_wire()}
         elif kind == "erase":
@@ -216,32 +220,18 @@ class Board:
     def _undo_effect(self) -> dict[str, Any]:
         if not self._undo:
             raise _bad("nothing to undo")
-        done, payload, size = self._undo[-1]
-        if done == "stroke":
-            effect: dict[str, Any] = {"op": "erase", "id": payload}
-        else:
-            back: tuple[Stroke, ...] = (payload,) if done == "erase" else payload
-            # What is back replaces strokes of the same id drawn since.
-            grows = sum(s.wire_bytes - self._stroke_bytes(s.id) for s in back)
-            self._check_room(grows)
-            if done == "erase":
-                effect = {"op": "stroke", "stroke": payload.to_wire()}
-            else:
-                effect = {"op": "restore", "strokes": [s.to_wire() for s in back]}
-        self._undo.pop()
+        # Undone last first, each returns the board to a size it had: no check.
+        done, payload, size = self._undo.pop()
         self._undo_bytes -= size
-        return effect
+        if done == "stroke":
+            return {"op": "erase", "id": payload}
+        if done == "erase":
+            return {"op": "stroke", "stroke": payload.to_wire()}
+        return {"op": "restore", "strokes": [s.to_wire() for s in payload]}
 
     def _stroke_bytes(self, stroke_id: str) -> int:
         stroke = self._strokes.get(stroke_id)
         return stroke.wire_bytes if stroke is not None else 0
-
-    def _check_room(self, more: int) -> None:
-        if self._bytes + more > MAX_BOARD_BYTES:
-            raise CloudrecError(
-                ErrorCode.RECORD_MAX,
-                f"the board would hold more than {MAX_BOARD_BYTES} bytes of strokes",
-            )
 
     def replay(self, effect: dict[str, Any]) -> dict[str, Any]:
         """Follows a relayed effect (what apply() returns): how replicas keep up."""

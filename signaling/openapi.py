@@ -66,6 +66,10 @@ _SEGMENT = [
         "schema": {"type": "string", "pattern": "^[0-9]{5}\\.ts$"},
     },
 ]
+_SIGNED = [
+    {"name": "expires", "in": "query", "required": True, "schema": _INT},
+    {"name": "signature", "in": "query", "required": True, "schema": _STR},
+]
 _ID = {
     "name": "id",
     "in": "path",
@@ -378,7 +382,7 @@ def openapi_document() -> dict[str, Any]:
                             _record(resources={"type": "array", "items": _ref("Resource")}),
                             "the images",
                         ),
-                        **_errors(401, 403),
+                        **_errors(400, 401, 403),
                     },
                 },
             },
@@ -392,7 +396,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "deleteResource",
                     "responses": {
                         "200": _json(_record(deleted=_STR), "deleted"),
-                        **_errors(401, 403, 404),
+                        **_errors(400, 401, 403, 404),
                     },
                 },
             },
@@ -422,11 +426,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/download/{id}": {
-                "parameters": [
-                    _ID,
-                    {"name": "expires", "in": "query", "required": True, "schema": _INT},
-                    {"name": "signature", "in": "query", "required": True, "schema": _STR},
-                ],
+                "parameters": [_ID, *_SIGNED],
                 "get": {
                     "summary": "a recording by its signed link (downUrl); no other credentials",
                     "operationId": "signedDownload",
@@ -440,12 +440,7 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "/download/{id}/{folder}/{segment}": {
-                "parameters": [
-                    _ID,
-                    *_SEGMENT,
-                    {"name": "expires", "in": "query", "required": True, "schema": _INT},
-                    {"name": "signature", "in": "query", "required": True, "schema": _STR},
-                ],
+                "parameters": [_ID, *_SEGMENT, *_SIGNED],
                 "get": {
                     "summary": "a segment of an HLS recording by its signed link",
                     "operationId": "signedSegment",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import numpy as np
 from cloudrec.auth import GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, FlashSchedule, ToneAudioTrack
-from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
+from cloudrec.wire import AV_AUDIO, MixerState, OutputSpec, OutputState, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
+from storage.index import RECORDING, RecordingIndex
 
 API_KEY = "test-key"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -100,6 +102,25 @@ class EventLog:
 
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
+
+
+def add_row(
+    index: RecordingIndex, room: str, file_name: str, path: Path, state: str = RECORDING
+) -> int:
+    """An index row of a 640x360 H.264/AAC recording, as the recorder would add."""
+    return index.add(
+        room=room,
+        mixer_id="1",
+        file_name=file_name,
+        path=path,
+        container=file_name.rsplit(".", 1)[-1],
+        video_codec="h264",
+        audio_codec="aac",
+        width=640,
+        height=360,
+        fps=15.0,
+        state=state,
+    )
 
 
 def token(room: str, user: str, grants: tuple[str, ...] = GRANTS, ttl_s: int = 600) -> str:
@@ -204,6 +225,32 @@ async def record_briefly(base_url: str, room: str, filename: str, ms: int = 1500
     """A real recording of one synthetic participant, ``ms`` long."""
     alice = await synthetic_participant(base_url, room, "alice", RED[0], RED[2])
     await record_for(alice, CFG_360P15, side_by_side("alice", "bob"), file_output(filename), ms)
+
+
+@contextlib.asynccontextmanager
+async def recording_in_progress(
+    base_url: str,
+    room: str,
+    filename: str,
+    contents: list[dict[str, Any]] | None = None,
+    ms: int = 1000,
+) -> AsyncIterator[tuple[Participant, EventLog]]:
+    """Alice records ``filename`` in ``room`` (at least ``ms`` written before the
+    body runs); afterwards the recording must still be running, and it is
+    stopped with its file finished."""
+    alice = await synthetic_participant(base_url, room, "alice", RED[0], RED[2])
+    log = EventLog()
+    log.attach(alice)
+    try:
+        layout = contents if contents is not None else side_by_side("alice", "bob")
+        await alice.start_svr_mixer(CFG_360P15, layout, file_output(filename))
+        await log.wait_output(filename, duration=ms)
+        yield alice, log
+        assert await alice.get_svr_mixer_state() == MixerState.RUNNING, "the recording went on"
+        await alice.stop_svr_mixer()
+        await log.wait_output(filename, state=int(OutputState.CLOSED))
+    finally:
+        await alice.leave()
 
 
 def write_media_file(path: Path) -> None:

@@ -8,19 +8,22 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import jwt
 import pytest
 
-from cloudrec.auth import verify_token
+from cloudrec.auth import GRANTS, basic_header, verify_token
 from cloudrec.client import Participant
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
 from cloudrec.server import ConfigError, RunningServer, start_server
 from signaling.openapi import openapi_document
+from storage.index import FINISHED
 from tests.helpers import (
     API_AUTH,
     API_KEY,
     API_SECRET,
     CFG_360P15,
+    add_row,
     file_output,
     participant,
     side_by_side,
@@ -31,28 +34,76 @@ START = {"cfgs": CFG_360P15, "contents": side_by_side("a", "b"), "outputs": file
 
 
 def _protected_calls() -> list[tuple[str, str]]:
+    """Every call under /api/v1/ that the OpenAPI document names, so a new
+    endpoint is in the matrix below as soon as it is documented."""
     calls = []
     for path, item in openapi_document()["paths"].items():
-        if not path.startswith("/api/v1/"):
-            continue
-        concrete = path.replace("{room}", "r1").replace("{id}", "1")
-        calls += [
-            (method, concrete) for method in ("get", "post", "put", "delete") if method in item
-        ]
+        if path.startswith("/api/v1/"):
+            calls += [
+                (method, path) for method in ("get", "post", "put", "delete") if method in item
+            ]
     return calls
 
 
+def _forged(kind: str) -> str:
+    """An Authorization header that must not pass."""
+    claims = {"iss": "cloudrec", "sub": "eve", "room": "r1", "grants": list(GRANTS), "exp": 2**40}
+    if kind == "wrong basic":
+        return basic_header(API_KEY, "not-the-secret")
+    if kind == "expired":
+        return f"Bearer {token('r1', 'eve', ttl_s=-10)}"
+    if kind == "other secret":
+        return "Bearer " + jwt.encode(claims, "another-secret-that-is-long-enough-for-hs256")
+    if kind == "alg none":
+        return "Bearer " + jwt.encode(claims, None, algorithm="none")
+    if kind == "garbage":
+        return "Bearer not.a.token"
+    return ""
+
+
+async def _call(
+    server: RunningServer, method: str, template: str, recording_id: int, header: str
+) -> int:
+    path = (
+        template.replace("{room}", "r1")
+        .replace("{folder}", ".a.m3u8.segments")
+        .replace("{segment}", "00000.ts")
+    )
+    path = path.replace("{id}", "0123456789abcdef" if "resources" in path else str(recording_id))
+    headers = {"Authorization": header} if header else {}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.request(method, server.base_url + path, params={"room": "r1"}, json=START) as resp,
+    ):
+        body = await resp.json()
+        assert "err" in body and "message" in body
+        return resp.status
+
+
+@pytest.fixture
+async def r1_recording(server: RunningServer) -> int:
+    """A row of room r1 with a file, for the calls that name a recording."""
+    path = server.config.recordings_dir / "r1" / "a.m3u8"
+    path.parent.mkdir(parents=True)
+    path.write_text("#EXTM3U\n")
+    return add_row(server.recordings.index, "r1", "/r1/a.m3u8", path, FINISHED)
+
+
 @pytest.mark.parametrize(("method", "path"), _protected_calls())
-async def test_every_endpoint_needs_credentials(
-    server: RunningServer, method: str, path: str
+async def test_access_matrix(
+    server: RunningServer, r1_recording: int, method: str, path: str
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, server.base_url + path, json=START) as resp:
-            assert resp.status == 401
-            assert (await resp.json())["err"] == 12
-        wrong = {"Authorization": "Basic d3Jvbmc6d3Jvbmc="}
-        async with http.request(method, server.base_url + path, json=START, headers=wrong) as resp:
-            assert resp.status == 401
+    """Every endpoint x every way in that must fail: 401 without valid
+    credentials, 403 with valid ones that do not reach room r1."""
+    for kind in ("none", "wrong basic", "expired", "other secret", "alg none", "garbage"):
+        status = await _call(server, method, path, r1_recording, _forged(kind))
+        assert status == 401, kind
+    for kind, bearer in (
+        ("another room's token", token("r2", "eve")),
+        ("a token without the grant", token("r1", "eve", ("publish",))),
+    ):
+        status = await _call(server, method, path, r1_recording, f"Bearer {bearer}")
+        assert status == 403, kind
 
 
 @pytest.mark.parametrize(
@@ -153,6 +204,10 @@ async def test_dev_mode_is_open_and_loopback_only(tmp_path: Path) -> None:
         "..\\..\\x.mp4",
         "/etc/passwd",
         "/" + "a" * 300 + ".mp4",
+        # The recorder's own names: an HLS playlist's segments, hidden files.
+        "/x/.ow.m3u8.segments/00000.ts",
+        "/x/.hidden.mp4",
+        "/.x/a.mp4",
     ],
 )
 async def test_path_attacks_are_refused(

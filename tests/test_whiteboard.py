@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from cloudrec.errors import CloudrecError
 from cloudrec.server import RunningServer
-from cloudrec.whiteboard import MAX_POINTS, Board, BoardSnapshot, parse_stroke
+from cloudrec.whiteboard import MAX_BOARD_BYTES, MAX_POINTS, Board, BoardSnapshot, parse_stroke
 from compositor.board import render_board
 from tests.helpers import EventLog, participant
 from tests.media import decode, region_mean
@@ -105,3 +107,70 @@ def test_a_replica_keeps_effects_heard_before_its_state() -> None:
     replica.replay({"op": "stroke", "stroke": DIAGONAL, "version": 1})  # older than the state
     replica.load(state)
     assert replica.snapshot() == server.snapshot()
+
+
+def _long_stroke(n: int, points: int = 1000) -> dict:  # type: ignore[type-arg]
+    return {
+        "id": f"s{n}",
+        "color": "#000000",
+        "width": 4,
+        "points": [[round(i / points, 9), 0.123456789] for i in range(points)],
+    }
+
+
+def test_state_and_restores_come_in_parts_that_fit() -> None:
+    limit = 8 * 1024
+    board = Board(limit)
+    for n in range(12):  # ~24 KB a stroke is too much for 8 KiB: smaller ones
+        board.apply({"op": "stroke", "stroke": _long_stroke(n, 150)})
+    head, rest = board.state_parts(limit // 2)
+    parts = [head["strokes"], *(r["strokes"] for r in rest)]
+    assert len(parts) > 2 and all(len(json.dumps(p).encode()) <= limit for p in parts)
+    assert sorted(s["id"] for p in parts for s in p) == sorted(f"s{n}" for n in range(12))
+    assert all(r["op"] == "restore" and r["version"] == board.version for r in rest)
+    replica = Board()
+    for effect in rest:  # heard before the reply: kept, then applied
+        replica.replay(effect)
+    replica.load(head)
+    assert replica.snapshot() == board.snapshot()
+
+    board.apply({"op": "clear"})
+    restores = board.parts(board.apply({"op": "undo"}))
+    assert len(restores) > 1 and all(len(json.dumps(r).encode()) <= limit for r in restores)
+    for effect in restores:
+        replica.replay(effect)
+    assert [s.id for s in replica.snapshot().strokes] == [s.id for s in board.snapshot().strokes]
+
+
+def test_a_board_is_bounded_in_bytes() -> None:
+    board = Board()
+    with pytest.raises(CloudrecError) as caught:
+        Board(4096).apply({"op": "stroke", "stroke": _long_stroke(0)})
+    assert int(caught.value.code) == 5 and "more than one message" in caught.value.message
+    full = 0
+    with pytest.raises(CloudrecError) as caught:
+        for n in range(MAX_BOARD_BYTES // 20_000 + 10):
+            board.apply({"op": "stroke", "stroke": _long_stroke(n)})
+            full = n + 1
+    assert int(caught.value.code) == 901 and board.size <= MAX_BOARD_BYTES
+    assert len(board.snapshot().strokes) == full
+
+
+def test_undo_history_is_bounded_in_bytes() -> None:
+    board = Board()
+    n = 0
+    while board.size < MAX_BOARD_BYTES // 2:
+        board.apply({"op": "stroke", "stroke": _long_stroke(n)})
+        n += 1
+    for _ in range(4):  # each clear remembers half the budget: the oldest go
+        board.apply({"op": "clear"})
+        board.apply({"op": "undo"})
+        board.apply({"op": "clear"})
+    assert board._undo_bytes <= MAX_BOARD_BYTES
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 1e308])
+def test_huge_coordinates_are_refused_not_overflowed(value: float) -> None:
+    with pytest.raises(CloudrecError) as caught:
+        parse_stroke({"id": "x", "points": [[value, 0.5]]})
+    assert "stroke.points[0]" in caught.value.message
