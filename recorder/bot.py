@@ -154,7 +154,7 @@ class RecorderBot:
                 self._registry,
                 self._audio,
                 self._emit_info,
-                self._hit_limit,
+                self._ask_to_end,
                 self._config.max_recording_seconds,
                 self._board,
                 on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
@@ -218,7 +218,7 @@ class RecorderBot:
                         found[resource_id] = picture
         return found
 
-    def _hit_limit(self, code: ErrorCode) -> None:
+    def _ask_to_end(self, code: ErrorCode) -> None:
         self._post({"type": "mixer.ended", "err": int(code)})
 
     def _on_whiteboard(self, message: Message) -> None:

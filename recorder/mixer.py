@@ -133,7 +133,10 @@ class Mixer:
         contents: MixerContents,
         outputs: list[Output],
         on_output_change: Callable[[OutputInfo], None],
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
+        """Both callbacks are called on the worker thread: ``on_failure`` once,
+        if the worker itself fails (a bug), after its outputs are failed."""
         self.cfg = cfg
         self.video = cfg.video
         self.contents = contents
@@ -141,6 +144,8 @@ class Mixer:
         self.outputs = outputs
         self.stats = MixerStats()
         self._on_output_change = on_output_change
+        self._on_failure = on_failure
+        self.failed = False
         self._queue: queue.Queue[object] = queue.Queue()
         self._pending_video = 0
         self._pending_lock = threading.Lock()
@@ -219,9 +224,22 @@ class Mixer:
             if isinstance(job, VideoJob):
                 with self._pending_lock:
                     self._pending_video -= 1
-                self._video(job)
-            elif isinstance(job, AudioJob):
-                self._audio(job)
+            if self.failed:
+                continue  # drained until told to stop, so finish() and join() hold
+            try:
+                if isinstance(job, VideoJob):
+                    self._video(job)
+                elif isinstance(job, AudioJob):
+                    self._audio(job)
+            except Exception:
+                # Not the file system (_write handles that) but a bug: the outputs
+                # end as they stand, playable, and the session hears of it.
+                log.exception("mixer %s failed", self.cfg.id)
+                self.failed = True
+                for output in self.outputs:
+                    if output.state in (OutputState.CREATED, OutputState.WRITING):
+                        output.fail(int(ErrorCode.SERVER_EXCEPTION))
+                self._on_failure()
         for output in self.outputs:
             if output.state in (OutputState.CREATED, OutputState.WRITING):
                 try:

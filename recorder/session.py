@@ -50,7 +50,7 @@ class RecordingSession:
         registry: TrackRegistry,
         audio: dict[str, AudioBuffer],
         emit: Callable[[OutputInfo], None],
-        on_limit: Callable[[ErrorCode], None],
+        on_end: Callable[[ErrorCode], None],
         max_seconds: float,
         board: Board,
         on_stats: Callable[[dict[str, int]], None] = lambda _stats: None,
@@ -63,7 +63,7 @@ class RecordingSession:
         self._registry = registry
         self._audio = audio
         self._emit = emit
-        self._on_limit = on_limit
+        self._on_end = on_end
         self._max_seconds = max_seconds
         self.mixers: list[Mixer] = []
         self.video_clock = ClockStats()
@@ -72,6 +72,7 @@ class RecordingSession:
         self._clocks: dict[Mixer, asyncio.Task[None]] = {}
         self._recordings_dir = Path()
         self._from_worker: Callable[[OutputInfo], None] = emit
+        self._failed_in_worker: Callable[[], None] = lambda: None
         self._stopped = False
 
     def open(self, recordings_dir: Path, min_free_mb: int) -> None:
@@ -84,7 +85,11 @@ class RecordingSession:
         def from_worker(info: OutputInfo) -> None:
             loop.call_soon_threadsafe(self._emit, info)
 
+        def failed_in_worker() -> None:
+            loop.call_soon_threadsafe(self._on_end, ErrorCode.SERVER_EXCEPTION)
+
         self._from_worker = from_worker
+        self._failed_in_worker = failed_in_worker
         created: list[Output] = []
         try:
             for cfg in self.request.cfgs:
@@ -92,7 +97,7 @@ class RecordingSession:
                     continue
                 outputs = self._open_outputs(cfg, self._specs(cfg), created)
                 contents = contents_for(self.request.contents, cfg.id)
-                self.mixers.append(Mixer(cfg, contents, outputs, from_worker))
+                self.mixers.append(Mixer(cfg, contents, outputs, from_worker, failed_in_worker))
         except Exception as exc:
             for made in created:
                 made.fail(0)
@@ -226,7 +231,13 @@ class RecordingSession:
             )
         for opened in outputs:
             self._emit(opened.info())
-        return Mixer(cfg, MixerContents(cfg.id, tuple(content)), outputs, self._from_worker)
+        return Mixer(
+            cfg,
+            MixerContents(cfg.id, tuple(content)),
+            outputs,
+            self._from_worker,
+            self._failed_in_worker,
+        )
 
     async def _finish_mixer(self, mixer: Mixer) -> None:
         """Ends one mixer mid-session (its participant left): its files close."""
@@ -301,4 +312,4 @@ class RecordingSession:
             self._on_stats(self.stats())
             if not limited and loop.time() - start >= self._max_seconds:
                 limited = True
-                self._on_limit(ErrorCode.RECORD_MAX)
+                self._on_end(ErrorCode.RECORD_MAX)

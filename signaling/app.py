@@ -12,6 +12,7 @@ from cloudrec.config import Config
 from signaling.auto_record import AutoRecorder
 from signaling.files_api import FilesApi
 from signaling.http_auth import auth_middleware
+from signaling.http_errors import error_middleware
 from signaling.mixer_control import BotLauncher, MixerControl
 from signaling.netdisk import Netdisk
 from signaling.openapi import openapi_document
@@ -30,7 +31,8 @@ RECORDINGS_KEY = web.AppKey("recordings", Recordings)
 
 def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> web.Application:
     app = web.Application(
-        client_max_size=config.max_message_bytes * 4, middlewares=[auth_middleware(config)]
+        client_max_size=config.max_message_bytes * 4,
+        middlewares=[error_middleware, auth_middleware(config)],
     )
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room, config.max_message_bytes)
     resources = ResourceStore(config.resources_dir)

@@ -13,7 +13,6 @@ from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.http_auth import identity
-from signaling.http_errors import error_response
 from storage.index import RECORDING, Recording, RecordingIndex
 from storage.paths import (
     HLS_CONTAINER,
@@ -171,26 +170,23 @@ class FilesApi:
         return rec
 
     async def list(self, request: web.Request) -> web.Response:
-        try:
-            who = identity(request)
-            q = request.query
-            room = _text(q, "room")
-            if who.room != "*":
-                room = room or who.room
-            who.require("files", room)
-            page = _number(q, "page", int, 1, 1, 1_000_000)
-            size = _number(q, "pageSize", int, 20, 1, MAX_PAGE_SIZE)
-            result = self._index.query(
-                room=room,
-                since=_number(q, "since", float, None, 0, 1e11),
-                until=_number(q, "until", float, None, 0, 1e11),
-                name=_text(q, "name"),
-                as_of=_number(q, "asOf", float, None, 0, 1e11),
-                offset=(page - 1) * size,
-                limit=size,
-            )
-        except CloudrecError as exc:
-            return error_response(exc)
+        who = identity(request)
+        q = request.query
+        room = _text(q, "room")
+        if who.room != "*":
+            room = room or who.room
+        who.require("files", room)
+        page = _number(q, "page", int, 1, 1, 1_000_000)
+        size = _number(q, "pageSize", int, 20, 1, MAX_PAGE_SIZE)
+        result = self._index.query(
+            room=room,
+            since=_number(q, "since", float, None, 0, 1e11),
+            until=_number(q, "until", float, None, 0, 1e11),
+            name=_text(q, "name"),
+            as_of=_number(q, "asOf", float, None, 0, 1e11),
+            offset=(page - 1) * size,
+            limit=size,
+        )
         return web.json_response(
             {
                 "recordings": [self._json(request, r) for r in result.items],
@@ -202,35 +198,23 @@ class FilesApi:
         )
 
     async def get(self, request: web.Request) -> web.Response:
-        try:
-            return web.json_response(self._json(request, self._visible(request)))
-        except CloudrecError as exc:
-            return error_response(exc)
+        return web.json_response(self._json(request, self._visible(request)))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return file_response(self._config, self._visible(request))
-        except CloudrecError as exc:
-            return error_response(exc)
+        return file_response(self._config, self._visible(request))
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
         """An HLS recording's segment, named as its playlist names it, so the
         playlist fetched from .../download plays with the same credentials."""
-        try:
-            rec = self._visible(request)
-            path = segment_file(
-                self._config, rec, request.match_info["folder"], request.match_info["segment"]
-            )
-        except CloudrecError as exc:
-            return error_response(exc)
+        rec = self._visible(request)
+        path = segment_file(
+            self._config, rec, request.match_info["folder"], request.match_info["segment"]
+        )
         return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
 
     async def delete(self, request: web.Request) -> web.Response:
-        try:
-            rec = self._visible(request)
-            delete_recording(self._index, rec)
-        except CloudrecError as exc:
-            return error_response(exc)
+        rec = self._visible(request)
+        delete_recording(self._index, rec)
         return web.json_response({"deleted": rec.id})
 
     def _signed(self, request: web.Request) -> Recording:
@@ -246,17 +230,14 @@ class FilesApi:
         return rec
 
     async def signed_download(self, request: web.Request) -> web.StreamResponse:
-        try:
-            rec = self._signed(request)
-            if rec.container != HLS_CONTAINER:
-                return file_response(self._config, rec)
-            path = served_file(self._config.recordings_dir, Path(rec.path))
-            if path is None:
-                raise CloudrecError(
-                    ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
-                )
-        except CloudrecError as exc:
-            return error_response(exc)
+        rec = self._signed(request)
+        if rec.container != HLS_CONTAINER:
+            return file_response(self._config, rec)
+        path = served_file(self._config.recordings_dir, Path(rec.path))
+        if path is None:
+            raise CloudrecError(
+                ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
+            )
         playlist = signed_playlist(path.read_text(), rec.id, request.query_string)
         return web.Response(
             text=playlist,
@@ -265,13 +246,10 @@ class FilesApi:
         )
 
     async def signed_segment(self, request: web.Request) -> web.StreamResponse:
-        try:
-            rec = self._signed(request)
-            path = segment_file(
-                self._config, rec, request.match_info["folder"], request.match_info["segment"]
-            )
-        except CloudrecError as exc:
-            return error_response(exc)
+        rec = self._signed(request)
+        path = segment_file(
+            self._config, rec, request.match_info["folder"], request.match_info["segment"]
+        )
         return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
 
 

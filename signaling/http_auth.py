@@ -3,8 +3,6 @@ token (Bearer), or anyone in --dev mode."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -18,11 +16,10 @@ from cloudrec.auth import (
 )
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from signaling.http_errors import Handler
 
 IDENTITY_KEY = web.RequestKey("identity", Identity)
 PROTECTED_PREFIX = "/api/v1/"
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def identify(config: Config, header: str) -> Identity:

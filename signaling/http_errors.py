@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from cloudrec.errors import CloudrecError, ErrorCode
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATUS = {
     ErrorCode.PARAM_ERR: 400,
@@ -35,3 +39,13 @@ def status_of(code: ErrorCode) -> int:
 
 def error_response(exc: CloudrecError) -> web.Response:
     return web.json_response(exc.to_wire(), status=status_of(exc.code))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every handler raises CloudrecError for a refused call; this is where it
+    becomes an HTTP answer."""
+    try:
+        return await handler(request)
+    except CloudrecError as exc:
+        return error_response(exc)

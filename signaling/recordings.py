@@ -12,7 +12,7 @@ from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.wire import AUDIO_CODECS, USER_SLOT, OutputState, OutputType, StartRequest
 from storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
-from storage.paths import recording_path
+from storage.paths import recording_path, served_file
 from storage.reconcile import probe_cut_short, settle_interrupted
 from storage.webhook import Webhook
 
@@ -90,8 +90,8 @@ class Recordings:
         settle them ('interrupted' with their real length), not left 'recording'."""
         for rec in lost:
             path = Path(rec.path)
-            if not path.exists():
-                self.index.mark(rec.id, MISSING)
+            if served_file(self._config.recordings_dir, path) is None:
+                self.index.mark(rec.id, MISSING)  # gone, or a link in its place
                 continue
             # Probing reads the whole file: off the loop.
             found = await asyncio.to_thread(probe_cut_short, path)

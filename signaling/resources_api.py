@@ -17,7 +17,6 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import check_id
 from cloudrec.wire import ContentType, MixerContents
 from signaling.http_auth import identity
-from signaling.http_errors import error_response
 from storage.resources import MAX_BYTES, SHARED, ResourceStore
 
 READ_CHUNK = 64 * 1024
@@ -69,33 +68,24 @@ class ResourcesApi:
         ]
 
     async def add(self, request: web.Request) -> web.Response:
-        try:
-            room = _owner(request, identity(request))
-            data = await _read_image(request)
-            # Decoding a PNG or JPEG of up to 10 MB is not for the event loop.
-            resource_id, width, height = await asyncio.to_thread(self._store.add, data, room)
-        except CloudrecError as exc:
-            return error_response(exc)
+        room = _owner(request, identity(request))
+        data = await _read_image(request)
+        # Decoding a PNG or JPEG of up to 10 MB is not for the event loop.
+        resource_id, width, height = await asyncio.to_thread(self._store.add, data, room)
         return web.json_response(
             {"resourceid": resource_id, "room": room, "width": width, "height": height},
             status=201,
         )
 
     async def list(self, request: web.Request) -> web.Response:
-        try:
-            who = identity(request)
-            room = _owner(request, who)
-            every_room = who.room == ALL_ROOMS and room is SHARED
-            found = await asyncio.to_thread(self._store.list, room, every_room)
-        except CloudrecError as exc:
-            return error_response(exc)
+        who = identity(request)
+        room = _owner(request, who)
+        every_room = who.room == ALL_ROOMS and room is SHARED
+        found = await asyncio.to_thread(self._store.list, room, every_room)
         return web.json_response({"resources": found})
 
     async def delete(self, request: web.Request) -> web.Response:
-        try:
-            room = _owner(request, identity(request))
-            if not self._store.delete(request.match_info["id"], room):
-                raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such image")
-        except CloudrecError as exc:
-            return error_response(exc)
+        room = _owner(request, identity(request))
+        if not self._store.delete(request.match_info["id"], room):
+            raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, "no such image")
         return web.json_response({"deleted": request.match_info["id"]})

@@ -7,7 +7,6 @@ from aiohttp import web
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.bodies import json_object
 from signaling.http_auth import identity
-from signaling.http_errors import error_response
 from signaling.mixer_control import MixerControl
 from signaling.rooms import RoomRegistry
 
@@ -38,26 +37,17 @@ class RestApi:
         ]
 
     async def start(self, request: web.Request) -> web.Response:
-        try:
-            room, operator = _authorised(request, "record")
-            await self._control.start(room, operator, await json_object(request))
-        except CloudrecError as exc:
-            return error_response(exc)
+        room, operator = _authorised(request, "record")
+        await self._control.start(room, operator, await json_object(request))
         return await self.state(request)
 
     async def update(self, request: web.Request) -> web.Response:
-        try:
-            room, operator = _authorised(request, "record")
-            await self._control.update(room, operator, await json_object(request))
-        except CloudrecError as exc:
-            return error_response(exc)
+        room, operator = _authorised(request, "record")
+        await self._control.update(room, operator, await json_object(request))
         return await self.state(request)
 
     async def state(self, request: web.Request) -> web.Response:
-        try:
-            room, _ = _authorised(request, "join")
-        except CloudrecError as exc:
-            return error_response(exc)
+        room, _ = _authorised(request, "join")
         return web.json_response(
             {
                 "state": int(self._control.get_state(room)),
@@ -67,23 +57,15 @@ class RestApi:
         )
 
     async def stop(self, request: web.Request) -> web.Response:
-        try:
-            room, operator = _authorised(request, "record")
-        except CloudrecError as exc:
-            return error_response(exc)
+        room, operator = _authorised(request, "record")
         await self._control.stop(room, operator)
         return await self.state(request)
 
     async def room(self, request: web.Request) -> web.Response:
-        try:
-            name, _ = _authorised(request, "join")
-        except CloudrecError as exc:
-            return error_response(exc)
+        name, _ = _authorised(request, "join")
         room = self._rooms.get(name)
         if room is None:
-            return error_response(
-                CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{name}' does not exist")
-            )
+            raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{name}' does not exist")
         return web.json_response(
             {
                 "room": name,

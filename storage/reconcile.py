@@ -64,7 +64,8 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
     for rec in index.all():
         path = Path(rec.path)
         known.add(path)
-        if not path.exists():
+        # A link in a file's place is never followed (trimming would write through it).
+        if served_file(recordings_dir, path) is None:
             if rec.state != MISSING:
                 index.mark(rec.id, MISSING)
                 result.missing += 1

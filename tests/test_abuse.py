@@ -20,10 +20,13 @@ from cloudrec.errors import CloudrecError
 from cloudrec.server import RunningServer
 from cloudrec.whiteboard import MAX_BOARD_BYTES
 from signaling.app import ROOMS_KEY
+from storage.index import MISSING, RecordingIndex
+from storage.reconcile import reconcile
 from tests.conftest import ServerFactory
 from tests.helpers import (
     API_AUTH,
     CFG_360P15,
+    add_row,
     file_output,
     participant,
     record_briefly,
@@ -474,3 +477,23 @@ async def test_message_rate_and_join_limits(make_server: ServerFactory) -> None:
             errors.append(exc)
     assert len(errors) == 1 and int(errors[0].code) == 907
     assert "joins a minute" in errors[0].message
+
+
+def test_start_up_never_writes_through_a_link(tmp_path: Path) -> None:
+    """A file left 'recording' is cut back to whole fragments at start-up; a
+    link planted in its place is not followed (nor cut), and says missing."""
+    recordings = tmp_path / "recordings"
+    (recordings / "k").mkdir(parents=True)
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"\x00\x00\x00\x08moof" + b"x" * 100)  # a cut fragment, to a trimmer
+    link = recordings / "k" / "a.mp4"
+    link.symlink_to(outside)
+    index = RecordingIndex(tmp_path / "index.sqlite3")
+    try:
+        row = add_row(index, "k", "/k/a.mp4", link)
+        reconcile(index, recordings)
+        rec = index.get(row)
+        assert rec is not None and rec.state == MISSING
+    finally:
+        index.close()
+    assert outside.read_bytes() == b"\x00\x00\x00\x08moof" + b"x" * 100

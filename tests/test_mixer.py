@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from cloudrec.whiteboard import Board
 from cloudrec.wire import (
     AudioCfg,
     AudioFormat,
@@ -19,8 +20,10 @@ from cloudrec.wire import (
     MixerCfg,
     MixerContents,
     OutputSpec,
+    OutputState,
     OutputType,
     StreamTypes,
+    VideoCfg,
 )
 from compositor.planes import I420
 from recorder.audio import S16_STEPS, TICK_SAMPLES
@@ -115,3 +118,51 @@ def test_other_formats_and_odd_sizes_are_converted_first() -> None:
     assert (source.width, source.height) == (332, 240)
     assert source.u.shape == source.v.shape == (120, 166)
     assert abs(int(source.y[100, 100]) - 188) <= 2, "white-ish grey in limited range"
+
+
+class _Broken:
+    """An output whose encoder has a bug: it raises what no file system would."""
+
+    def __init__(self) -> None:
+        self.mixer_id = "1"
+        self.spec = OutputSpec(OutputType.FILE, "/broken.mp4", "mp4")
+        self.state = OutputState.CREATED
+        self.err_code = 0
+
+    def write_video(self, frame: av.VideoFrame) -> None:
+        raise RuntimeError("a bug in the encoder")
+
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        self.state = OutputState.WRITING
+
+    def close(self) -> None:
+        self.state = OutputState.CLOSED
+
+    def fail(self, code: int) -> None:
+        self.state, self.err_code = OutputState.ERR, code
+
+    def info(self) -> OutputInfo:
+        return OutputInfo("1", self.spec.filename, self.state, 0, 0, self.err_code)
+
+
+def test_a_worker_that_fails_fails_its_outputs_and_says_so() -> None:
+    """No silent death: the outputs end with error 8, their last info says so,
+    the session is told, and the worker still drains and ends when asked."""
+    cfg = MixerCfg(
+        "1", StreamTypes.AUDIO | StreamTypes.VIDEO, VideoCfg(64, 64, 15, 100_000, 26, 15)
+    )
+    broken = _Broken()
+    infos: list[OutputInfo] = []
+    failures: list[bool] = []
+    mixer = Mixer(
+        cfg, MixerContents("1", ()), [broken], infos.append, lambda: failures.append(True)
+    )
+    mixer.start()
+    board = Board().snapshot()
+    for tick in range(3):
+        mixer.submit_video(tick, 0.0, {}, board)
+    mixer.finish()
+    mixer.join()
+    assert failures == [True] and mixer.failed
+    assert broken.state is OutputState.ERR and broken.err_code == 8
+    assert infos[-1].state is OutputState.ERR and infos[-1].errCode == 8
