@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from cloudrec.config import X264_PRESETS, Config, with_credentials
+from cloudrec.storage.index import RecordingIndex
+from cloudrec.storage.reconcile import reconcile
+from cloudrec.storage.webhook import Webhook
 from recorder.launcher import ProcessLauncher
 from signaling.app import CONTROL_KEY, make_app
 from signaling.recordings import Recordings
-from storage.index import RecordingIndex
-from storage.reconcile import reconcile
-from storage.webhook import Webhook
 
 log = logging.getLogger(__name__)
 

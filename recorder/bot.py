@@ -23,9 +23,10 @@ from aiortc.sdp import candidate_from_sdp
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
+from cloudrec.storage.resources import ResourceStore
 from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
-from compositor.picture import Picture
+from compositor.picture import Picture, load_picture
 from compositor.planes import I420
 from recorder.arrival import ArrivalClock
 from recorder.audio import AudioBuffer
@@ -36,7 +37,6 @@ from recorder.preview import PreviewTrack
 from recorder.session import RecordingSession
 from recorder.tracks import CameraSlot, TrackRegistry
 from signaling.client import Message, SignalingClient
-from storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +213,9 @@ class RecorderBot:
             for content in mixer.content:
                 resource_id = content.param.get("resourceid", "")
                 if content.type is ContentType.PIC and resource_id not in found:
-                    picture = self._resources.load(resource_id, self.room)
-                    if picture is not None:
-                        found[resource_id] = picture
+                    path = self._resources.path(resource_id, self.room)
+                    if path is not None:
+                        found[resource_id] = load_picture(path)
         return found
 
     def _ask_to_end(self, code: ErrorCode) -> None:

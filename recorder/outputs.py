@@ -18,9 +18,9 @@ import av
 import av.container
 
 from cloudrec.config import DEFAULT_X264_PRESET
+from cloudrec.storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
+from cloudrec.storage.paths import HLS_SEGMENT_PATTERN, hls_segment_dir, hls_segments
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
-from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
-from storage.paths import HLS_SEGMENT_PATTERN, hls_segment_dir, hls_segments
 
 AUDIO_RATE = 48_000
 AUDIO_BIT_RATE = 128_000

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
     Content,
@@ -34,7 +35,6 @@ from recorder.live import LiveOutput
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, Output, OutputInfo
 from recorder.tracks import TrackRegistry
-from storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,14 @@ the web page."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
 from cloudrec import __version__
 from cloudrec.config import Config
+from cloudrec.storage.resources import ResourceStore
 from signaling.auto_record import AutoRecorder
 from signaling.files_api import FilesApi
 from signaling.http_auth import auth_middleware
@@ -21,9 +23,16 @@ from signaling.resources_api import ResourcesApi
 from signaling.rest import RestApi
 from signaling.rooms import RoomRegistry
 from signaling.ws import SignalingEndpoint
-from storage.resources import ResourceStore
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+def web_dir() -> Path:
+    """The demo page: installed inside the cloudrec package (pyproject.toml
+    maps web/ there), or web/ beside the packages in a checkout."""
+    installed = Path(str(resources.files("cloudrec"))) / "web"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "web"
+
+
+WEB_DIR = web_dir()
 CONTROL_KEY = web.AppKey("control", MixerControl)
 ROOMS_KEY = web.AppKey("rooms", RoomRegistry)
 RECORDINGS_KEY = web.AppKey("recordings", Recordings)

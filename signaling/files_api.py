@@ -12,15 +12,15 @@ from aiohttp import web
 from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from signaling.http_auth import identity
-from storage.index import RECORDING, Recording, RecordingIndex
-from storage.paths import (
+from cloudrec.storage.index import RECORDING, Recording, RecordingIndex
+from cloudrec.storage.paths import (
     HLS_CONTAINER,
     hls_segment_dir,
     hls_segments,
     remove_recording_files,
     served_file,
 )
+from signaling.http_auth import identity
 
 MAX_PAGE_SIZE = 100
 CONTENT_TYPES = {

@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.storage.resources import ResourceStore
 from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
 from signaling.recordings import Recordings
 from signaling.resources_api import check_pictures
 from signaling.rooms import Peer, Room, RoomRegistry
-from storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 

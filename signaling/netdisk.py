@@ -13,9 +13,9 @@ from aiohttp import web
 from cloudrec.auth import same, secret_key
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
+from cloudrec.storage.index import Recording, RecordingIndex
 from signaling.bodies import json_object
 from signaling.files_api import delete_recording, download_url, origin, parse_id
-from storage.index import Recording, RecordingIndex
 
 RSP_OK, RSP_NO_PERMISSION, RSP_NO_ACCOUNT, RSP_BAD_SECRET, RSP_BAD_PARAM, RSP_UNKNOWN = range(6)
 CTIME_FORMAT = "%Y-%m-%d %H:%M:%S"

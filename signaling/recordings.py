@@ -10,11 +10,11 @@ from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
+from cloudrec.storage.paths import recording_path, served_file
+from cloudrec.storage.reconcile import probe_cut_short, settle_interrupted
+from cloudrec.storage.webhook import Webhook
 from cloudrec.wire import AUDIO_CODECS, USER_SLOT, OutputState, OutputType, StartRequest
-from storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
-from storage.paths import recording_path, served_file
-from storage.reconcile import probe_cut_short, settle_interrupted
-from storage.webhook import Webhook
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from aiohttp import web
 from cloudrec.auth import ALL_ROOMS, Identity
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import check_id
+from cloudrec.storage.resources import MAX_BYTES, SHARED, ResourceStore
 from cloudrec.wire import ContentType, MixerContents
 from signaling.http_auth import identity
-from storage.resources import MAX_BYTES, SHARED, ResourceStore
 
 READ_CHUNK = 64 * 1024
 

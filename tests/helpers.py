@@ -14,11 +14,11 @@ import numpy as np
 
 from cloudrec.auth import GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
+from cloudrec.storage.index import RECORDING, RecordingIndex
 from cloudrec.synthetic import ColorVideoTrack, FlashSchedule, ToneAudioTrack
 from cloudrec.wire import AV_AUDIO, MixerState, OutputSpec, OutputState, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
-from storage.index import RECORDING, RecordingIndex
 
 API_KEY = "test-key"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256"

@@ -16,8 +16,8 @@ from cloudrec.client import Participant
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
 from cloudrec.server import ConfigError, RunningServer, start_server
+from cloudrec.storage.index import FINISHED
 from signaling.openapi import openapi_document
-from storage.index import FINISHED
 from tests.helpers import (
     API_AUTH,
     API_KEY,

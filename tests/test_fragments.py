@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from storage.fragments import trim_to_whole_fragments, whole_fragments_length
+from cloudrec.storage.fragments import trim_to_whole_fragments, whole_fragments_length
 from tests.helpers import write_media_file
 
 

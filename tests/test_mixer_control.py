@@ -15,13 +15,13 @@ import pytest
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
 from cloudrec.ids import recorder_user
+from cloudrec.storage.index import MISSING, RECORDING, RecordingIndex
+from cloudrec.storage.resources import ResourceStore
+from cloudrec.storage.webhook import Webhook
 from signaling.limits import message_bucket
 from signaling.mixer_control import MixerControl
 from signaling.recordings import Recordings
 from signaling.rooms import ROLE_RECORDER, Peer, RoomRegistry
-from storage.index import MISSING, RECORDING, RecordingIndex
-from storage.resources import ResourceStore
-from storage.webhook import Webhook
 from tests.helpers import CFG_360P15, add_row, file_output, side_by_side
 
 ROOM = "r"

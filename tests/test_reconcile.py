@@ -8,11 +8,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from cloudrec.storage.index import RecordingIndex
+from cloudrec.storage.paths import reserve
 from cloudrec.wire import AV_AUDIO, OutputSpec, OutputType, VideoCfg
 from recorder.audio import TICK_SAMPLES, to_frame
 from recorder.outputs import FileOutput
-from storage.index import RecordingIndex
-from storage.paths import reserve
 from tests.conftest import ServerFactory
 from tests.media import decode
 

@@ -7,7 +7,7 @@ import pytest
 
 from cloudrec.config import Config, add_arguments, from_arguments
 from cloudrec.errors import CloudrecError, ErrorCode
-from storage.paths import check_free_disk, recording_path, reserve
+from cloudrec.storage.paths import check_free_disk, recording_path, reserve
 
 
 def test_paths_stay_inside_the_recordings_directory(tmp_path: Path) -> None:

@@ -13,11 +13,9 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cloudrec.errors import CloudrecError, ErrorCode
-from compositor.picture import Picture
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 4096
@@ -82,15 +80,9 @@ class ResourceStore:
     def exists(self, resource_id: str, room: str) -> bool:
         return self._visible(resource_id, room) is not None
 
-    def load(self, resource_id: str, room: str) -> Picture | None:
-        path = self._visible(resource_id, room)
-        if path is None:
-            return None
-        with Image.open(path) as image:
-            rgba = np.asarray(image.convert("RGBA"))
-        return Picture(
-            np.ascontiguousarray(rgba[..., 2::-1]), rgba[..., 3].astype(np.float32) / 255
-        )
+    def path(self, resource_id: str, room: str) -> Path | None:
+        """The PNG a layout of ``room`` shows for ``resource_id``, if any."""
+        return self._visible(resource_id, room)
 
     def list(self, room: str | None, every_room: bool = False) -> list[dict[str, object]]:
         """``room``'s images and the shared ones; with ``every_room``, all."""

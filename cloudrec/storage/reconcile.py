@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
-from storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
-from storage.paths import served_file
-from storage.probe import Probe, probe
+from cloudrec.storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
+from cloudrec.storage.index import FAILED, IMPORTED, INTERRUPTED, MISSING, RECORDING, RecordingIndex
+from cloudrec.storage.paths import served_file
+from cloudrec.storage.probe import Probe, probe
 
 log = logging.getLogger(__name__)
 
