@@ -8,8 +8,9 @@ import ipaddress
 import json
 import os
 import secrets
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from cloudrec.wire import Limits
 
@@ -166,4 +167,23 @@ def with_credentials(config: Config) -> Config:
         config,
         api_key=config.api_key or stored["api_key"],
         api_secret=config.api_secret or stored["api_secret"],
+    )
+
+
+def config_to_wire(config: Config) -> dict[str, Any]:
+    """The whole config as JSON, for a process that records under it."""
+    out = asdict(config)
+    out["data_dir"] = str(config.data_dir)
+    out["auto_record_size"] = list(config.auto_record_size)
+    return out
+
+
+def config_from_wire(raw: dict[str, Any]) -> Config:
+    return Config(
+        **{
+            **raw,
+            "data_dir": Path(raw["data_dir"]),
+            "auto_record_size": tuple(raw["auto_record_size"]),
+            "limits": Limits(**raw["limits"]),
+        }
     )

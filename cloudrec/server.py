@@ -12,8 +12,8 @@ from cloudrec.config import X264_PRESETS, Config, with_credentials
 from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.reconcile import reconcile
 from cloudrec.storage.webhook import Webhook
-from recorder.launcher import ProcessLauncher
 from signaling.app import CONTROL_KEY, make_app
+from signaling.launcher import ProcessLauncher
 from signaling.recordings import Recordings
 
 log = logging.getLogger(__name__)

@@ -21,18 +21,27 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from cloudrec.config import Config
+from cloudrec.contract import (
+    SERVER_MESSAGE_TYPES,
+    OutputInfo,
+    RecordingEnded,
+    StartMixer,
+    StopMixer,
+    TrackMeta,
+    UpdateMixer,
+    server_message,
+)
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
 from cloudrec.storage.resources import ResourceStore
 from cloudrec.whiteboard import Board
-from cloudrec.wire import ContentType, MixerContents, parse_contents, parse_start
+from cloudrec.wire import ContentType, MixerContents
 from compositor.picture import Picture, load_picture
 from compositor.planes import I420
 from recorder.arrival import ArrivalClock
 from recorder.audio import AudioBuffer
 from recorder.demand import shown_boxes, size_requests
 from recorder.ingest import Sink, drain, tap_receiver
-from recorder.outputs import OutputInfo
 from recorder.preview import PreviewTrack
 from recorder.session import RecordingSession
 from recorder.tracks import CameraSlot, TrackRegistry
@@ -64,7 +73,7 @@ class RecorderBot:
         self._audio: dict[str, AudioBuffer] = {}
         self._pcs: dict[str, RTCPeerConnection] = {}
         self._previews: dict[str, RTCPeerConnection] = {}
-        self._track_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        self._track_meta: dict[str, dict[str | None, TrackMeta]] = {}
         # Each received video by registry key: its publisher, m-line and slot.
         self._videos: dict[str, tuple[str, str, CameraSlot]] = {}
         self._asked: dict[str, list[dict[str, Any]]] = {}  # the last size request per user
@@ -80,10 +89,8 @@ class RecorderBot:
         client = self._client
         client.on("signal", self._on_signal)
         client.on("presence", self._on_presence)
-        client.on("mixer.start", self._on_start)
-        client.on("mixer.update", self._on_update)
-        client.on("mixer.stop", self._on_stop)
-        client.on("mixer.leave", lambda _m: self._leave.set())
+        for kind in SERVER_MESSAGE_TYPES:
+            client.on(kind, self._on_server)
         client.on("wb", self._on_whiteboard)
         await client.connect()
         sender = asyncio.create_task(self._send_loop())
@@ -135,52 +142,49 @@ class RecorderBot:
         self._post({"type": "reply", "rid": request.get("rid"), "err": err, "message": message})
 
     def _emit_info(self, info: OutputInfo) -> None:
-        self._post({"type": "mixer.outputInfo", "data": info.to_wire()})
+        self._post(info.to_wire())
 
     # -- mixer requests from the server -----------------------------------------
 
-    async def _on_start(self, message: Message) -> None:
+    async def _on_server(self, message: Message) -> None:
+        """The server's requests, answered in turn (docs/protocol.md)."""
+        request = server_message(message)
         try:
-            if self._session is not None:
-                raise CloudrecError(ErrorCode.RECORDSTARTED, "this bot is recording already")
-            request = parse_start(
-                message.get("cfgs"),
-                message.get("contents"),
-                message.get("outputs"),
-                self._config.limits,
-            )
-            session = RecordingSession(
-                request,
-                self._registry,
-                self._audio,
-                self._emit_info,
-                self._ask_to_end,
-                self._config.max_recording_seconds,
-                self._board,
-                on_stats=lambda stats: self._post({"type": "mixer.stats", "data": stats}),
-                x264_preset=self._config.x264_preset,
-            )
-            session.open(self._config.recordings_dir, self._config.min_free_disk_mb)
-            pictures = await asyncio.to_thread(self._pictures, request.contents)
-            session.update(request.contents, pictures)
-            session.start()
-            self._session = session
+            if isinstance(request, StartMixer):
+                await self._start(request)
+            elif isinstance(request, UpdateMixer):
+                await self._update(request)
+            elif isinstance(request, StopMixer):
+                if self._session is not None:
+                    await self._session.stop()
+            else:
+                self._leave.set()
+                return
             self._reply(message)
         except CloudrecError as exc:
             self._reply(message, int(exc.code), exc.message)
 
-    async def _on_update(self, message: Message) -> None:
-        try:
-            if self._session is None:
-                raise CloudrecError(ErrorCode.PARAM_ERR, "nothing is being recorded")
-            contents = parse_contents(
-                message.get("contents"), self._session.request.cfgs, self._config.limits
-            )
-            pictures = await asyncio.to_thread(self._pictures, contents)
-            self._session.update(contents, pictures)
-            self._reply(message)
-        except CloudrecError as exc:
-            self._reply(message, int(exc.code), exc.message)
+    async def _start(self, start: StartMixer) -> None:
+        if self._session is not None:
+            raise CloudrecError(ErrorCode.RECORDSTARTED, "this bot is recording already")
+        pictures = await asyncio.to_thread(self._pictures, start.request.contents)
+        self._session = RecordingSession.begin(
+            start.request,
+            pictures,
+            self._config,
+            self._registry,
+            self._audio,
+            self._emit_info,
+            self._ask_to_end,
+            self._board,
+            on_stats=lambda stats: self._post(stats.to_wire()),
+        )
+
+    async def _update(self, update: UpdateMixer) -> None:
+        if self._session is None:
+            raise CloudrecError(ErrorCode.PARAM_ERR, "nothing is being recorded")
+        pictures = await asyncio.to_thread(self._pictures, update.contents)
+        self._session.update(update.contents, pictures)
 
     async def _ask_loop(self) -> None:
         while True:
@@ -200,11 +204,6 @@ class RecorderBot:
                 self._asked[user] = video
                 self._post({"type": "signal", "to": user, "data": {"video": video}})
 
-    async def _on_stop(self, message: Message) -> None:
-        if self._session is not None:
-            await self._session.stop()
-        self._reply(message)
-
     def _pictures(self, contents: tuple[MixerContents, ...]) -> dict[str, Picture]:
         """The registered images the layouts show (the server checked they exist);
         decodes files, so it runs on a worker thread."""
@@ -219,7 +218,7 @@ class RecorderBot:
         return found
 
     def _ask_to_end(self, code: ErrorCode) -> None:
-        self._post({"type": "mixer.ended", "err": int(code)})
+        self._post(RecordingEnded(code).to_wire())
 
     def _on_whiteboard(self, message: Message) -> None:
         try:
@@ -250,7 +249,8 @@ class RecorderBot:
     async def _answer(
         self, user: str, sdp: str, tracks: list[dict[str, Any]], offer: Any = None
     ) -> None:
-        self._track_meta[user] = {str(t.get("mid")): t for t in tracks if isinstance(t, dict)}
+        # Checked by the server on the way (signaling/ws.py): trusted here.
+        self._track_meta[user] = {m.mid: m for m in map(TrackMeta.from_wire, tracks)}
         self._asked.pop(user, None)  # a new connection's senders start unconstrained
         # Publishers offer afresh when what they send changes (a share starts or
         # stops): the new connection replaces the old, whose tracks end.
@@ -302,12 +302,13 @@ class RecorderBot:
         place to route its frames (see recorder/ingest.py)."""
         transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
         mid = transceiver.mid if transceiver is not None else None
-        meta = self._track_meta.get(user, {}).get(str(mid), {})
-        source = meta.get("source")
+        meta = self._track_meta.get(user, {}).get(mid)
+        source = meta.source if meta is not None else None
         wanted = None
         if track.kind == "video":
             # A camera number, or 'screen' or 'media'.
-            name = source if source in ("screen", "media") else str(int(meta.get("camId", 0)))
+            cam = meta.cam_id if meta is not None and meta.cam_id is not None else 0
+            name = source if source in ("screen", "media") else str(cam)
             slot = self._registry.add(user, name)
             if mid is not None:
                 self._videos[f"{user}.{name}"] = (user, mid, slot)

@@ -19,9 +19,10 @@ import av
 import av.container
 
 from cloudrec.config import DEFAULT_X264_PRESET
+from cloudrec.contract import OutputInfo
 from cloudrec.errors import ErrorCode
 from cloudrec.wire import AV_AUDIO, OutputSpec, OutputState, VideoCfg
-from recorder.outputs import OutputInfo, add_audio, add_h264
+from recorder.outputs import add_audio, add_h264
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from functools import partial
 import av
 import numpy as np
 
+from cloudrec.contract import OutputInfo
 from cloudrec.errors import ErrorCode
 from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import MixerCfg, MixerContents, OutputState
@@ -25,7 +26,7 @@ from compositor.compose import Compositor, VideoSource
 from compositor.picture import Picture
 from compositor.planes import I420, Yuv420
 from recorder.audio import mix, to_frame
-from recorder.outputs import Output, OutputInfo
+from recorder.outputs import Output
 from recorder.tracks import FrameRef
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +17,7 @@ import av
 import av.container
 
 from cloudrec.config import DEFAULT_X264_PRESET
+from cloudrec.contract import OutputInfo
 from cloudrec.storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
 from cloudrec.storage.paths import HLS_SEGMENT_PATTERN, hls_segment_dir, hls_segments
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
@@ -53,28 +53,6 @@ _FORMAT_OPTIONS = {
     **dict.fromkeys(FRAGMENTED_MP4, _MP4_OPTIONS),
     "mkv": {"cluster_time_limit": str(FRAGMENT_MS), "live": "1"},
 }
-
-
-@dataclass(frozen=True)
-class OutputInfo:
-    """One svrMixerOutputInfo payload."""
-
-    id: str
-    fileName: str  # noqa: N815 - wire name
-    state: OutputState
-    duration: int
-    fileSize: int  # noqa: N815 - wire name
-    errCode: int  # noqa: N815 - wire name
-
-    def to_wire(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "fileName": self.fileName,
-            "state": int(self.state),
-            "duration": self.duration,
-            "fileSize": self.fileSize,
-            "errCode": self.errCode,
-        }
 
 
 class Output(Protocol):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from cloudrec.config import DEFAULT_X264_PRESET
+from cloudrec.config import DEFAULT_X264_PRESET, Config
+from cloudrec.contract import MixerStats, OutputInfo
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 from cloudrec.whiteboard import Board
@@ -33,7 +34,7 @@ from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
 from recorder.clock import ClockStats, ticks
 from recorder.live import LiveOutput
 from recorder.mixer import Mixer
-from recorder.outputs import FileOutput, Output, OutputInfo
+from recorder.outputs import FileOutput, Output
 from recorder.tracks import TrackRegistry
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class RecordingSession:
         on_end: Callable[[ErrorCode], None],
         max_seconds: float,
         board: Board,
-        on_stats: Callable[[dict[str, int]], None] = lambda _stats: None,
+        on_stats: Callable[[MixerStats], None] = lambda _stats: None,
         x264_preset: str = DEFAULT_X264_PRESET,
     ) -> None:
         self.request = request
@@ -75,7 +76,38 @@ class RecordingSession:
         self._failed_in_worker: Callable[[], None] = lambda: None
         self._stopped = False
 
-    def open(self, recordings_dir: Path, min_free_mb: int) -> None:
+    @classmethod
+    def begin(
+        cls,
+        request: StartRequest,
+        pictures: Mapping[str, Picture],
+        config: Config,
+        registry: TrackRegistry,
+        audio: dict[str, AudioBuffer],
+        emit: Callable[[OutputInfo], None],
+        on_end: Callable[[ErrorCode], None],
+        board: Board,
+        on_stats: Callable[[MixerStats], None] = lambda _stats: None,
+    ) -> RecordingSession:
+        """A session recording ``request``: its outputs opened (none left behind
+        on failure), the layouts set, the clocks running."""
+        session = cls(
+            request,
+            registry,
+            audio,
+            emit,
+            on_end,
+            config.max_recording_seconds,
+            board,
+            on_stats=on_stats,
+            x264_preset=config.x264_preset,
+        )
+        session._open(config.recordings_dir, config.min_free_disk_mb)
+        session.update(request.contents, pictures)
+        session._start()
+        return session
+
+    def _open(self, recordings_dir: Path, min_free_mb: int) -> None:
         """Creates every output (a mode-1 mixer's come as participants appear);
         on any failure none is left behind."""
         check_free_disk(recordings_dir, min_free_mb)
@@ -136,7 +168,7 @@ class RecordingSession:
             outputs.append(output)
         return outputs
 
-    def start(self) -> None:
+    def _start(self) -> None:
         loop = asyncio.get_running_loop()
         start, wall_start = loop.time(), time.time()
         for mixer in self.mixers:
@@ -257,25 +289,22 @@ class RecordingSession:
                 return mixer.latest
         return None
 
-    def stats(self) -> dict[str, int]:
-        """Counters an operator watches: a late tick or a dropped frame means the
-        machine is short of CPU for what it records."""
-        return {
-            "videoTicks": self.video_clock.ticks,
-            "lateVideoTicks": self.video_clock.late_ticks,
-            "lateAudioTicks": self.audio_clock.late_ticks,
-            "framesEncoded": sum(m.stats.frames_encoded for m in self.mixers),
-            "framesDropped": sum(m.stats.frames_dropped for m in self.mixers),
-            "framesRepeated": sum(m.stats.frames_repeated for m in self.mixers),
-            "audioUnderruns": sum(b.underruns for b in self._audio.values()),
-            # Frames a slow or reconnecting live push could not take.
-            "liveFramesDropped": sum(
+    def stats(self) -> MixerStats:
+        return MixerStats(
+            video_ticks=self.video_clock.ticks,
+            late_video_ticks=self.video_clock.late_ticks,
+            late_audio_ticks=self.audio_clock.late_ticks,
+            frames_encoded=sum(m.stats.frames_encoded for m in self.mixers),
+            frames_dropped=sum(m.stats.frames_dropped for m in self.mixers),
+            frames_repeated=sum(m.stats.frames_repeated for m in self.mixers),
+            audio_underruns=sum(b.underruns for b in self._audio.values()),
+            live_frames_dropped=sum(
                 o.frames_dropped
                 for m in self.mixers
                 for o in m.outputs
                 if isinstance(o, LiveOutput)
             ),
-        }
+        )
 
     async def _video_clock(
         self, mixer: Mixer, frame_rate: int, start: float, wall_start: float

@@ -1,8 +1,9 @@
 """One recording bot in a process of its own: ``python -m recorder.worker --parent PID``.
 
-Started by the server's launcher (recorder/launcher.py), it loads everything a
-bot needs, then waits for its job on stdin: one pickled :class:`Job`, from the
-server that started it and that it dies with. End of input without a job (a
+Started by the server's launcher (signaling/launcher.py), it loads everything a
+bot needs, then waits for its job on stdin: one JSON line, a
+:class:`cloudrec.contract.RecordJob`, from the server that started it and that
+it dies with. End of input without a job (a
 spare that was not needed) ends it quietly.
 """
 
@@ -12,30 +13,21 @@ import argparse
 import asyncio
 import ctypes
 import gc
+import json
 import logging
 import os
-import pickle
 import signal
 import sys
-from dataclasses import dataclass
 
 import cv2
 
-from cloudrec.config import Config
+from cloudrec.contract import RecordJob
 from recorder.bot import RecorderBot
 from recorder.receive import BatchedReceiveLoop
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class Job:
-    ws_url: str
-    room: str
-    config: Config
-    log_level: int
 
 
 def die_with_parent(parent: int) -> None:
@@ -55,12 +47,10 @@ def main() -> None:
     parser.add_argument("--parent", type=int, required=True, help="the server's process id")
     args = parser.parse_args()
     die_with_parent(args.parent)
-    try:
-        job = pickle.load(sys.stdin.buffer)
-    except EOFError:
-        return
-    if not isinstance(job, Job):
-        raise SystemExit(f"recorder.worker: expected a Job on stdin, got {type(job).__name__}")
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return  # the spare was not needed: the server closed our stdin
+    job = RecordJob.from_wire(json.loads(line))
     logging.basicConfig(
         level=job.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -79,8 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Through the module's importable name, so the Job the launcher pickled (a
-    # recorder.worker.Job) is this main()'s Job, not a __main__.Job.
-    from recorder.worker import main as worker_main
-
-    worker_main()
+    main()

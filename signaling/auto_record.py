@@ -31,7 +31,7 @@ def publishers(room: Room) -> tuple[list[str], str | None]:
     for peer in room.peers.values():
         if peer.role != ROLE_PARTICIPANT:
             continue
-        sources = {t.get("source") for t in peer.tracks}
+        sources = {t.source for t in peer.tracks}
         if "camera" in sources:
             cameras.append(peer.user)
         if "screen" in sources:

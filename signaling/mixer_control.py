@@ -11,6 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from cloudrec.config import Config
+from cloudrec.contract import (
+    LeaveRoom,
+    MixerStats,
+    OutputInfo,
+    StartMixer,
+    StopMixer,
+    UpdateMixer,
+    bot_message,
+)
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
 from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
@@ -48,8 +57,8 @@ class RoomMixer:
         self.state = MixerState.NULL
         self.bot: Peer | None = None
         self.bot_joined: asyncio.Future[Peer] | None = None
-        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
-        self.stats: dict[str, Any] = {}
+        self.outputs: dict[tuple[str, str], OutputInfo] = {}
+        self.stats: MixerStats | None = None
         self.lock = asyncio.Lock()
         self.request: StartRequest | None = None
 
@@ -112,12 +121,14 @@ class MixerControl:
         return mixer.state if mixer else MixerState.NULL
 
     def stats(self, room: str) -> dict[str, Any]:
+        """The bot's latest counters, as getSvrMixerState answers them."""
         mixer = self._mixers.get(room)
-        return dict(mixer.stats) if mixer else {}
+        return mixer.stats.counters() if mixer and mixer.stats else {}
 
     def output_infos(self, room: str) -> list[dict[str, Any]]:
+        """The latest info of each output, as svrMixerOutputInfo carries it."""
         mixer = self._mixers.get(room)
-        return list(mixer.outputs.values()) if mixer else []
+        return [info.event() for info in mixer.outputs.values()] if mixer else []
 
     async def start(self, room: str, operator: str, body: dict[str, Any]) -> None:
         mixer = self._mixer(room)
@@ -137,19 +148,12 @@ class MixerControl:
                     f"all {self._config.max_sessions} recorders of this server are busy",
                 )
             mixer.outputs = {}
-            mixer.stats = {}
+            mixer.stats = None
             mixer.request = request
             await self._move(mixer, MixerState.STARTING, 0, operator)
             try:
                 bot = await self._bring_bot(mixer)
-                await bot.request(
-                    {
-                        "type": "mixer.start",
-                        "cfgs": body.get("cfgs"),
-                        "contents": body.get("contents") or [],
-                        "outputs": body.get("outputs"),
-                    }
-                )
+                await bot.request(StartMixer(request).to_wire())
             except BaseException as exc:
                 # Whatever went wrong (the bot refused, vanished, or a bug), the
                 # room can record again and says why; its slot is freed.
@@ -181,7 +185,7 @@ class MixerControl:
         async with mixer.lock:
             if mixer.state is not MixerState.RUNNING or mixer.bot is None:
                 raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
-            await mixer.bot.request({"type": "mixer.update", "contents": body.get("contents")})
+            await mixer.bot.request(UpdateMixer(contents).to_wire())
         await self._emit(room, "svrMixerCfgChanged", {})
 
     async def stop(self, room: str, operator: str, err: int = 0) -> None:
@@ -197,7 +201,7 @@ class MixerControl:
             clean = False
             try:
                 if mixer.bot is not None:
-                    await mixer.bot.request({"type": "mixer.stop"}, timeout=BOT_STOP_TIMEOUT_S)
+                    await mixer.bot.request(StopMixer().to_wire(), timeout=BOT_STOP_TIMEOUT_S)
                     clean = True
             except CloudrecError as exc:
                 log.warning("room %s: the bot failed to stop cleanly: %s", room, exc.message)
@@ -229,7 +233,7 @@ class MixerControl:
         mixer.bot_joined = None
         if bot is not None:
             with contextlib.suppress(CloudrecError, ConnectionError, RuntimeError):
-                await bot.send({"type": "mixer.leave"})
+                await bot.send(LeaveRoom().to_wire())
         lost = self._recordings.being_recorded(mixer.room) if settle else []
         await self._move(mixer, MixerState.NULL, err, operator)
         if lost:
@@ -247,26 +251,23 @@ class MixerControl:
         return True
 
     async def recorder_message(self, peer: Peer, message: dict[str, Any]) -> None:
-        """Output info and fatal ends reported by the room's bot."""
+        """Output info, counters and ends reported by the room's bot."""
         if peer.room is None:
             return
         mixer = self._mixers.get(peer.room.name)
         if mixer is None or mixer.bot is not peer:
             return
-        if message.get("type") == "mixer.outputInfo":
-            info = message.get("data")
-            if isinstance(info, dict):
-                mixer.outputs[(str(info.get("id")), str(info.get("fileName")))] = info
-                self._recordings.on_output_info(mixer.room, mixer.request, info)
-                await self._emit(mixer.room, "svrMixerOutputInfo", info)
-        elif message.get("type") == "mixer.stats":
-            if isinstance(message.get("data"), dict):
-                mixer.stats = message["data"]
-        elif message.get("type") == "mixer.ended":
+        said = bot_message(message)
+        if isinstance(said, OutputInfo):
+            mixer.outputs[said.key] = said
+            self._recordings.on_output_info(mixer.room, mixer.request, said)
+            await self._emit(mixer.room, "svrMixerOutputInfo", said.event())
+        elif isinstance(said, MixerStats):
+            mixer.stats = said
+        else:
             # The bot hit a limit (length, disk) and asks to be stopped; stopping
             # waits on the bot's reply, so it cannot run inside the bot's reader.
-            err = int(message.get("err", ErrorCode.SERVER_EXCEPTION))
-            task = asyncio.create_task(self.stop(mixer.room, peer.user, err))
+            task = asyncio.create_task(self.stop(mixer.room, peer.user, int(said.err)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

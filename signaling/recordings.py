@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 from cloudrec.config import Config
+from cloudrec.contract import OutputInfo
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.index import FAILED, FINISHED, MISSING, RECORDING, Recording, RecordingIndex
 from cloudrec.storage.paths import recording_path, served_file
@@ -65,22 +65,20 @@ class Recordings:
                     f"outputs[{mixer.id}].output[{i}].filename '{spec.filename}' exists already",
                 )
 
-    def on_output_info(self, room: str, request: StartRequest | None, info: dict[str, Any]) -> None:
-        name = str(info.get("fileName", ""))
-        state = int(info.get("state", 0))
-        size, duration = int(info.get("fileSize", 0)), int(info.get("duration", 0))
+    def on_output_info(self, room: str, request: StartRequest | None, info: OutputInfo) -> None:
+        name, size, duration = info.file_name, info.file_size, info.duration
         if request is not None and not _is_file(request, name):
             return  # a live push: nothing is kept
-        if state == OutputState.CREATED and request is not None:
-            self._created(room, request, str(info.get("id")), name)
-        elif state == OutputState.WRITING:
+        if info.state is OutputState.CREATED and request is not None:
+            self._created(room, request, info.id, name)
+        elif info.state is OutputState.WRITING:
             self.index.progress(name, size, duration)
-        elif state == OutputState.CLOSED:
+        elif info.state is OutputState.CLOSED:
             rec = self.index.finish(name, FINISHED, size, duration)
             if rec is not None:
                 self.webhook.record_finished(rec.room, rec.directory, rec.base_name)
-        elif state == OutputState.ERR:
-            self.index.finish(name, FAILED, size, duration, int(info.get("errCode", 0)))
+        elif info.state is OutputState.ERR:
+            self.index.finish(name, FAILED, size, duration, info.err_code)
 
     def being_recorded(self, room: str) -> list[Recording]:
         return [rec for rec in self.index.all() if rec.room == room and rec.state == RECORDING]

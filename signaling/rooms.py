@@ -18,6 +18,7 @@ from aiohttp import web
 
 from cloudrec import jsonio
 from cloudrec.auth import Identity
+from cloudrec.contract import TrackMeta
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.whiteboard import Board
 from signaling.limits import TokenBucket
@@ -40,7 +41,7 @@ class Peer:
     user: str = ""
     role: str = ROLE_PARTICIPANT
     room: Room | None = None
-    tracks: list[dict[str, Any]] = field(default_factory=list)
+    tracks: tuple[TrackMeta, ...] = ()
     identity: Identity | None = None
     refused: int = 0  # messages refused by the rate limit, in a row
     _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -98,7 +99,15 @@ class Peer:
                 )
 
     def describe(self) -> dict[str, Any]:
-        return {"userID": self.user, "role": self.role, "tracks": self.tracks}
+        """As others see this peer; a camera carries the camid layouts name it by."""
+        tracks = [
+            {
+                **t.to_wire(),
+                **({"camid": f"{self.user}.{t.cam_id}"} if t.cam_id is not None else {}),
+            }
+            for t in self.tracks
+        ]
+        return {"userID": self.user, "role": self.role, "tracks": tracks}
 
 
 @dataclass(eq=False)

@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from cloudrec import jsonio
 from cloudrec.auth import DEV_IDENTITY, Identity, same, verify_token
 from cloudrec.config import Config
+from cloudrec.contract import parse_tracks
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import check_id, check_participant_id, recorder_user
 from cloudrec.whiteboard import ENVELOPE_BYTES
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 # aiohttp closes the connection past this; below it, an over-limit message gets
 # an error reply and the connection lives on.
 HARD_MESSAGE_CAP_FACTOR = 4
-MAX_TRACKS = 16
 # A connection that goes on sending this many messages past its rate limit,
 # each refused, is closed: it is not listening to the answers.
 MAX_REFUSED_IN_A_ROW = 100
@@ -288,41 +288,18 @@ class SignalingEndpoint:
         data = message.get("data")
         if not isinstance(data, dict):
             raise CloudrecError(ErrorCode.PARAM_ERR, "data must be an object")
+        if target.role == ROLE_RECORDER and isinstance(data.get("sdp"), dict):
+            # What an offer says it carries is checked here, once: the bot trusts it.
+            tracks = parse_tracks(data.get("tracks", []), "data.tracks", with_mids=True)
+            data = {**data, "tracks": [t.to_wire() for t in tracks]}
         await target.send({"type": "signal", "from": peer.user, "data": data})
         await self._reply(peer, message)
 
     async def _set_tracks(self, peer: Peer, room: Room, message: dict[str, Any]) -> None:
-        tracks = message.get("tracks")
-        if not isinstance(tracks, list) or len(tracks) > MAX_TRACKS:
-            raise CloudrecError(
-                ErrorCode.PARAM_ERR, f"tracks must be a list of at most {MAX_TRACKS}"
-            )
-        clean: list[dict[str, Any]] = []
-        for i, track in enumerate(tracks):
-            if not isinstance(track, dict) or track.get("kind") not in ("audio", "video"):
-                raise CloudrecError(
-                    ErrorCode.PARAM_ERR, f"tracks[{i}].kind must be 'audio' or 'video'"
-                )
-            source = track.get("source", "camera" if track["kind"] == "video" else "mic")
-            if source not in ("camera", "mic", "screen", "media"):
-                raise CloudrecError(
-                    ErrorCode.PARAM_ERR, f"tracks[{i}].source is not a known source"
-                )
-            entry: dict[str, Any] = {"kind": track["kind"], "source": source}
-            if source == "camera":
-                cam = track.get("camId", 0)
-                if not isinstance(cam, int) or isinstance(cam, bool) or not 0 <= cam < MAX_TRACKS:
-                    raise CloudrecError(
-                        ErrorCode.PARAM_ERR, f"tracks[{i}].camId must be 0-{MAX_TRACKS - 1}"
-                    )
-                entry["camId"] = cam
-                entry["camid"] = f"{peer.user}.{cam}"
-            clean.append(entry)
-        peer.tracks = clean
+        peer.tracks = parse_tracks(message.get("tracks"), "tracks", with_mids=False)
         await self._reply(peer, message)
         await room.broadcast(
-            {"type": "presence", "event": "tracks", "user": peer.describe()},
-            exclude=peer,
+            {"type": "presence", "event": "tracks", "user": peer.describe()}, exclude=peer
         )
         self._room_changed(room)
 

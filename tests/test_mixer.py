@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from cloudrec.contract import OutputInfo
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
     AudioCfg,
@@ -28,7 +29,7 @@ from cloudrec.wire import (
 from compositor.planes import I420
 from recorder.audio import S16_STEPS, TICK_SAMPLES
 from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_source, to_video_frame
-from recorder.outputs import FileOutput, OutputInfo
+from recorder.outputs import FileOutput
 
 # A whole batch and part of another: the part must be written when the mixer stops.
 TICKS = AUDIO_TICKS_PER_JOB + 2
@@ -165,4 +166,4 @@ def test_a_worker_that_fails_fails_its_outputs_and_says_so() -> None:
     mixer.join()
     assert failures == [True] and mixer.failed
     assert broken.state is OutputState.ERR and broken.err_code == 8
-    assert infos[-1].state is OutputState.ERR and infos[-1].errCode == 8
+    assert infos[-1].state is OutputState.ERR and infos[-1].err_code == 8

@@ -51,7 +51,7 @@ def test_round_trip(tmp_path: Path, container: str) -> None:
     output = _write(path, container)
     info = output.info()
     assert info.state is OutputState.CLOSED
-    assert info.fileSize == path.stat().st_size > 0
+    assert info.file_size == path.stat().st_size > 0
     assert info.duration == SECONDS * 1000
     with av.open(str(path)) as reopened:
         video = reopened.streams.video[0]

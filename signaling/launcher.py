@@ -1,4 +1,5 @@
-"""Starts each room's recording bot in a process of its own (recorder/worker.py).
+"""Starts each room's recording bot in a process of its own (recorder/worker.py),
+handing it its job as the typed message a worker on another machine would get.
 
 A bot in its own process has its own interpreter lock and event loop: one
 busy room's packets do not delay another room's clock, recordings use every
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
-import pickle
 import sys
 
 from cloudrec.config import Config
+from cloudrec.contract import RecordJob
 from cloudrec.errors import CloudrecError, ErrorCode
-from recorder.worker import Job
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class ProcessLauncher:
         self._spare = await self._spawn()
 
     async def launch(self, room: str) -> None:
-        job = Job(self.ws_url, room, self._config, logging.getLogger().getEffectiveLevel())
+        job = RecordJob(self.ws_url, room, self._config, logging.getLogger().getEffectiveLevel())
         async with self._lock:
             spare, self._spare = self._spare, None
             proc = spare if spare is not None and await _hand(spare, job) else None
@@ -86,11 +87,12 @@ class ProcessLauncher:
             log.error("recording bot of room %s exited with %s", room, code)
 
 
-async def _hand(proc: asyncio.subprocess.Process, job: Job) -> bool:
-    """Gives a waiting bot process its job; False if it is no longer there."""
+async def _hand(proc: asyncio.subprocess.Process, job: RecordJob) -> bool:
+    """Gives a waiting bot process its job (one JSON line); False if it is no
+    longer there."""
     assert proc.stdin is not None
     try:
-        proc.stdin.write(pickle.dumps(job))
+        proc.stdin.write(json.dumps(job.to_wire()).encode() + b"\n")
         await proc.stdin.drain()
         proc.stdin.close()
     except (BrokenPipeError, ConnectionResetError):
