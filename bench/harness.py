@@ -116,7 +116,7 @@ async def _cli(*args: str, stdout: int | None, nice: int = 0) -> asyncio.subproc
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cloudrec.cli",
+        "signaling.cli",
         "--log-level",
         "WARNING",
         *args,

@@ -27,10 +27,10 @@ from aiortc import (
 )
 
 from cloudrec.errors import CloudrecError
+from cloudrec.protocol import Message, SignalingClient
 from cloudrec.synthetic import Scalable
 from cloudrec.whiteboard import Board
 from cloudrec.wire import MixerState
-from signaling.client import Message, SignalingClient
 
 log = logging.getLogger(__name__)
 

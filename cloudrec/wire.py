@@ -75,21 +75,6 @@ class OutputState(IntEnum):
     UPLOADERR = 7
 
 
-# Content types the compositor draws today; the others are valid SPEC values that
-# this server answers with FEATURE_NOT_ENABLED rather than silently ignoring.
-SUPPORTED_CONTENT_TYPES = frozenset(
-    {
-        ContentType.VIDEO,
-        ContentType.PIC,
-        ContentType.SCREEN,
-        ContentType.MEDIA,
-        ContentType.TIMESTAMP,
-        ContentType.REMOTE_SCREEN,
-        ContentType.WBOARD,
-        ContentType.TEXT,
-        ContentType.AUDIO,
-    }
-)
 # Video sources a content can show, named like cameras: "alice.0", "alice.screen",
 # "alice.media"; "*" stands for whoever shares that kind now.
 ANYONE = "*"
@@ -377,11 +362,6 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
         ctype = ContentType(type_value)
     except ValueError:
         raise param_error(f"{path}.type {type_value} is not a content type") from None
-    if ctype not in SUPPORTED_CONTENT_TYPES:
-        raise CloudrecError(
-            ErrorCode.FEATURE_NOT_ENABLED,
-            f"{path}.type {type_value} ({ctype.name}) is not enabled on this server",
-        )
     if ctype is ContentType.AUDIO:
         # SPEC: a type-9 param is a plain user-ID string; {"userid": ...} is accepted too.
         raw_param = obj.get("param")

@@ -1,1 +1,2 @@
-"""Pure drawing on numpy BGR canvases: fitting, video tiles, text overlays."""
+"""Pure drawing on I420 (yuv420p) planes: fitting, video tiles, pictures, the
+whiteboard, text overlays."""

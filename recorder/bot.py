@@ -33,6 +33,7 @@ from cloudrec.contract import (
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
+from cloudrec.protocol import Message, SignalingClient
 from cloudrec.storage.resources import ResourceStore
 from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents
@@ -45,7 +46,6 @@ from recorder.ingest import Sink, drain, tap_receiver
 from recorder.preview import PreviewTrack
 from recorder.session import RecordingSession
 from recorder.tracks import CameraSlot, TrackRegistry
-from signaling.client import Message, SignalingClient
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,9 @@ the encoded frames where aiortc would queue them for its decoder, decodes them
 video frames in place) and hands each frame to a sink that stores it (a camera
 slot, an audio buffer), with no hop.
 
-This reaches into one private attribute of aiortc's ``RTCRtpReceiver``, its
-decoder queue, and uses aiortc's own decoders for video (Opus is decoded as
-recorder/opus.py says). Where the attribute is not as expected (another
-aiortc), :func:`tap_receiver` declines and the track is read through its public
-``recv()`` as before; a test pins that it does not decline with the aiortc
-installed.
+The tap takes the place of aiortc's decoder queue (recorder/aiortc_hooks.py
+holds that hook) and uses aiortc's own decoders for video (Opus is decoded as
+recorder/opus.py says).
 """
 
 from __future__ import annotations
@@ -30,20 +27,15 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpCodecParameters, RTCRtpReceiver
-from aiortc.codecs.base import Decoder
-from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from recorder.aiortc_hooks import Decoder, JitterFrame, take_decoder_queue
 from recorder.opus import decoder_for
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Any], None]
 
-_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
-_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
-# Set by the decoder after a failure: aiortc then asks the sender for a keyframe.
-_ERROR_ATTR = "_RTCRtpReceiver__decoder_error"
 # While a video waits for a keyframe to resume on, how often to ask for one: a
 # request per frame would flood the sender, and a lost one must be repeated.
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
@@ -89,14 +81,14 @@ class DecodeTap:
         self,
         name: str,
         sink: Sink,
-        decode_error: threading.Event | None,
         *,
         inline_pixels: int | None,
         wanted: Callable[[], bool] | None = None,
     ) -> None:
         self._name = name
         self._sink = sink
-        self._decode_error = decode_error
+        # Set to have aiortc ask the sender for a keyframe (tap_receiver wires it).
+        self.decode_error = threading.Event()
         self._inline_pixels = inline_pixels
         self._inline = inline_pixels is None
         self._wanted = wanted
@@ -176,30 +168,23 @@ class DecodeTap:
     def _ask_keyframe(self) -> None:
         """aiortc sends the sender a picture loss indication with its next packet."""
         now = time.monotonic()
-        if self._decode_error is not None and now - self._asked_at >= KEYFRAME_REQUEST_INTERVAL_S:
+        if now - self._asked_at >= KEYFRAME_REQUEST_INTERVAL_S:
             self._asked_at = now
-            self._decode_error.set()
+            self.decode_error.set()
 
 
 def tap_receiver(
     receiver: RTCRtpReceiver, name: str, sink: Sink, wanted: Callable[[], bool] | None = None
-) -> DecodeTap | None:
+) -> DecodeTap:
     """Routes ``receiver``'s frames, decoded, to ``sink``; call it before the
-    receiver starts (from the peer connection's ``track`` event).
-    None where this aiortc's receiver is not laid out as expected."""
-    current = getattr(receiver, _QUEUE_ATTR, None)
-    if not isinstance(current, queue.Queue) or getattr(receiver, _THREAD_ATTR, 0) is not None:
-        log.info("aiortc's receiver is not as expected: %s is read through recv()", name)
-        return None
-    error = getattr(receiver, _ERROR_ATTR, None)
+    receiver starts (from the peer connection's ``track`` event)."""
     tap = DecodeTap(
         name,
         sink,
-        error if isinstance(error, threading.Event) else None,
         inline_pixels=INLINE_DECODE_MAX_PIXELS if receiver.track.kind == "video" else None,
         wanted=wanted,
     )
-    setattr(receiver, _QUEUE_ATTR, tap)
+    tap.decode_error = take_decoder_queue(receiver, tap)
     return tap
 
 

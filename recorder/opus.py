@@ -14,11 +14,9 @@ from fractions import Fraction
 
 import av
 from aiortc import RTCRtpCodecParameters
-from aiortc.codecs import get_decoder
-from aiortc.codecs.base import Decoder
-from aiortc.jitterbuffer import JitterFrame
 from av.frame import Frame
 
+from recorder.aiortc_hooks import Decoder, JitterFrame, get_decoder
 from recorder.audio import SAMPLE_RATE
 
 TIME_BASE = Fraction(1, SAMPLE_RATE)

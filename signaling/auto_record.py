@@ -15,8 +15,8 @@ from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
+from cloudrec.layouts import adaptive
 from cloudrec.wire import MixerState
-from compositor.presets import adaptive
 from signaling.mixer_control import MixerControl
 from signaling.rooms import ROLE_PARTICIPANT, Room
 

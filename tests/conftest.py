@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cloudrec.config import Config
-from cloudrec.server import RunningServer, start_server
+from signaling.server import RunningServer, start_server
 from tests.helpers import API_KEY, API_SECRET
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]

@@ -17,11 +17,11 @@ import pytest
 from cloudrec.auth import secret_key
 from cloudrec.client import Participant
 from cloudrec.errors import CloudrecError
-from cloudrec.server import RunningServer
 from cloudrec.storage.index import MISSING, RecordingIndex
 from cloudrec.storage.reconcile import reconcile
 from cloudrec.whiteboard import MAX_BOARD_BYTES
 from signaling.app import ROOMS_KEY
+from signaling.server import RunningServer
 from tests.conftest import ServerFactory
 from tests.helpers import (
     API_AUTH,

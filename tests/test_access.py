@@ -15,9 +15,9 @@ from cloudrec.auth import GRANTS, basic_header, verify_token
 from cloudrec.client import Participant
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
-from cloudrec.server import ConfigError, RunningServer, start_server
 from cloudrec.storage.index import FINISHED
 from signaling.openapi import openapi_document
+from signaling.server import ConfigError, RunningServer, start_server
 from tests.helpers import (
     API_AUTH,
     API_KEY,
@@ -234,7 +234,7 @@ async def test_token_and_recordings_commands(server: RunningServer, tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "cloudrec.cli",
+            "signaling.cli",
             "token",
             "--room",
             "r9",
@@ -253,7 +253,7 @@ async def test_token_and_recordings_commands(server: RunningServer, tmp_path: Pa
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cloudrec.cli",
+        "signaling.cli",
         "recordings",
         "list",
         "--server",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from cloudrec.layouts import adaptive, grid, screen_focus
 from cloudrec.synthetic import ColorVideoTrack, ScreenTrack, ToneAudioTrack
-from compositor.presets import adaptive, grid, screen_focus
 from tests.conftest import ServerFactory
 from tests.helpers import BLUE, RED, EventLog, synthetic_participant
 from tests.media import decode, region_mean, shows_color

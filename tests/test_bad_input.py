@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from cloudrec.errors import CloudrecError
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import (
     API_AUTH,
     CFG_360P15,

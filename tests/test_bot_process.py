@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cloudrec.config import Config
 from cloudrec.errors import ErrorCode
-from cloudrec.server import start_server
+from signaling.server import start_server
 from tests.helpers import (
     API_KEY,
     API_SECRET,

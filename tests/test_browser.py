@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.conftest import ServerFactory
 from tests.helpers import token, write_media_file
 from tests.media import decode, region_mean, shows_color, tone_present

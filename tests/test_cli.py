@@ -8,7 +8,7 @@ import sys
 import aiohttp
 import pytest
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import API_AUTH, token
 
 PEER_TIMEOUT_S = 60.0
@@ -20,7 +20,7 @@ async def start_peer(
     server_url: str, room: str, *options: str, **pipes: int
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "cloudrec.cli", "peer", "--server", server_url],
+        *[sys.executable, "-m", "signaling.cli", "peer", "--server", server_url],
         *["--room", room, "--seconds", PEER_SECONDS, *options],
         **pipes,
     )

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from cloudrec.config import Config
-from cloudrec.server import start_server
+from signaling.server import start_server
 from tests.helpers import (
     API_AUTH,
     API_KEY,
@@ -53,7 +53,7 @@ async def test_killed_server_leaves_a_playable_file(tmp_path: Path, sig: signal.
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cloudrec.cli",
+        "signaling.cli",
         "serve",
         "--port",
         "0",

@@ -9,9 +9,9 @@ from typing import Any
 import av
 import pytest
 
+from cloudrec.layouts import camera as preset_camera
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
 from cloudrec.wire import Content, ContentType, KeepAspect
-from compositor.presets import camera as preset_camera
 from recorder.demand import Shown, shown_boxes, size_requests
 from recorder.tracks import TrackRegistry
 from tests.helpers import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cloudrec.config import DEFAULT_X264_PRESET, Config
-from cloudrec.server import ConfigError, start_server
+from signaling.server import ConfigError, start_server
 from tests.conftest import ServerFactory
 from tests.helpers import record_briefly
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from cloudrec.errors import CloudrecError
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import (
     API_AUTH,
     API_KEY,
@@ -203,7 +203,7 @@ async def test_recordings_command_downloads_and_deletes(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "cloudrec.cli",
+            "signaling.cli",
             "recordings",
             *args,
             *common,

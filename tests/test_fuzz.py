@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.conftest import ServerFactory
 from tests.helpers import API_AUTH, EventLog, recording_in_progress, token
 from tests.media import decode

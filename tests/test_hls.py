@@ -7,7 +7,7 @@ import asyncio
 
 import aiohttp
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import API_AUTH, CFG_360P15, RED, full_canvas, record_for, synthetic_participant
 from tests.media import decode, shows_color
 

@@ -3,7 +3,7 @@ the mix; files start as people appear and end as they leave."""
 
 from __future__ import annotations
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import BLUE, RED, EventLog, side_by_side, synthetic_participant
 from tests.media import decode, shows_color, tone_absent, tone_present
 

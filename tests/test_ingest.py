@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import fractions
 import threading
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import av
@@ -21,9 +25,10 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpCodecParameters,
 )
-from aiortc.jitterbuffer import JitterFrame
+from packaging.requirements import Requirement
 
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, encode_video_loop, rgb_to_yuv
+from recorder.aiortc_hooks import JitterFrame, UnsupportedAiortcError, take_decoder_queue
 from recorder.ingest import DecodeTap, drain, is_keyframe, tap_receiver
 
 # Frames to see per track before a path counts as working: a few, not one, so a
@@ -120,17 +125,30 @@ async def test_an_untapped_track_is_read_through_recv() -> None:
         assert got.threads["video"] == {threading.main_thread().name}
 
 
-async def test_a_started_receiver_is_declined() -> None:
+async def test_a_started_receiver_is_refused() -> None:
     async with peers(tap=False) as (receiver, got):
         await asyncio.wait_for(got.enough.wait(), WAIT_S)
         started = receiver.getReceivers()[0]
-        assert tap_receiver(started, "late", got.sink("video", asyncio.get_running_loop())) is None
+        with pytest.raises(ValueError, match="started"):
+            tap_receiver(started, "late", got.sink("video", asyncio.get_running_loop()))
+
+
+def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
+    """No silent fallback that would turn decode gating and keyframe resume off."""
+    with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
+        take_decoder_queue(SimpleNamespace(), object())  # type: ignore[arg-type]
+
+
+def test_the_installed_aiortc_is_a_release_the_hooks_were_tested_with() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    pinned = next(d for d in project["project"]["dependencies"] if d.startswith("aiortc"))
+    assert Requirement(pinned).specifier.contains(version("aiortc")), pinned
 
 
 def test_a_frame_that_fails_to_decode_asks_for_a_keyframe() -> None:
-    error = threading.Event()
     frames: list[av.VideoFrame] = []
-    tap = DecodeTap("unit", frames.append, error, inline_pixels=None)
+    tap = DecodeTap("unit", frames.append, inline_pixels=None)
+    error = tap.decode_error
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
     tap.put((vp8, JitterFrame(data=b"\x00not vp8 at all", timestamp=0)))
     assert error.is_set() and not frames
@@ -149,7 +167,8 @@ def test_an_unshown_video_is_not_decoded_and_resumes_at_a_keyframe() -> None:
     error = threading.Event()
     frames: list[av.VideoFrame] = []
     shown = [True]
-    tap = DecodeTap("unit", frames.append, error, inline_pixels=None, wanted=lambda: shown[0])
+    tap = DecodeTap("unit", frames.append, inline_pixels=None, wanted=lambda: shown[0])
+    error = tap.decode_error
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
 
     def put(*indices: int) -> None:
@@ -191,7 +210,7 @@ def test_small_video_frames_are_decoded_in_place_and_in_order(
         stored.append((frame.pts, threading.current_thread().name))
         each.release()
 
-    tap = DecodeTap("unit", sink, None, inline_pixels=64 * 64)
+    tap = DecodeTap("unit", sink, inline_pixels=64 * 64)
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
 
     def put(i: int) -> None:

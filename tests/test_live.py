@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import RED, EventLog, full_canvas, synthetic_participant
 from tests.media import decode, shows_color
 

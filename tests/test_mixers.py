@@ -3,7 +3,7 @@ and outputs, all fed from one decode of each input."""
 
 from __future__ import annotations
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import BLUE, RED, EventLog, full_canvas, synthetic_participant
 from tests.media import decode, shows_color, tone_absent, tone_present
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import API_KEY, API_SECRET, record_briefly
 from tests.openapi_check import validate
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import av
 import numpy as np
 from aiortc import RTCRtpCodecParameters
-from aiortc.jitterbuffer import JitterFrame
 
+from recorder.aiortc_hooks import JitterFrame
 from recorder.audio import PLAYOUT_DELAY_SAMPLES, AudioBuffer
 from recorder.opus import OpusDecoder, decoder_for, packet_channels
 

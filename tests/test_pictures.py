@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cloudrec.errors import CloudrecError
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import (
     API_AUTH,
     BLUE,

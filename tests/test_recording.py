@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import (
     BLUE,
     CFG_360P15,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from cloudrec.server import RunningServer
+from signaling.server import RunningServer
 from tests.helpers import (
     API_AUTH,
     BLUE,

@@ -20,7 +20,7 @@ async def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cloudrec.cli",
+        "signaling.cli",
         "--log-level",
         "ERROR",
         "serve",

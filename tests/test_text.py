@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cloudrec.server import RunningServer
 from cloudrec.wire import Content, ContentType, KeepAspect
 from compositor.compose import Compositor
 from compositor.text import Run, find_font, parse_markup, render
+from signaling.server import RunningServer
 from tests.helpers import BLUE, file_output, full_canvas, record_for, synthetic_participant
 from tests.media import decode, shows_color
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from cloudrec.errors import CloudrecError
-from cloudrec.server import RunningServer
 from cloudrec.whiteboard import MAX_BOARD_BYTES, MAX_POINTS, Board, BoardSnapshot, parse_stroke
 from compositor.board import render_board
+from signaling.server import RunningServer
 from tests.helpers import EventLog, participant
 from tests.media import decode, region_mean
 

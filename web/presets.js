@@ -1,5 +1,5 @@
 // Layout presets generated for the people present, as SPEC contents.
-// Mirrors compositor/presets.py's rules; pure functions.
+// Mirrors cloudrec/layouts.py's rules; pure functions.
 
 const even = (v) => Math.floor(v / 2) * 2;
 const camera = (user, left, top, width, height) =>

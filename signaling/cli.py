@@ -22,7 +22,6 @@ from aiortc.contrib.media import MediaPlayer
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
-from cloudrec.server import ConfigError, start_server
 from cloudrec.synthetic import (
     AUDIO_PTIME_S,
     AUDIO_RATE,
@@ -35,6 +34,7 @@ from cloudrec.synthetic import (
     encode_audio_loop,
     parse_hex_color,
 )
+from signaling.server import ConfigError, start_server
 
 DEMO_TOKEN_TTL_S = 24 * 3600
 DEFAULT_COLOR = "#2060C0"
