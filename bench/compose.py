@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from bench.harness import grid
+from cloudrec.sources import SourceId
 from cloudrec.wire import Limits, parse_contents, parse_start
 from compositor.compose import Compositor, VideoSource
 from recorder.mixer import to_source, to_video_frame
@@ -69,7 +70,9 @@ def ours(tiles: list[list[np.ndarray]], size: tuple[int, int], count: int) -> fl
     for n in range(count):
         sources = {}
         for user, frames in zip(users, decoded, strict=True):
-            sources[f"{user}.-1"] = VideoSource(to_source(frames[n % DISTINCT_FRAMES]), user)
+            sources[SourceId.camera(user)] = VideoSource(
+                to_source(frames[n % DISTINCT_FRAMES]), user
+            )
         canvas = compositor.compose(contents, sources, 1_800_000_000.0 + n / 15)
         to_video_frame(canvas, n).reformat(format="yuv420p")
     return (time.process_time() - start) / count

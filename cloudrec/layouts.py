@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from cloudrec.sources import SourceId
+
 Content = dict[str, Any]
 
 
@@ -23,7 +25,7 @@ def camera(user: str, x: int, y: int, w: int, h: int) -> Content:
         "width": w,
         "height": h,
         "keepAspectRatio": 1,
-        "param": {"camid": f"{user}.-1"},
+        "param": {"camid": str(SourceId.camera(user))},
     }
 
 

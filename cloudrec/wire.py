@@ -11,10 +11,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
+from functools import cached_property
 from typing import Any
 
 from cloudrec.errors import CloudrecError, ErrorCode, param_error
 from cloudrec.ids import MAX_ID_BYTES, check_id
+from cloudrec.sources import ANYONE, SourceId
 
 
 class StreamTypes(IntFlag):
@@ -75,9 +77,6 @@ class OutputState(IntEnum):
     UPLOADERR = 7
 
 
-# Video sources a content can show, named like cameras: "alice.0", "alice.screen",
-# "alice.media"; "*" stands for whoever shares that kind now.
-ANYONE = "*"
 MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv", "m3u8"})
 MAX_FILENAME_BYTES = 255
@@ -153,22 +152,18 @@ class Content:
     keep_aspect: KeepAspect
     param: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def camid(self) -> str:
-        return self.param.get("camid", "")
-
-    @property
-    def source(self) -> str | None:
-        """The video source this content shows, if it shows one."""
+    @cached_property
+    def source(self) -> SourceId | None:
+        """The video source this content shows, if it shows one (asked every tick)."""
         user = self.param.get("userid") or ANYONE
         if self.type is ContentType.VIDEO:
-            return self.camid
+            return SourceId.parse(self.param["camid"])  # checked by parse_content
         if self.type is ContentType.SCREEN:
-            return f"{user}.screen"
+            return SourceId.share(user, "screen")
         if self.type is ContentType.REMOTE_SCREEN:
-            return f"{ANYONE}.screen"
+            return SourceId.share(ANYONE, "screen")
         if self.type is ContentType.MEDIA:
-            return f"{user}.media"
+            return SourceId.share(user, "media")
         return None
 
 
@@ -347,14 +342,6 @@ def _param(raw: Any, path: str) -> dict[str, str]:
     return out
 
 
-def split_camid(camid: str) -> tuple[str, int]:
-    """``"alice.-1"`` -> ``("alice", -1)``; the user ID itself may hold dots."""
-    user, sep, cam = camid.rpartition(".")
-    if not sep or not user:
-        raise ValueError(camid)
-    return user, int(cam)
-
-
 def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
     obj = _obj(raw, path)
     type_value = _int(obj, "type", path)
@@ -395,7 +382,8 @@ def parse_content(raw: Any, path: str, cfg: MixerCfg) -> Content:
     if ctype is ContentType.VIDEO:
         camid = param.get("camid", "")
         try:
-            split_camid(camid)
+            if SourceId.parse(camid).kind != "camera":
+                raise ValueError(camid)
         except ValueError:
             raise param_error(
                 f"{path}.param.camid must look like 'userID.camID', not '{camid}'"

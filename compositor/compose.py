@@ -11,8 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cloudrec.sources import SourceId
 from cloudrec.whiteboard import BoardSnapshot
-from cloudrec.wire import Content, ContentType, split_camid
+from cloudrec.wire import Content, ContentType
 from compositor.board import board_size, render_board
 from compositor.geometry import Placement, Rect, even, even_placement, fit
 from compositor.overlay import (
@@ -42,13 +43,6 @@ class VideoSource:
 
     image: Yuv420 | None
     label: str
-
-
-def placeholder_label(camid: str) -> str:
-    try:
-        return split_camid(camid)[0]
-    except ValueError:
-        return camid
 
 
 def text_style(content: Content) -> tuple[str, str, int, int]:
@@ -84,7 +78,7 @@ class Compositor:
     def compose(
         self,
         contents: Sequence[Content],
-        sources: Mapping[str, VideoSource],
+        sources: Mapping[SourceId, VideoSource],
         wallclock: float,
         board: BoardSnapshot | None = None,
         pictures: Mapping[str, Picture] | None = None,
@@ -93,7 +87,7 @@ class Compositor:
         for index, content in enumerate(contents):
             key = content.source
             if key is not None:
-                source = sources.get(key) or VideoSource(None, placeholder_label(key))
+                source = sources.get(key) or VideoSource(None, key.user)
                 self._draw_video(canvas, index, content, source)
             elif content.type is ContentType.TIMESTAMP:
                 self._draw_text(canvas, content, format_timestamp(wallclock))

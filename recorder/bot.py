@@ -34,6 +34,7 @@ from cloudrec.contract import (
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
 from cloudrec.protocol import Message, SignalingClient
+from cloudrec.sources import SHARE_KINDS, SoundId, SourceId
 from cloudrec.storage.resources import ResourceStore
 from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents
@@ -70,12 +71,12 @@ class RecorderBot:
         # The server sends nothing over the limit it holds us to.
         self._client = SignalingClient(ws_url, config.max_message_bytes)
         self._registry = TrackRegistry()
-        self._audio: dict[str, AudioBuffer] = {}
+        self._audio: dict[SoundId, AudioBuffer] = {}
         self._pcs: dict[str, RTCPeerConnection] = {}
         self._previews: dict[str, RTCPeerConnection] = {}
         self._track_meta: dict[str, dict[str | None, TrackMeta]] = {}
-        # Each received video by registry key: its publisher, m-line and slot.
-        self._videos: dict[str, tuple[str, str, CameraSlot]] = {}
+        # Each received video by source: its publisher, m-line and slot.
+        self._videos: dict[SourceId, tuple[str, str, CameraSlot]] = {}
         self._asked: dict[str, list[dict[str, Any]]] = {}  # the last size request per user
         self._readers: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -303,41 +304,44 @@ class RecorderBot:
         transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
         mid = transceiver.mid if transceiver is not None else None
         meta = self._track_meta.get(user, {}).get(mid)
-        source = meta.source if meta is not None else None
+        said = meta.source if meta is not None else None
         wanted = None
         if track.kind == "video":
-            # A camera number, or 'screen' or 'media'.
             cam = meta.cam_id if meta is not None and meta.cam_id is not None else 0
-            name = source if source in ("screen", "media") else str(cam)
-            slot = self._registry.add(user, name)
+            source = (
+                SourceId.share(user, said) if said in SHARE_KINDS else SourceId.camera(user, cam)
+            )
+            slot = self._registry.add(source)
             if mid is not None:
-                self._videos[f"{user}.{name}"] = (user, mid, slot)
+                self._videos[source] = (user, mid, slot)
             sink: Sink = _video_sink(slot)
             wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
-            follow = self._follow_video(user, name, slot, track, sink)
+            follow = self._follow_video(source, slot, track, sink)
+            name = str(source)
         else:
-            # The user, or 'user/media' for a shared file's sound.
-            name = f"{user}/media" if source == "media" else user
-            buffer = self._audio[name] = AudioBuffer()
+            sound = SoundId(user, shared_file=said == "media")
+            buffer = self._audio[sound] = AudioBuffer()
             sink = buffer.push
-            follow = self._follow_audio(name, buffer, track)
+            follow = self._follow_audio(sound, buffer, track)
+            name = str(sound)
         if transceiver is not None:
-            tap_receiver(transceiver.receiver, f"{user}.{name}", sink, wanted)
+            tap_receiver(transceiver.receiver, name, sink, wanted)
         task = asyncio.create_task(follow)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
 
     async def _follow_video(
-        self, user: str, name: str, slot: CameraSlot, track: MediaStreamTrack, sink: Sink
+        self, source: SourceId, slot: CameraSlot, track: MediaStreamTrack, sink: Sink
     ) -> None:
         await drain(track, sink)
-        self._registry.ended(user, name)
-        key = f"{user}.{name}"
-        # A re-offer's track may have taken the key before this one ended.
-        if key in self._videos and self._videos[key][2] is slot:
-            del self._videos[key]
+        self._registry.ended(source)
+        # A re-offer's track may have taken the source before this one ended.
+        if source in self._videos and self._videos[source][2] is slot:
+            del self._videos[source]
 
-    async def _follow_audio(self, key: str, buffer: AudioBuffer, track: MediaStreamTrack) -> None:
+    async def _follow_audio(
+        self, key: SoundId, buffer: AudioBuffer, track: MediaStreamTrack
+    ) -> None:
         await drain(track, buffer.push)
         if self._audio.get(key) is buffer:
             del self._audio[key]
@@ -347,8 +351,8 @@ class RecorderBot:
             return
         user = str((message.get("user") or {}).get("userID", ""))
         self._registry.user_left(user)
-        self._audio.pop(user, None)
-        self._audio.pop(f"{user}/media", None)
+        self._audio.pop(SoundId(user), None)
+        self._audio.pop(SoundId(user, shared_file=True), None)
         self._track_meta.pop(user, None)
         self._asked.pop(user, None)
         self._videos = {k: v for k, v in self._videos.items() if v[0] != user}

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloudrec.sources import SourceId
 from cloudrec.wire import Content
 
-# A source the layouts show, resolved to the registry's key ("alice.0").
-Resolve = Callable[[str], str | None]
+# A source the layouts show, resolved to the one it shows now ("alice.0").
+Resolve = Callable[[SourceId], SourceId | None]
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,9 @@ class Shown:
 
 def shown_boxes(
     layouts: Iterable[tuple[Sequence[Content], int]], resolve: Resolve
-) -> dict[str, Shown]:
+) -> dict[SourceId, Shown]:
     """Each shown source's box, over every ``(contents, frame rate)`` layout."""
-    boxes: dict[str, Shown] = {}
+    boxes: dict[SourceId, Shown] = {}
     for contents, frame_rate in layouts:
         for content in contents:
             source = content.source
@@ -54,10 +55,10 @@ def shown_boxes(
 
 
 def size_requests(
-    boxes: Mapping[str, Shown], videos: Mapping[str, tuple[str, str]]
+    boxes: Mapping[SourceId, Shown], videos: Mapping[SourceId, tuple[str, str]]
 ) -> dict[str, list[dict[str, Any]]]:
     """Per publisher, the ``video`` list of a size request: one entry per video
-    it sends (``videos`` maps a registry key to its user and m-line), with the
+    it sends (``videos`` maps each source to its user and m-line), with the
     box it is shown in, or just its ``mid`` where no layout shows it."""
     requests: dict[str, list[dict[str, Any]]] = {}
     for key, (user, mid) in sorted(videos.items(), key=lambda item: item[1]):

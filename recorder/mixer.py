@@ -20,6 +20,7 @@ import numpy as np
 
 from cloudrec.contract import OutputInfo
 from cloudrec.errors import ErrorCode
+from cloudrec.sources import SoundId, SourceId
 from cloudrec.whiteboard import BoardSnapshot
 from cloudrec.wire import MixerCfg, MixerContents, OutputState
 from compositor.compose import Compositor, VideoSource
@@ -49,7 +50,7 @@ class VideoJob:
     tick: int
     wallclock: float
     contents: MixerContents
-    frames: dict[str, FrameRef]
+    frames: dict[SourceId, FrameRef]
     board: BoardSnapshot
     pictures: Mapping[str, Picture]
 
@@ -60,7 +61,7 @@ class AudioJob:
     tick, each participant's block (an absent one is silent in that tick)."""
 
     pts: int
-    ticks: tuple[dict[str, np.ndarray], ...]
+    ticks: tuple[dict[SoundId, np.ndarray], ...]
     count: int
 
 
@@ -113,14 +114,14 @@ class _Converted:
     """The compositor's image of the last frame seen per camid; a frame shown on
     several ticks is converted once."""
 
-    frames: dict[str, tuple[av.VideoFrame, Yuv420]] = field(default_factory=dict)
+    frames: dict[SourceId, tuple[av.VideoFrame, Yuv420]] = field(default_factory=dict)
 
-    def image(self, camid: str, frame: av.VideoFrame) -> Yuv420:
-        cached = self.frames.get(camid)
+    def image(self, source: SourceId, frame: av.VideoFrame) -> Yuv420:
+        cached = self.frames.get(source)
         if cached is not None and cached[0] is frame:
             return cached[1]
         image = to_source(frame)
-        self.frames[camid] = (frame, image)
+        self.frames[source] = (frame, image)
         return image
 
 
@@ -156,7 +157,7 @@ class Mixer:
         self._converted = _Converted()
         self._last_tick = -1
         self._audio_origin: int | None = None
-        self._audio_pending: list[dict[str, np.ndarray]] = []
+        self._audio_pending: list[dict[SoundId, np.ndarray]] = []
         self._audio_pending_pts = 0
         self._audio_count = 0
         self._last_canvas: I420 | None = None
@@ -168,7 +169,7 @@ class Mixer:
     def start(self) -> None:
         self._thread.start()
 
-    def sources(self) -> set[str]:
+    def sources(self) -> set[SourceId]:
         return {c.source for c in self.contents.content if c.source is not None}
 
     @property
@@ -176,7 +177,7 @@ class Mixer:
         return self.video is not None
 
     def submit_video(
-        self, tick: int, wallclock: float, frames: dict[str, FrameRef], board: BoardSnapshot
+        self, tick: int, wallclock: float, frames: dict[SourceId, FrameRef], board: BoardSnapshot
     ) -> None:
         with self._pending_lock:
             if self._pending_video >= MAX_PENDING_VIDEO_JOBS:
@@ -186,7 +187,7 @@ class Mixer:
         job = VideoJob(tick, wallclock, self.contents, frames, board, self.pictures)
         self._queue.put(job)
 
-    def submit_audio(self, pts: int, blocks: dict[str, np.ndarray], count: int) -> None:
+    def submit_audio(self, pts: int, blocks: dict[SoundId, np.ndarray], count: int) -> None:
         """``pts`` on the session's timeline; a mixer started later counts from
         its own first block, so its audio starts at zero with its video."""
         if not self.cfg.has_audio:
@@ -254,11 +255,11 @@ class Mixer:
         if self._compositor is None:
             return
         sources = {
-            camid: VideoSource(
-                self._converted.image(camid, ref.frame) if ref.frame is not None else None,
+            source: VideoSource(
+                self._converted.image(source, ref.frame) if ref.frame is not None else None,
                 ref.label,
             )
-            for camid, ref in job.frames.items()
+            for source, ref in job.frames.items()
         }
         canvas = self._compositor.compose(
             job.contents.content, sources, job.wallclock, job.board, job.pictures
@@ -302,9 +303,9 @@ class Mixer:
             self._on_output_change(output.info())
 
 
-def _heard(blocks: dict[str, np.ndarray], users: frozenset[str] | None) -> list[np.ndarray]:
-    # Buffers are keyed "user" (microphone) or "user/media" (a shared file).
-    return [b for key, b in blocks.items() if users is None or key.split("/")[0] in users]
+def _heard(blocks: dict[SoundId, np.ndarray], users: frozenset[str] | None) -> list[np.ndarray]:
+    """A user's microphone and shared file alike, where the mixer hears them."""
+    return [b for sound, b in blocks.items() if users is None or sound.user in users]
 
 
 def _error_code(exc: Exception) -> int:

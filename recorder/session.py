@@ -13,6 +13,7 @@ from pathlib import Path
 from cloudrec.config import DEFAULT_X264_PRESET, Config
 from cloudrec.contract import MixerStats, OutputInfo
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.sources import SoundId, SourceId
 from cloudrec.storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
@@ -49,7 +50,7 @@ class RecordingSession:
         self,
         request: StartRequest,
         registry: TrackRegistry,
-        audio: dict[str, AudioBuffer],
+        audio: dict[SoundId, AudioBuffer],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         max_seconds: float,
@@ -83,7 +84,7 @@ class RecordingSession:
         pictures: Mapping[str, Picture],
         config: Config,
         registry: TrackRegistry,
-        audio: dict[str, AudioBuffer],
+        audio: dict[SoundId, AudioBuffer],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         board: Board,
@@ -221,7 +222,7 @@ class RecordingSession:
         while True:
             self._registry.changed.clear()
             present = self._registry.present_users() | {
-                key for key in self._audio if "/" not in key
+                sound.user for sound in self._audio if not sound.shared_file
             }
             for user in sorted(present - mine.keys()):
                 try:
@@ -258,7 +259,7 @@ class RecordingSession:
                     cfg.video.width,
                     cfg.video.height,
                     KeepAspect.KEEP,
-                    {"camid": f"{user}.-1"},
+                    {"camid": str(SourceId.camera(user))},
                 ),
             )
         for opened in outputs:
@@ -322,10 +323,10 @@ class RecordingSession:
         loop = asyncio.get_running_loop()
         async for tick in ticks(start, AUDIO_PERIOD, self.audio_clock, loop):
             blocks = {}
-            for user, buffer in list(self._audio.items()):
+            for sound, buffer in list(self._audio.items()):
                 block = buffer.pull(TICK_SAMPLES)
                 if block is not None:
-                    blocks[user] = block
+                    blocks[sound] = block
             for mixer in self.mixers:
                 mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES)
 

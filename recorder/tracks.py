@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import av
 
+from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SourceId
+
 # A camera silent this long shows the placeholder instead of its frozen frame.
 STALL_SECONDS = 3.0
 # The audio path holds more than the video path: aiortc prefetches 4 audio
@@ -66,17 +68,14 @@ class FrameRef:
     label: str
 
 
-SHARE_KINDS = ("screen", "media")
-
-
 class TrackRegistry:
-    """Keyed by source name: a camera ``"alice.0"`` (``"alice.-1"`` is alice's
-    default camera), a share ``"alice.screen"`` or ``"alice.media"``, and
-    ``"*.screen"``/``"*.media"`` for whoever shares that kind now. Keeps a few
-    recent frames per source: the mixer samples, it never queues."""
+    """A slot per video source a publisher sends (a camera, a screen share, a
+    shared file), found by what layouts name: a camera, a user's default
+    camera, or whoever shares a kind now. Keeps a few recent frames per
+    source: the mixer samples, it never queues."""
 
     def __init__(self, video_delay: float = VIDEO_DELAY_S) -> None:
-        self._slots: dict[str, CameraSlot] = {}
+        self._slots: dict[SourceId, CameraSlot] = {}
         self._default_cam: dict[str, int] = {}
         # Sharers of each kind in the order they started; the last one is shown.
         self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
@@ -84,26 +83,27 @@ class TrackRegistry:
         # Set whenever a source appears or ends: mode-1 recordings follow it.
         self.changed = asyncio.Event()
 
-    def add(self, user: str, name: str) -> CameraSlot:
-        """``name`` is a camera number or a share kind."""
-        slot = self._slots[f"{user}.{name}"] = CameraSlot(user)
+    def add(self, source: SourceId) -> CameraSlot:
+        """``source``: one user's camera (by number) or share."""
+        slot = self._slots[source] = CameraSlot(source.user)
         self.changed.set()
-        if name in SHARE_KINDS:
-            sharers = self._sharers[name]
-            if user in sharers:
-                sharers.remove(user)
-            sharers.append(user)
+        if source.kind in SHARE_KINDS:
+            sharers = self._sharers[source.kind]
+            if source.user in sharers:
+                sharers.remove(source.user)
+            sharers.append(source.user)
         else:
-            self._default_cam.setdefault(user, int(name))
+            self._default_cam.setdefault(source.user, source.cam)
         return slot
 
-    def ended(self, user: str, name: str) -> None:
-        slot = self._slots.get(f"{user}.{name}")
+    def ended(self, source: SourceId) -> None:
+        slot = self._slots.get(source)
         if slot is not None:
             slot.gone = True
             self.changed.set()
-        if name in SHARE_KINDS and user in self._sharers[name]:
-            self._sharers[name].remove(user)
+        sharers = self._sharers.get(source.kind, [])
+        if source.user in sharers:
+            sharers.remove(source.user)
 
     def user_left(self, user: str) -> None:
         self.changed.set()
@@ -119,31 +119,30 @@ class TrackRegistry:
         """Users with a video source that has not ended."""
         return {slot.user for slot in self._slots.values() if not slot.gone}
 
-    def resolve(self, source: str) -> CameraSlot | None:
+    def resolve(self, source: SourceId) -> CameraSlot | None:
         key = self.key_of(source)
         return self._slots[key] if key is not None else None
 
-    def key_of(self, source: str) -> str | None:
-        """The slot a layout's source (``"alice.-1"``, ``"*.screen"``) shows now."""
-        user, _, name = source.rpartition(".")
-        if user == "*":
-            sharers = self._sharers.get(name) or []
+    def key_of(self, source: SourceId) -> SourceId | None:
+        """The slot a layout's source (a default camera, whoever shares) shows now."""
+        key = source
+        if source.anyone:
+            sharers = self._sharers.get(source.kind) or []
             if not sharers:
                 return None
-            user = sharers[-1]
-        elif name == "-1":
-            default = self._default_cam.get(user)
+            key = SourceId.share(sharers[-1], source.kind)
+        elif source.kind == "camera" and source.cam == DEFAULT_CAMERA:
+            default = self._default_cam.get(source.user)
             if default is None:
                 return None
-            name = str(default)
-        key = f"{user}.{name}"
+            key = SourceId.camera(source.user, default)
         return key if key in self._slots else None
 
-    def snapshot(self, sources: set[str], now: float) -> dict[str, FrameRef]:
-        refs: dict[str, FrameRef] = {}
+    def snapshot(self, sources: set[SourceId], now: float) -> dict[SourceId, FrameRef]:
+        refs: dict[SourceId, FrameRef] = {}
         for source in sources:
             slot = self.resolve(source)
-            label = source.rpartition(".")[0]
+            label = source.user
             shown = None
             if slot is not None and not slot.gone:
                 item = slot.frame_at(now - self._delay)

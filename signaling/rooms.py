@@ -20,6 +20,7 @@ from cloudrec import jsonio
 from cloudrec.auth import Identity
 from cloudrec.contract import TrackMeta
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.sources import SourceId
 from cloudrec.whiteboard import Board
 from signaling.limits import TokenBucket
 
@@ -100,13 +101,10 @@ class Peer:
 
     def describe(self) -> dict[str, Any]:
         """As others see this peer; a camera carries the camid layouts name it by."""
-        tracks = [
-            {
-                **t.to_wire(),
-                **({"camid": f"{self.user}.{t.cam_id}"} if t.cam_id is not None else {}),
-            }
-            for t in self.tracks
-        ]
+        tracks = [t.to_wire() for t in self.tracks]
+        for wire, track in zip(tracks, self.tracks, strict=True):
+            if track.cam_id is not None:
+                wire["camid"] = str(SourceId.camera(self.user, track.cam_id))
         return {"userID": self.user, "role": self.role, "tracks": tracks}
 
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cloudrec.sources import SourceId
 from cloudrec.wire import Content, ContentType, KeepAspect
 from compositor.compose import Compositor, VideoSource, resize
 from compositor.geometry import Placement, Rect, even, fit
 from compositor.planes import I420
+
+S = SourceId.parse
 
 RED = (0, 0, 255)  # BGR
 GREEN = (0, 255, 0)
@@ -75,7 +78,7 @@ def near(pixel: np.ndarray, color: tuple[int, int, int]) -> bool:
 
 def test_letterbox_and_black_canvas() -> None:
     canvas = Compositor(640, 360).compose(
-        [video(0, 0, 320, 360, "a.-1")], {"a.-1": VideoSource(solid(RED), "a")}, 0.0
+        [video(0, 0, 320, 360, "a.-1")], {S("a.-1"): VideoSource(solid(RED), "a")}, 0.0
     )
     assert (canvas.width, canvas.height, canvas.data.shape) == (640, 360, (540, 640))
     bgr = canvas.to_bgr()
@@ -90,7 +93,7 @@ def test_stretch_and_crop_fill_the_rectangle() -> None:
     for mode, corner in ((KeepAspect.STRETCH, GREEN), (KeepAspect.CROP, RED)):
         canvas = Compositor(640, 360).compose(
             [video(0, 0, 320, 360, "a.0", mode)],
-            {"a.0": VideoSource(I420.from_bgr(image), "a")},
+            {S("a.0"): VideoSource(I420.from_bgr(image), "a")},
             0.0,
         )
         bgr = canvas.to_bgr()
@@ -99,7 +102,10 @@ def test_stretch_and_crop_fill_the_rectangle() -> None:
 
 
 def test_list_order_is_z_order() -> None:
-    sources = {"a.0": VideoSource(solid(RED), "a"), "b.0": VideoSource(solid(GREEN), "b")}
+    sources = {
+        S("a.0"): VideoSource(solid(RED), "a"),
+        S("b.0"): VideoSource(solid(GREEN), "b"),
+    }
     contents = [
         video(0, 0, 640, 360, "a.0", KeepAspect.STRETCH),
         video(100, 100, 100, 100, "b.0", KeepAspect.STRETCH),
@@ -131,7 +137,7 @@ def test_timestamp_changes_with_the_second_and_is_translucent() -> None:
         Compositor(640, 360)
         .compose(
             [video(0, 0, 640, 360, "a.0", KeepAspect.STRETCH), *stamp],
-            {"a.0": VideoSource(solid(GREEN, 640, 360), "a")},
+            {S("a.0"): VideoSource(solid(GREEN, 640, 360), "a")},
             0.0,
         )
         .to_bgr()
@@ -144,12 +150,12 @@ def test_scaled_tile_reused_while_the_input_is_unchanged() -> None:
     comp = Compositor(640, 360)
     image = solid(RED, 640, 480)  # needs scaling into the tile
     contents = [video(0, 0, 320, 360, "a.0")]
-    first = comp.compose(contents, {"a.0": VideoSource(image, "a")}, 0.0).data.copy()
+    first = comp.compose(contents, {S("a.0"): VideoSource(image, "a")}, 0.0).data.copy()
     # The same object again is taken as the same frame: the scaled tile is reused.
     image.data[:] = 128
-    second = comp.compose(contents, {"a.0": VideoSource(image, "a")}, 0.0).data
+    second = comp.compose(contents, {S("a.0"): VideoSource(image, "a")}, 0.0).data
     assert np.array_equal(first, second)
-    third = comp.compose(contents, {"a.0": VideoSource(solid(GREEN, 640, 480), "a")}, 0.0)
+    third = comp.compose(contents, {S("a.0"): VideoSource(solid(GREEN, 640, 480), "a")}, 0.0)
     assert near(third.to_bgr()[180, 160], GREEN)
 
 

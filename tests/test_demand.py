@@ -10,6 +10,7 @@ import av
 import pytest
 
 from cloudrec.layouts import camera as preset_camera
+from cloudrec.sources import SourceId
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
 from cloudrec.wire import Content, ContentType, KeepAspect
 from recorder.demand import Shown, shown_boxes, size_requests
@@ -24,16 +25,17 @@ from tests.helpers import (
 )
 from tests.media import decode, shows_color
 
+S = SourceId.parse
+
 
 def camera(camid: str, w: int, h: int, x: int = 0, y: int = 0) -> Content:
     return Content(ContentType.VIDEO, x, y, w, h, KeepAspect.KEEP, {"camid": camid})
 
 
-def registry_with(*keys: str) -> TrackRegistry:
+def registry_with(*sources: str) -> TrackRegistry:
     registry = TrackRegistry()
-    for key in keys:
-        user, _, name = key.partition(".")
-        registry.add(user, name)
+    for source in sources:
+        registry.add(S(source))
     return registry
 
 
@@ -47,7 +49,10 @@ def test_a_source_shown_twice_is_asked_for_the_larger_of_each() -> None:
         ([camera("alice.0", 200, 300)], 30),
     ]
     boxes = shown_boxes(layouts, registry.key_of)
-    assert boxes == {"alice.0": Shown(320, 300, 30), "bob.0": Shown(160, 90, 15)}
+    assert boxes == {
+        S("alice.0"): Shown(320, 300, 30),
+        S("bob.0"): Shown(160, 90, 15),
+    }
 
 
 def test_sources_not_present_or_without_area_are_not_asked_for() -> None:
@@ -60,12 +65,16 @@ def test_sources_not_present_or_without_area_are_not_asked_for() -> None:
 def test_whoever_shares_is_asked_for_the_share_box() -> None:
     registry = registry_with("alice.0", "bob.screen")
     share = Content(ContentType.REMOTE_SCREEN, 0, 0, 960, 540, KeepAspect.KEEP)
-    assert shown_boxes([([share], 5)], registry.key_of) == {"bob.screen": Shown(960, 540, 5)}
+    assert shown_boxes([([share], 5)], registry.key_of) == {S("bob.screen"): Shown(960, 540, 5)}
 
 
 def test_each_publisher_hears_about_every_video_it_sends() -> None:
-    boxes = {"alice.0": Shown(320, 180, 15)}
-    videos = {"alice.screen": ("alice", "2"), "alice.0": ("alice", "0"), "bob.0": ("bob", "0")}
+    boxes = {S("alice.0"): Shown(320, 180, 15)}
+    videos = {
+        S("alice.screen"): ("alice", "2"),
+        S("alice.0"): ("alice", "0"),
+        S("bob.0"): ("bob", "0"),
+    }
     assert size_requests(boxes, videos) == {
         "alice": [{"mid": "0", "width": 320, "height": 180, "frameRate": 15}, {"mid": "2"}],
         "bob": [{"mid": "0"}],
@@ -86,6 +95,7 @@ def test_each_publisher_hears_about_every_video_it_sends() -> None:
 def test_a_publisher_sends_the_smallest_size_covering_its_box(
     size: tuple[int, int], box: tuple[int, int] | None, sent: tuple[int, int]
 ) -> None:
+
     assert scaled_size(*size, box) == sent
 
 

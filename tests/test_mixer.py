@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cloudrec.contract import OutputInfo
+from cloudrec.sources import SoundId
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
     AudioCfg,
@@ -49,9 +50,9 @@ def _record(path: Path, contents: MixerContents) -> np.ndarray:
     mixer = Mixer(cfg, contents, [output], infos.append)
     mixer.start()
     for tick in range(TICKS):
-        blocks = {"alice": np.full((2, TICK_SAMPLES), 100 * tick * S16_STEP, np.float32)}
+        blocks = {SoundId("alice"): np.full((2, TICK_SAMPLES), 100 * tick * S16_STEP, np.float32)}
         if tick % 2:
-            blocks["bob"] = np.full((2, TICK_SAMPLES), S16_STEP, np.float32)
+            blocks[SoundId("bob")] = np.full((2, TICK_SAMPLES), S16_STEP, np.float32)
         mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES)
     mixer.finish()
     mixer.join()

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.sources import SoundId, SourceId
 from cloudrec.wire import (
     ContentType,
     KeepAspect,
@@ -13,7 +14,6 @@ from cloudrec.wire import (
     parse_contents,
     parse_filename,
     parse_start,
-    split_camid,
 )
 
 LIMITS = Limits()
@@ -60,10 +60,9 @@ def test_full_request() -> None:
     ]
     request = parse_start(CFGS, contents, OUTPUTS, LIMITS)
     video, stamp, _audio = request.contents[0].content
-    assert video.keep_aspect is KeepAspect.CROP and video.camid == "first.last.-1"
+    assert video.keep_aspect is KeepAspect.CROP and video.source == SourceId.camera("first.last")
     assert stamp.type is ContentType.TIMESTAMP and stamp.param["font-size"] == "14"
     assert request.contents[0].audio_users == frozenset({"first.last"})
-    assert split_camid("first.last.-1") == ("first.last", -1)
 
 
 @pytest.mark.parametrize(
@@ -313,3 +312,27 @@ def test_individual_mode_refusals(
     with pytest.raises(CloudrecError) as caught:
         parse_start(cfgs, contents, [{"id": "1", "output": [output]}], LIMITS)
     assert caught.value.code == code and field in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        ("alice.-1", SourceId.camera("alice")),
+        ("first.last.2", SourceId.camera("first.last", 2)),
+        ("alice.screen", SourceId.share("alice", "screen")),
+        ("*.media", SourceId.share("*", "media")),
+    ],
+)
+def test_source_names_read_and_print_in_one_place(text: str, source: SourceId) -> None:
+    assert SourceId.parse(text) == source and str(source) == text
+    assert source.anyone == text.startswith("*")
+
+
+@pytest.mark.parametrize("text", ["nodot", ".0", "alice.", "alice.x", "alice.-2"])
+def test_what_names_no_source(text: str) -> None:
+    with pytest.raises(ValueError):
+        SourceId.parse(text)
+
+
+def test_sounds() -> None:
+    assert str(SoundId("alice")) == "alice" and str(SoundId("alice", True)) == "alice/media"
