@@ -50,7 +50,7 @@ class RecordingSession:
         self,
         request: StartRequest,
         registry: TrackRegistry,
-        audio: dict[SoundId, AudioBuffer],
+        sounds: Callable[[], Mapping[SoundId, AudioBuffer]],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         max_seconds: float,
@@ -63,7 +63,7 @@ class RecordingSession:
         self._board = board
         self._on_stats = on_stats
         self._registry = registry
-        self._audio = audio
+        self._sounds = sounds  # every sound received now, asked each audio tick
         self._emit = emit
         self._on_end = on_end
         self._max_seconds = max_seconds
@@ -84,7 +84,7 @@ class RecordingSession:
         pictures: Mapping[str, Picture],
         config: Config,
         registry: TrackRegistry,
-        audio: dict[SoundId, AudioBuffer],
+        sounds: Callable[[], Mapping[SoundId, AudioBuffer]],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         board: Board,
@@ -95,7 +95,7 @@ class RecordingSession:
         session = cls(
             request,
             registry,
-            audio,
+            sounds,
             emit,
             on_end,
             config.max_recording_seconds,
@@ -222,7 +222,7 @@ class RecordingSession:
         while True:
             self._registry.changed.clear()
             present = self._registry.present_users() | {
-                sound.user for sound in self._audio if not sound.shared_file
+                sound.user for sound in self._sounds() if not sound.shared_file
             }
             for user in sorted(present - mine.keys()):
                 try:
@@ -298,7 +298,7 @@ class RecordingSession:
             frames_encoded=sum(m.stats.frames_encoded for m in self.mixers),
             frames_dropped=sum(m.stats.frames_dropped for m in self.mixers),
             frames_repeated=sum(m.stats.frames_repeated for m in self.mixers),
-            audio_underruns=sum(b.underruns for b in self._audio.values()),
+            audio_underruns=sum(b.underruns for b in self._sounds().values()),
             live_frames_dropped=sum(
                 o.frames_dropped
                 for m in self.mixers
@@ -323,7 +323,7 @@ class RecordingSession:
         loop = asyncio.get_running_loop()
         async for tick in ticks(start, AUDIO_PERIOD, self.audio_clock, loop):
             blocks = {}
-            for sound, buffer in list(self._audio.items()):
+            for sound, buffer in self._sounds().items():
                 block = buffer.pull(TICK_SAMPLES)
                 if block is not None:
                     blocks[sound] = block

@@ -1,0 +1,177 @@
+"""One participant as the recording bot receives them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from cloudrec.contract import TrackMeta
+from cloudrec.sources import SHARE_KINDS, SoundId, SourceId
+from compositor.planes import I420
+from recorder.arrival import ArrivalClock
+from recorder.audio import AudioBuffer
+from recorder.demand import Shown
+from recorder.ingest import Sink, drain, tap_receiver
+from recorder.preview import PreviewTrack
+from recorder.tracks import CameraSlot, TrackRegistry
+
+SizeRequest = list[dict[str, Any]]
+
+
+def rtc_configuration() -> RTCConfiguration:
+    """No ICE servers (media stays on the host's own addresses); max-bundle,
+    because aiortc's default ('balanced') strands a second video m-line on a
+    transport it discards when a browser bundles everything onto its first,
+    audio, m-line: a browser's screen share would never be received."""
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class Publisher:
+    """Owns what the bot receives from one participant: their connection (and,
+    when they watch the mix, the preview sent back to them), what each of its
+    m-lines carries, a video slot per source in the room's registry, a buffer
+    per sound, and the sizes last asked of them. close() ends all of it."""
+
+    def __init__(self, user: str, registry: TrackRegistry) -> None:
+        self.user = user
+        self._registry = registry
+        self._pc: RTCPeerConnection | None = None
+        self._preview: RTCPeerConnection | None = None
+        self._tracks: dict[str | None, TrackMeta] = {}
+        self._videos: dict[SourceId, tuple[str, CameraSlot]] = {}  # source -> (mid, slot)
+        self.sounds: dict[SoundId, AudioBuffer] = {}
+        self.asked: SizeRequest | None = None  # the last size request they heard
+        self._readers: set[asyncio.Task[None]] = set()
+
+    @property
+    def videos(self) -> Mapping[SourceId, str]:
+        """Each video received, by source, with its m-line."""
+        return {source: mid for source, (mid, _) in self._videos.items()}
+
+    def show(self, boxes: Mapping[SourceId, Shown]) -> None:
+        """Decodes only the videos some layout shows (recorder/ingest.py)."""
+        for source, (_, slot) in self._videos.items():
+            slot.shown = source in boxes
+
+    async def answer(self, sdp: str, tracks: Sequence[TrackMeta]) -> RTCSessionDescription:
+        """Takes an offer; ``tracks`` say what its m-lines carry (checked by the
+        server on the way). Publishers offer afresh when what they send changes
+        (a share starts or stops): the new connection replaces the old, whose
+        tracks end."""
+        self._tracks = {t.mid: t for t in tracks}
+        self.asked = None  # a new connection's senders start unconstrained
+        if self._pc is not None:
+            await self._pc.close()
+        pc = self._pc = RTCPeerConnection(rtc_configuration())
+        pc.on("track", lambda track: self._on_track(pc, track))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription
+
+    async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
+        if self._pc is None or not candidate.get("candidate"):
+            return
+        found = candidate_from_sdp(str(candidate["candidate"]).removeprefix("candidate:"))
+        found.sdpMid = candidate.get("sdpMid")
+        found.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await self._pc.addIceCandidate(found)
+
+    async def answer_preview(
+        self, sdp: str, canvas: Callable[[], I420 | None]
+    ) -> RTCSessionDescription:
+        """Sends them the mix they offered to receive."""
+        if self._preview is not None:
+            await self._preview.close()
+        pc = self._preview = RTCPeerConnection(rtc_configuration())
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        pc.addTrack(PreviewTrack(canvas))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription
+
+    async def close(self) -> None:
+        """They left (or the bot ends): their connections close, their tracks end."""
+        self._registry.user_left(self.user)
+        self.sounds.clear()
+        self._videos.clear()
+        connections = [pc for pc in (self._pc, self._preview) if pc is not None]
+        self._pc = self._preview = None
+        await asyncio.gather(*(pc.close() for pc in connections), return_exceptions=True)
+        for task in list(self._readers):
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        """Called while the offer is applied, before the receiver starts: the
+        place to route its frames (see recorder/ingest.py)."""
+        transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
+        mid = transceiver.mid if transceiver is not None else None
+        meta = self._tracks.get(mid)
+        said = meta.source if meta is not None else None
+        wanted = None
+        if track.kind == "video":
+            cam = meta.cam_id if meta is not None and meta.cam_id is not None else 0
+            source = (
+                SourceId.share(self.user, said)
+                if said in SHARE_KINDS
+                else SourceId.camera(self.user, cam)
+            )
+            slot = self._registry.add(source)
+            if mid is not None:
+                self._videos[source] = (mid, slot)
+            sink: Sink = _video_sink(slot)
+            wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
+            follow = self._follow_video(source, slot, track, sink)
+            name = str(source)
+        else:
+            sound = SoundId(self.user, shared_file=said == "media")
+            buffer = self.sounds[sound] = AudioBuffer()
+            sink = buffer.push
+            follow = self._follow_audio(sound, buffer, track)
+            name = str(sound)
+        if transceiver is not None:
+            tap_receiver(transceiver.receiver, name, sink, wanted)
+        task = asyncio.create_task(follow)
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _follow_video(
+        self, source: SourceId, slot: CameraSlot, track: MediaStreamTrack, sink: Sink
+    ) -> None:
+        await drain(track, sink)
+        self._registry.ended(source)
+        # A re-offer's track may have taken the source before this one ended.
+        with contextlib.suppress(KeyError):
+            if self._videos[source][1] is slot:
+                del self._videos[source]
+
+    async def _follow_audio(
+        self, sound: SoundId, buffer: AudioBuffer, track: MediaStreamTrack
+    ) -> None:
+        await drain(track, buffer.push)
+        if self.sounds.get(sound) is buffer:
+            del self.sounds[sound]
+
+
+def _video_sink(slot: CameraSlot) -> Sink:
+    clock = ArrivalClock()
+
+    def store(frame: av.VideoFrame) -> None:
+        now = time.monotonic()
+        # Shown by when it arrived, not when its batch was handled (recorder/arrival.py).
+        slot.push(clock.arrival(frame.pts, now) if frame.pts is not None else now, frame)
+
+    return store
