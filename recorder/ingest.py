@@ -4,7 +4,7 @@ aiortc decodes each received track on a thread of its own, then hands every
 decoded frame back to the event loop (a cross-thread wake-up, a new task and a
 queue hop per frame) for a reader task to store. In a recorder that loop also
 carries every RTP packet of the room, and the hops cost it a third of its time
-(4 parties at 360p15: 0.145 cores, 0.096 without). A :class:`DecodeTap` takes
+(bench/README.md). A :class:`DecodeTap` takes
 the encoded frames where aiortc would queue them for its decoder, decodes them
 (large video frames on a thread per track, as aiortc does; audio and small
 video frames in place) and hands each frame to a sink that stores it (a camera
@@ -40,12 +40,10 @@ Sink = Callable[[Any], None]
 # request per frame would flood the sender, and a lost one must be repeated.
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
 # Video frames up to this many pixels are decoded right on the event loop once
-# one of that size has been seen. A 320x180 VP8 frame decodes in 0.15 ms, and
-# handing it to a thread cost more than that: 4 parties sending 320x180 at 15
-# fps took 4 x 0.0045 cores of decoder threads, against 0.010 more of the loop
-# decoding them itself; the recorder went from 0.179 to 0.154 cores (medians of
-# five paired runs, lower in four). Larger frames (640x360 takes 0.6 ms, a 720p
-# keyframe several) stay on the thread, so the loop never waits long on one.
+# one of that size has been seen: a 320x180 VP8 frame decodes in less time
+# than handing it to a thread costs (bench/README.md has the runs). Larger
+# frames (640x360 takes 0.6 ms, a 720p keyframe several) stay on the thread,
+# so the loop never waits long on one.
 INLINE_DECODE_MAX_PIXELS = 320 * 240
 
 

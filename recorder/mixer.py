@@ -36,12 +36,10 @@ log = logging.getLogger(__name__)
 # canvas in their place, so the file keeps its rate); audio jobs never are.
 MAX_PENDING_VIDEO_JOBS = 30
 # Audio ticks handed to the worker at once. Each hand-off wakes the worker and
-# runs the mix and the encoder's per-call path from a cold cache: with one job
-# per 20 ms tick, 4 parties' audio took 0.028 cores of the worker, three times
-# what the same mix and AAC encode take in a tight loop; five at once took the
-# worker from 0.100 and 0.124 to 0.089 and 0.106 cores (paired runs). The file's
-# timeline does not move (pts come from the ticks); a live push's sound leaves
-# up to 80 ms later.
+# runs the mix and the encoder's per-call path from a cold cache, so one job
+# per 20 ms tick cost the worker several times what the work itself does
+# (bench/README.md). The file's timeline does not move (pts come from the
+# ticks); a live push's sound leaves up to 80 ms later.
 AUDIO_TICKS_PER_JOB = 5
 
 

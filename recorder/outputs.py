@@ -88,11 +88,9 @@ def hls_options(playlist: Path) -> dict[str, str]:
 
 
 # Presets whose motion search is narrowed from x264's hexagon to the diamond
-# that superfast and ultrafast use. On 4-camera composites of textured, panning
-# scenes with moving heads, x264 alone in a tight loop, veryfast with a diamond
-# took 6-17 % less CPU per frame at 640x360 and 1280x720, for 0.2-0.3 % more
-# bits at the same CRF (three times the motion alike) and PSNR within 0.03 dB.
-# Slower presets are an operator's choice of quality over CPU and keep their
+# that superfast and ultrafast use: veryfast costs clearly less CPU that way
+# for a fraction of a percent more bits at the same quality (bench/README.md
+# has the measurements). Slower presets are an operator's choice of quality over CPU and keep their
 # own search.
 DIAMOND_SEARCH_PRESETS = frozenset({"veryfast"})
 

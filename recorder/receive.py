@@ -28,14 +28,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # 40 ms: 25 batches a second however many publishers, 20 ms of added delay on
-# average. 4 parties at 360p15: 0.203 cores unbatched, 0.199 at 10 ms, 0.186
-# at 20 ms (medians of five runs); then 40 ms took the event loop from 0.086
-# to 0.059 cores (one paired run) and the whole from 0.197 to 0.173 (medians
-# of seven paired runs, lower in each); each aiortc transport handles ~3
-# packets a wake-up instead of ~1.6. 60 ms saved no more. aiortc's
-# bandwidth estimator clocks a packet when it handles it; at 40 ms it saw no
-# over-use and sent the same estimates as at 20 ms (~300 kb/s for a 150 kb/s
-# tile). The audio buffers' playout delay (recorder/audio.py) covers a batch.
+# average; shorter batches cost more CPU, longer ones saved no more, and
+# aiortc's bandwidth estimates were unchanged (bench/README.md has the runs).
+# The audio buffers' playout delay (recorder/audio.py) covers a batch.
 BATCH_S = 0.040
 # The largest UDP payload; asyncio reads datagrams with the same bound.
 MAX_DATAGRAM = 256 * 1024
