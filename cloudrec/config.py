@@ -30,6 +30,11 @@ X264_PRESETS = (
 DEFAULT_X264_PRESET = "veryfast"
 
 
+class ConfigError(Exception):
+    """A configuration the service cannot run with; its message is one line that
+    says what to change."""
+
+
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
@@ -143,7 +148,13 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
         if flag is not None:
             values[name] = flag
         elif ENV_PREFIX + name.upper() in env:
-            values[name] = kind(env[ENV_PREFIX + name.upper()])
+            raw = env[ENV_PREFIX + name.upper()]
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from None
     dev = getattr(args, "dev", None)
     values["dev"] = dev if dev is not None else env.get(ENV_PREFIX + "DEV", "") in ("1", "true")
     return Config(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
@@ -155,14 +166,24 @@ def with_credentials(config: Config) -> Config:
     if config.api_key and config.api_secret:
         return config
     path = config.credentials_path
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"api_key": secrets.token_hex(8), "api_secret": secrets.token_urlsafe(32)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out)
+    try:
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if not all(isinstance(stored.get(k), str) for k in ("api_key", "api_secret")):
+                raise ValueError("api_key and api_secret must be strings")
+        else:
+            stored = {"api_key": secrets.token_hex(8), "api_secret": secrets.token_urlsafe(32)}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(stored, out)
+    except OSError as exc:
+        raise ConfigError(f"credentials file {path}: {exc.strerror or exc}") from None
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"credentials file {path} cannot be read ({exc}): "
+            "fix it, or delete it to make a new key"
+        ) from None
     return replace(
         config,
         api_key=config.api_key or stored["api_key"],

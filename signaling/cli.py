@@ -22,6 +22,7 @@ from aiortc.contrib.media import MediaPlayer
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
+from cloudrec.config import ConfigError
 from cloudrec.synthetic import (
     AUDIO_PTIME_S,
     AUDIO_RATE,
@@ -34,7 +35,7 @@ from cloudrec.synthetic import (
     encode_audio_loop,
     parse_hex_color,
 )
-from signaling.server import ConfigError, start_server
+from signaling.server import start_server
 
 DEMO_TOKEN_TTL_S = 24 * 3600
 DEFAULT_COLOR = "#2060C0"
@@ -148,11 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    config = config_module.from_arguments(args)
-    try:
-        server = await start_server(config)
-    except ConfigError as exc:
-        raise SystemExit(f"cloudrec: {exc}") from None
+    server = await start_server(config_module.from_arguments(args))
     # Everything loaded so far (modules, the app) lives as long as the process:
     # out of the collector's sight, a full collection, which stops the event loop
     # and with it every recording's clock, scans far less (measured: 38-49 ms
@@ -274,14 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        asyncio.run(_serve(args))
-    elif args.command == "peer":
-        asyncio.run(_peer(args))
-    elif args.command == "token":
-        _token(args)
-    else:
-        return asyncio.run(_recordings(args))
+    try:
+        if args.command == "serve":
+            asyncio.run(_serve(args))
+        elif args.command == "peer":
+            asyncio.run(_peer(args))
+        elif args.command == "token":
+            _token(args)
+        else:
+            return asyncio.run(_recordings(args))
+    except ConfigError as exc:
+        # What to change, in one line: a traceback would say nothing more.
+        print(f"cloudrec: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

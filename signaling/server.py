@@ -3,12 +3,14 @@ bot process per recorded room."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from cloudrec.config import X264_PRESETS, Config, with_credentials
+from cloudrec.config import X264_PRESETS, Config, ConfigError, with_credentials
 from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.reconcile import reconcile
 from cloudrec.storage.webhook import Webhook
@@ -17,10 +19,6 @@ from signaling.launcher import ProcessLauncher
 from signaling.recordings import Recordings
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(Exception):
-    """A configuration the server refuses to run with."""
 
 
 @dataclass
@@ -57,9 +55,22 @@ async def start_server(config: Config) -> RunningServer:
         raise ConfigError(
             f"--x264-preset must be one of {', '.join(X264_PRESETS)}, not {config.x264_preset!r}"
         )
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.recordings_dir.mkdir(exist_ok=True)
+        probe = config.data_dir / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"data dir {config.data_dir} cannot be written: {exc.strerror or exc} "
+            "(choose another with --data-dir)"
+        ) from None
     config = with_credentials(config)
-    config.recordings_dir.mkdir(parents=True, exist_ok=True)
-    index = RecordingIndex(config.index_path)
+    try:
+        index = RecordingIndex(config.index_path)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"index {config.index_path} cannot be opened: {exc}") from None
     found = reconcile(index, config.recordings_dir)
     log.info(
         "index: %d imported, %d interrupted by a crash, %d missing, %d unplayable",
@@ -74,7 +85,19 @@ async def start_server(config: Config) -> RunningServer:
     launcher = ProcessLauncher(config)
     runner = web.AppRunner(make_app(config, launcher, recordings), handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        index.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {config.port} on {config.host} is in use (another cloudrec?): "
+                "stop that, or choose another with --port"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+        ) from None
     port = runner.addresses[0][1]  # the real one when config.port is 0
     base_url = f"http://{config.host}:{port}"
     launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"

@@ -13,11 +13,11 @@ import pytest
 
 from cloudrec.auth import GRANTS, basic_header, verify_token
 from cloudrec.client import Participant
-from cloudrec.config import Config
+from cloudrec.config import Config, ConfigError
 from cloudrec.errors import CloudrecError
 from cloudrec.storage.index import FINISHED
 from signaling.openapi import openapi_document
-from signaling.server import ConfigError, RunningServer, start_server
+from signaling.server import RunningServer, start_server
 from tests.helpers import (
     API_AUTH,
     API_KEY,

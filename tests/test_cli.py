@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,6 +18,9 @@ from tests.helpers import API_AUTH, token
 PEER_TIMEOUT_S = 60.0
 # Long enough for the checks; the peers are stopped when they are done.
 PEER_SECONDS = "30"
+
+# Start-up failures come before anything slow is loaded; a hang is the failure.
+SERVE_FAILURE_TIMEOUT_S = 60
 
 
 async def start_peer(
@@ -93,3 +100,39 @@ async def test_peer_options_that_do_not_fit_the_users_are_refused(
     _, stderr = await asyncio.wait_for(proc.communicate(), PEER_TIMEOUT_S)
     assert proc.returncode != 0
     assert message in stderr
+
+
+def _serve_fails(args: list[str], env: dict[str, str] | None = None) -> str:
+    """`cloudrec serve` that cannot start: its exit code and its last words."""
+    done = subprocess.run(
+        [sys.executable, "-m", "signaling.cli", "--log-level", "ERROR", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=SERVE_FAILURE_TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    return done.stderr
+
+
+def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        said = _serve_fails(["--port", str(port), "--data-dir", str(tmp_path)])
+    assert f"port {port} on 127.0.0.1 is in use" in said and "--port" in said
+
+
+def test_start_up_failures_are_one_line_each(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    said = _serve_fails(["--port", "0", "--data-dir", str(blocker / "data")])
+    assert f"data dir {blocker / 'data'} cannot be written" in said
+    said = _serve_fails(["--data-dir", str(tmp_path / "d")], {"CLOUDREC_PORT": "eighty"})
+    assert "CLOUDREC_PORT='eighty' is not a valid int" in said
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "credentials.json").write_text("{not json")
+    said = _serve_fails(["--port", "0", "--data-dir", str(tmp_path / "bad")])
+    assert "credentials.json cannot be read" in said and "delete it" in said

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudrec.config import DEFAULT_X264_PRESET, Config
-from signaling.server import ConfigError, start_server
+from cloudrec.config import DEFAULT_X264_PRESET, Config, ConfigError
+from signaling.server import start_server
 from tests.conftest import ServerFactory
 from tests.helpers import record_briefly
 
