@@ -35,8 +35,9 @@ from tests.helpers import (
 )
 from tests.media import decode
 
-FLOOD_STROKES = 100
 FLOOD_POINTS = 1500  # 14-digit coordinates: just under the 64 KiB message limit
+# About 34 such strokes fill a board (MAX_BOARD_BYTES); the rest are refused.
+FLOOD_STROKES = 45
 BOARD_CONTENT = [
     {"id": "1", "content": [{"type": 6, "left": 0, "top": 0, "width": 640, "height": 360}]}
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from signaling.server import RunningServer
 from tests.conftest import ServerFactory
-from tests.helpers import token, write_media_file
+from tests.helpers import record_briefly, token, write_media_file
 from tests.media import decode, region_mean, shows_color, tone_present
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,6 +34,8 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 UI_TIMEOUT_MS = 30_000
+# `cloudrec serve` prints its banner once it listens: a cold start of Python.
+BANNER_TIMEOUT_S = 30
 # Chromium's fake camera draws a moving pattern on a bright background.
 NOT_BLACK = 40
 # Keeps every RTCPeerConnection a page makes where a test can read its senders.
@@ -83,8 +88,12 @@ async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
 
 
 async def join(page: Page, room: str, user: str) -> None:
-    await page.fill("#room", room)
-    await page.fill("#user", user)
+    """Joins as a person would: what the token fixes is filled in already."""
+    for field, value in (("#room", room), ("#user", user)):
+        if await page.is_editable(field):
+            await page.fill(field, value)
+        else:
+            assert await page.input_value(field) == value
     await page.click("button[type=submit]")
     await page.wait_for_selector("#room-panel:not([hidden])")
 
@@ -371,3 +380,77 @@ async def test_a_local_file_is_shared_and_recorded(
     assert shows_color(stage, (40, 100, 400, 160), (0, 220, 0)), "the film on the stage"
     assert tone_present(media.audio, media.audio_rate, 880.0), "and its sound in the mix"
     assert errors == [], errors
+
+
+async def test_the_banner_link_joins_as_printed(browser: Browser, tmp_path: Path) -> None:
+    """What a newcomer does first: run the server, open the link it prints,
+    press Join. The page takes the name from the link's token and says so."""
+    env = {**os.environ}
+    for name in ("CLOUDREC_API_KEY", "CLOUDREC_API_SECRET", "CLOUDREC_DEV"):
+        env.pop(name, None)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "signaling.cli", "--log-level", "ERROR", "serve",
+        "--port", "0", "--data-dir", str(tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [await asyncio.wait_for(server.stdout.readline(), BANNER_TIMEOUT_S) for _ in "ab"]
+        link = lines[1].decode().split()[-1]
+        assert link.startswith("http://127.0.0.1:") and "?token=" in link
+        errors: list[str] = []
+        page = await open_page(browser, link, errors)
+        await page.wait_for_selector("#user-hint:not([hidden])")
+        assert not await page.is_editable("#user")
+        await shot(page, "00-banner-link")
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#room-panel:not([hidden])")
+        assert await page.is_visible("#room-panel") and not await page.is_visible("#join-panel")
+        assert errors == []
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def test_nothing_of_the_room_shows_before_joining(
+    server: RunningServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, f"{server.base_url}/?token={token('vis', 'vic')}", errors)
+    await page.wait_for_selector("#join-form")
+    room_parts = ("#room-panel", "#people", "#recordings", "#board", "#local", "#start")
+    for part in room_parts:
+        assert not await page.is_visible(part), part
+    await join(page, "vis", "vic")
+    assert await page.is_visible("#room-panel") and not await page.is_visible("#join-panel")
+    await page.click("#leave")
+    await page.wait_for_selector("#join-panel:not([hidden])")
+    for part in room_parts:
+        assert not await page.is_visible(part), part
+    assert await page.is_visible("#join-form button[type=submit]")
+    assert errors == []
+
+
+async def test_each_recording_is_listed_once(server: RunningServer, browser: Browser) -> None:
+    """Two recordings stopped back to back: each stop refreshes the list, and
+    a refresh by hand runs beside them; the table holds each recording once."""
+    errors: list[str] = []
+    page = await joined(browser, server, "twice", "tia", errors)
+    for name in ("/twice/a.mp4", "/twice/b.mp4"):
+        await record_briefly(server.base_url, "twice", name, ms=1000)
+        await page.click("#refresh")
+    listed = "document.querySelectorAll('#recordings tbody tr').length"
+    await page.wait_for_function(f"{listed} >= 2")
+    answered: list[str] = []
+    page.on("response", lambda r: answered.append(r.url) if "/recordings?" in r.url else None)
+    # Two refreshes under way at once, as a stop event and a click make them.
+    await page.evaluate("for (const _ of [1, 2]) document.getElementById('refresh').click()")
+    await page.wait_for_function(f"{listed} === 2")
+    while len(answered) < 2:
+        await page.wait_for_event("response")
+    await page.wait_for_function(f"{listed} === 2")
+    names = await page.eval_on_selector_all(
+        "#recordings tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+    )
+    assert sorted(names) == ["/twice/a.mp4", "/twice/b.mp4"]
+    assert errors == []

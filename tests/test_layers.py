@@ -16,8 +16,9 @@ ALLOWED = {
     "recorder": {"cloudrec", "compositor", "recorder"},
     "signaling": {"cloudrec", "signaling"},
 }
-# The wire model, errors, config, auth, the whiteboard model, the server/bot
-# contract and layouts: what everything else stands on.
+# The wire model and the source names in it, errors, config, auth, the
+# whiteboard model, the server/bot contract and layouts: what everything else
+# stands on.
 GROUND = {
     "cloudrec.errors",
     "cloudrec.ids",
@@ -28,6 +29,7 @@ GROUND = {
     "cloudrec.whiteboard",
     "cloudrec.contract",
     "cloudrec.layouts",
+    "cloudrec.sources",
 }
 
 

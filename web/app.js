@@ -104,16 +104,23 @@ function renderOutput(info) {
   row.cells[3].textContent = fmtBytes(info.fileSize);
 }
 
+let refreshes = 0;
+
+/** The room's recordings, listed afresh; only the latest of several refreshes
+ *  under way fills the table, so no recording is listed twice. */
 async function refresh() {
+  const mine = ++refreshes;
   const resp = await fetch(`/api/v1/recordings?room=${encodeURIComponent(client.room)}&pageSize=50`,
                            { headers: auth() });
+  const answer = await resp.json();
+  if (mine !== refreshes) return;
   if (!resp.ok) {
-    showError(`Could not list recordings: ${(await resp.json()).message}`);
+    showError(`Could not list recordings: ${answer.message}`);
     return;
   }
   const body = $("recordings").tBodies[0];
   body.replaceChildren();
-  for (const rec of (await resp.json()).recordings) {
+  for (const rec of answer.recordings) {
     const row = body.insertRow();
     row.dataset.id = rec.id;
     row.insertCell().textContent = rec.file_name;
@@ -245,11 +252,38 @@ async function leave() {
   $("join-panel").hidden = false;
 }
 
+/** What an access token says of its holder (read, not checked: the server checks). */
+function tokenClaims(value) {
+  try {
+    const part = value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part));
+  } catch {
+    return null;
+  }
+}
+
+/** A token is for one user (and maybe one room): the form takes them from it. */
+function fromToken() {
+  const claims = tokenClaims($("token").value.trim());
+  const bound = typeof claims?.sub === "string";
+  const room = bound && typeof claims.room === "string" && claims.room !== "*";
+  if (bound) $("user").value = claims.sub;
+  if (room) $("room").value = claims.room;
+  $("user").readOnly = bound;
+  $("room").readOnly = room;
+  $("user-hint").hidden = !bound;
+  $("user-hint").textContent = room
+    ? "Your name and room come from your access token."
+    : "Your name comes from your access token.";
+  if (!bound && !$("user").value) $("user").value = `guest-${Math.random().toString(36).slice(2, 6)}`;
+}
+
 async function init() {
   const info = await (await fetch("/api/info")).json();
   $("dev-banner").hidden = !info.dev;
   $("token").value = token;
-  $("user").value = `guest-${Math.random().toString(36).slice(2, 6)}`;
+  fromToken();
+  $("token").addEventListener("input", fromToken);
   for (const [key, preset] of Object.entries(PRESETS)) {
     $("preset").append(new Option(preset.label, key, key === "side", key === "side"));
   }
