@@ -35,6 +35,7 @@ from cloudrec.wire import MixerState
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], None]
+NOT_RECORDING = {"active": False}
 
 
 def ws_url(server: str) -> str:
@@ -73,6 +74,8 @@ class Participant:
         self.user = user
         self._token = token
         self.participants: list[dict[str, Any]] = []
+        # Whether the room is being recorded, by whom, since when (docs/protocol.md).
+        self.recording: dict[str, Any] = dict(NOT_RECORDING)
         self._client = SignalingClient(ws_url(server))
         self._events: dict[str, list[EventHandler]] = {}
         self._sending: list[tuple[MediaStreamTrack, dict[str, Any]]] = []
@@ -118,6 +121,7 @@ class Participant:
     def _joined(self, reply: Message) -> None:
         """The room as the join found it; parts that did not fit the reply follow."""
         self.participants = list(reply.get("participants", []))
+        self.recording = dict(reply.get("recording") or NOT_RECORDING)
         self.board.load(reply.get("whiteboard") or {})
 
     async def leave(self) -> None:
@@ -207,6 +211,8 @@ class Participant:
         self.board.replay(message)
 
     def _on_event(self, message: Message) -> None:
+        if message.get("name") == "recording":
+            self.recording = dict(message.get("data") or NOT_RECORDING)
         for handler in list(self._events.get(str(message.get("name")), [])):
             handler(dict(message.get("data") or {}))
 

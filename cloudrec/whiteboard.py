@@ -30,8 +30,9 @@ MAX_UNDO = 200
 MAX_BOARD_BYTES = 2 * 1024 * 1024
 MAX_STROKE_ID_BYTES = 64
 # Room around the strokes of a part for the message that carries it
-# ({"type": "reply", "rid": ..., "err": 0, "op": "restore", "version": ...}).
-ENVELOPE_BYTES = 256
+# ({"type": "reply", "rid": ..., "err": 0, "op": "restore", "version": ...},
+# or a join's reply with its room, user and recording status).
+ENVELOPE_BYTES = 512
 # The largest message a board sends by default: the server's default
 # --max-message-bytes.
 DEFAULT_PART_BYTES = 64 * 1024

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -61,6 +62,15 @@ class RoomMixer:
         self.stats: MixerStats | None = None
         self.lock = asyncio.Lock()
         self.request: StartRequest | None = None
+        self.started_by = ""  # who started the recording running now
+        self.started_at = 0.0  # when it began running (epoch seconds)
+
+    def recording(self) -> dict[str, Any]:
+        """What every participant is told: whether the room is being recorded,
+        by whose call, since when (epoch ms)."""
+        if self.state not in (MixerState.RUNNING, MixerState.STOPPING):
+            return {"active": False}
+        return {"active": True, "startedBy": self.started_by, "since": int(self.started_at * 1000)}
 
 
 class MixerControl:
@@ -107,14 +117,24 @@ class MixerControl:
     async def _move(self, mixer: RoomMixer, state: MixerState, err: int, operator: str) -> None:
         if state not in TRANSITIONS[mixer.state]:
             raise RuntimeError(f"mixer of room {mixer.room}: {mixer.state.name} -> {state.name}")
+        was_recording = mixer.recording()["active"]
         mixer.state = state
+        if state is MixerState.RUNNING:
+            mixer.started_by, mixer.started_at = operator, time.time()
         await self._emit(
             mixer.room,
             "svrMixerStateChanged",
             {"state": int(state), "err": err, "operatorID": operator},
         )
+        if mixer.recording()["active"] != was_recording:
+            # Everyone in the room has a right to know they are recorded.
+            await self._emit(mixer.room, "recording", mixer.recording())
 
     # -- calls -----------------------------------------------------------------
+
+    def recording(self, room: str) -> dict[str, Any]:
+        mixer = self._mixers.get(room)
+        return mixer.recording() if mixer else {"active": False}
 
     def get_state(self, room: str) -> MixerState:
         mixer = self._mixers.get(room)

@@ -237,7 +237,13 @@ class SignalingEndpoint:
         first, *more = room.participant_parts(half)
         board, restores = room.board.state_parts(half)
         await self._reply(
-            peer, message, room=room.name, user=user, participants=first, whiteboard=board
+            peer,
+            message,
+            room=room.name,
+            user=user,
+            participants=first,
+            whiteboard=board,
+            recording=self._control.recording(room.name),
         )
         for part in more:
             await peer.send({"type": "presence", "event": "list", "participants": part})

@@ -152,6 +152,9 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await ann.click("#start")
     for page in (ann, ben):
         await page.wait_for_function("document.getElementById('state').textContent === 'recording'")
+        # Everyone sees that they are recorded, and by whose call.
+        await page.wait_for_selector("#recording-indicator:not([hidden])")
+        assert "started by ann" in await page.inner_text("#recording-indicator")
     # Each camera is sent just large enough for its 320x360 half of the canvas.
     scaled = await (await ben.wait_for_function(SCALED_CAMERA)).json_value()
     scale, max_fps, cam_w, cam_h = scaled
@@ -176,6 +179,7 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await shot(ann, "03b-live-preview")
     await ann.click("#stop")
     await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    await ben.wait_for_selector("#recording-indicator", state="hidden")
     await ann.wait_for_selector("#recordings tbody tr")
     await shot(ann, "04-stopped-listed")
 

@@ -39,6 +39,9 @@ async def test_a_hand_off_that_breaks_returns_the_room_to_null(stage: MemoryServ
     stage.launcher.fail = None
     await asyncio.wait_for(stage.control.start(ROOM, "alice", BODY), CALL_TIMEOUT_S)
     assert int(stage.control.get_state(ROOM)) == 2
+    told = [m["data"] for m in sent(stage.alice) if m.get("name") == "recording"]
+    assert [t["active"] for t in told] == [True], "a failed start never said 'recording'"
+    assert told[0]["startedBy"] == "alice" and stage.control.recording(ROOM) == told[0]
 
 
 async def test_a_bot_that_vanishes_mid_start_frees_the_room(stage: MemoryServer) -> None:

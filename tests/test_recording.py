@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -11,12 +14,14 @@ from signaling.server import RunningServer
 from tests.helpers import (
     BLUE,
     CFG_360P15,
+    EVENT_TIMEOUT_S,
     LEFT_TILE,
     RED,
     RIGHT_TILE,
     TIMESTAMP_RECT,
     EventLog,
     file_output,
+    participant,
     side_by_side,
     synthetic_participant,
 )
@@ -24,6 +29,9 @@ from tests.media import decode, shows_color, tone_absent, tone_present
 
 # Frame count may differ from duration x fps by this much (SPEC: within 2 frames).
 FRAME_COUNT_TOLERANCE = 2
+# The recording's start as the server stamped it, against this test's clock:
+# one machine, so only the time the calls took between them.
+CLOCK_TOLERANCE_S = 5.0
 # Between a connected peer and its first frame in the mix: ICE, decode, one tick.
 MEDIA_SETTLE_S = 1.0
 # An event's arrival time maps to file time within this (delivery, queueing).
@@ -228,3 +236,36 @@ async def test_late_joiner_enters_the_mix(server: RunningServer) -> None:
     end = media.frame_at(media.duration - 0.2)
     assert shows_color(end, LEFT_TILE, RED[1]) and shows_color(end, RIGHT_TILE, BLUE[1])
     assert tone_present(media.audio, media.audio_rate, BLUE[2])
+
+
+async def test_everyone_knows_the_room_is_recorded(server: RunningServer) -> None:
+    """Who joins while the room records is told at once, by whom and since
+    when; everyone hears when it starts and when it stops."""
+    alice = await synthetic_participant(server.base_url, "told", "alice", RED[0], RED[2])
+    heard: dict[str, list[bool]] = {"alice": [], "bob": []}
+    stopped = {name: asyncio.Event() for name in heard}
+
+    def follow(name: str) -> Callable[[dict[str, Any]], None]:
+        def hear(status: dict[str, Any]) -> None:
+            heard[name].append(status["active"])
+            if not status["active"]:
+                stopped[name].set()
+
+        return hear
+
+    alice.on("recording", follow("alice"))
+    try:
+        assert alice.recording == {"active": False}
+        layout = side_by_side("alice", "bob")
+        await alice.start_svr_mixer(CFG_360P15, layout, file_output("/told/a.mp4"))
+        async with participant(server.base_url, "told", "bob") as bob:
+            bob.on("recording", follow("bob"))
+            assert bob.recording["active"] and bob.recording["startedBy"] == "alice"
+            assert abs(bob.recording["since"] / 1000 - time.time()) < CLOCK_TOLERANCE_S
+            await alice.stop_svr_mixer()
+            for name in heard:
+                await asyncio.wait_for(stopped[name].wait(), EVENT_TIMEOUT_S)
+            assert bob.recording == {"active": False}
+    finally:
+        await alice.leave()
+    assert heard == {"alice": [True, False], "bob": [False]}

@@ -41,6 +41,7 @@ async def test_a_join_tells_the_others_one_participant(server: MemoryServer) -> 
     }
     reply = sent(bob)[0]
     assert [p["userID"] for p in reply["participants"]] == ["alice", "bob"]
+    assert reply["recording"] == {"active": False}
     await server.say(bob, {"type": "leave", "rid": 2})
     assert sent(alice)[-1]["event"] == "leave" and "participants" not in sent(alice)[-1]
 

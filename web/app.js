@@ -145,11 +145,29 @@ async function refresh() {
   }
 }
 
+let recordingTimer = null;
+
+/** Everyone sees while the room is recorded, who started it, and for how long. */
+function showRecording(status) {
+  clearInterval(recordingTimer);
+  const indicator = $("recording-indicator");
+  indicator.hidden = !status.active;
+  if (!status.active) return;
+  const tick = () => {
+    const s = Math.max(0, Math.floor((Date.now() - status.since) / 1000));
+    const clock = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+    indicator.textContent = `Recording, started by ${status.startedBy}, ${clock}`;
+  };
+  tick();
+  recordingTimer = setInterval(tick, 1000);
+}
+
 async function join(event) {
   event.preventDefault();
   showError("");
   token = $("token").value.trim();
   client = new CloudrecClient();
+  client.on("recording", showRecording);
   client.on("participants", (list) => {
     renderPeople(list);
     // Re-laid out only when who publishes changes, so edits survive other news.
@@ -197,6 +215,7 @@ async function join(event) {
   } catch (e) {
     showError(`Could not join: ${e.message}`);
     await client.leave();
+    showRecording({ active: false });
     return;
   }
   $("join-panel").hidden = true;
@@ -247,6 +266,7 @@ async function stopMedia() {
 
 async function leave() {
   await client.leave();
+  showRecording({ active: false });
   stream?.getTracks().forEach((t) => t.stop());
   $("room-panel").hidden = true;
   $("join-panel").hidden = false;

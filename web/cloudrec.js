@@ -11,7 +11,7 @@
 // The mixer calls resolve to a SPEC error code (0 = success), like the SDK;
 // client.lastError holds the code and the server's message of the last one.
 
-const EVENTS = ["svrMixerStateChanged", "svrMixerOutputInfo", "svrMixerCfgChanged"];
+const EVENTS = ["svrMixerStateChanged", "svrMixerOutputInfo", "svrMixerCfgChanged", "recording"];
 const REQUEST_TIMEOUT_MS = 20000;
 
 export const MixerState = Object.freeze({ NULL: 0, STARTING: 1, RUNNING: 2, PAUSED: 3, STOPPING: 4 });
@@ -65,6 +65,8 @@ export class CloudrecClient {
     this.participants = reply.participants || [];
     this._emit("participants", this.participants);
     this._emit("wb", { op: "load", state: reply.whiteboard });
+    this.recording = reply.recording || { active: false };
+    this._emit("recording", this.recording);
   }
 
   async leave() {
@@ -208,6 +210,7 @@ export class CloudrecClient {
       const done = this._pending.get(msg.rid);
       if (done) { this._pending.delete(msg.rid); done(msg); }
     } else if (msg.type === "event" && EVENTS.includes(msg.name)) {
+      if (msg.name === "recording") this.recording = msg.data;
       this._emit(msg.name, msg.data);
     } else if (msg.type === "presence") {
       this.participants = followPresence(this.participants, msg);
