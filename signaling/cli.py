@@ -238,7 +238,7 @@ async def _recordings(args: argparse.Namespace) -> int:
         if args.action == "download":
             async with http.get(f"{base}/{args.id}") as resp:
                 meta = await _checked(resp)
-            target = args.output or Path(str(meta["file_name"]).rsplit("/", 1)[-1])
+            target = args.output or Path(str(meta["fileName"]).rsplit("/", 1)[-1])
             async with http.get(f"{base}/{args.id}/download") as resp:
                 if resp.status != 200:
                     await _checked(resp)

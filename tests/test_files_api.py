@@ -47,25 +47,25 @@ async def recorded(server: RunningServer) -> dict:  # type: ignore[type-arg]
         page = await _json(resp, "/api/v1/recordings", "get")
     assert page["total"] == 1
     rec = page["recordings"][0]
-    assert rec["created_at"] >= started - 1
+    assert rec["createdAt"] >= started - 1
     return rec  # type: ignore[no-any-return]
 
 
 async def test_index_follows_the_recording(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
     path = server.config.recordings_dir / "2026-11-25" / "files.mp4"
     media = decode(path)
-    assert recorded["file_name"] == "/2026-11-25/files.mp4"
-    assert recorded["room"] == "files" and recorded["mixer_id"] == "1"
-    assert recorded["state"] == "finished" and recorded["error"] == 0
-    assert (recorded["container"], recorded["video_codec"], recorded["audio_codec"]) == (
+    assert recorded["fileName"] == "/2026-11-25/files.mp4"
+    assert recorded["room"] == "files" and recorded["mixerId"] == "1"
+    assert recorded["state"] == "finished" and recorded["errCode"] == 0
+    assert (recorded["container"], recorded["videoCodec"], recorded["audioCodec"]) == (
         "mp4",
         "h264",
         "aac",
     )
     assert (recorded["width"], recorded["height"], recorded["fps"]) == (640, 360, 15.0)
-    assert recorded["size"] == path.stat().st_size
-    assert abs(recorded["duration_ms"] - len(media.frames) * 1000 / 15) <= 100
-    assert recorded["finished_at"] >= recorded["created_at"]
+    assert recorded["fileSize"] == path.stat().st_size
+    assert abs(recorded["duration"] - len(media.frames) * 1000 / 15) <= 100
+    assert recorded["finishedAt"] >= recorded["createdAt"]
 
 
 async def test_get_list_filters_and_paging(server: RunningServer, recorded: dict) -> None:  # type: ignore[type-arg]
@@ -77,7 +77,7 @@ async def test_get_list_filters_and_paging(server: RunningServer, recorded: dict
         for params, count in (
             ({"room": "files"}, 1),
             ({"room": "other"}, 0),
-            ({"since": str(recorded["created_at"] + 10)}, 0),
+            ({"since": str(recorded["createdAt"] + 10)}, 0),
             ({"name": "files"}, 1),
             ({"name": "nope"}, 0),
             ({"page": "2", "pageSize": "1"}, 0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from signaling.openapi import openapi_document
 from signaling.server import RunningServer
 from tests.helpers import (
     API_AUTH,
@@ -66,3 +67,28 @@ async def test_rest_start_update_state_stop(server: RunningServer) -> None:
     assert started[0].data["operatorID"] == "api"
     media = decode(server.config.recordings_dir / "rest" / "r.mp4")
     assert len(media.frames) * 1000 / 15 >= final["outputs"][0]["duration"] - 100
+
+
+def test_one_naming_convention_across_the_rest_surface() -> None:
+    """camelCase (the SDK's own), in every schema and parameter the document
+    names; the netdisk API keeps the SDK's PascalCase fields as they are."""
+
+    def names(node: object) -> list[str]:
+        found: list[str] = []
+        if isinstance(node, dict):
+            found += list(node.get("properties", {}))
+            if node.get("in") == "query":
+                found.append(node["name"])
+            for value in node.values():
+                found += names(value)
+        elif isinstance(node, list):
+            for value in node:
+                found += names(value)
+        return found
+
+    document = openapi_document()
+    netdisk = {"NetdiskQuery", "NetdiskDelete", "NetdiskAnswer"}
+    schemas = {k: v for k, v in document["components"]["schemas"].items() if k not in netdisk}
+    seen = names(schemas) + names(document["paths"])
+    assert "fileName" in seen and "createdAt" in seen
+    assert [n for n in seen if "_" in n or n[:1].isupper()] == []

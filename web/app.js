@@ -123,9 +123,9 @@ async function refresh() {
   for (const rec of answer.recordings) {
     const row = body.insertRow();
     row.dataset.id = rec.id;
-    row.insertCell().textContent = rec.file_name;
-    row.insertCell().textContent = `${(rec.duration_ms / 1000).toFixed(1)} s`;
-    row.insertCell().textContent = fmtBytes(rec.size);
+    row.insertCell().textContent = rec.fileName;
+    row.insertCell().textContent = `${(rec.duration / 1000).toFixed(1)} s`;
+    row.insertCell().textContent = fmtBytes(rec.fileSize);
     const actions = row.insertCell();
     const play = Object.assign(document.createElement("button"), { type: "button", textContent: "Play" });
     play.addEventListener("click", () => {
@@ -134,7 +134,7 @@ async function refresh() {
       $("player").play();
     });
     const download = Object.assign(document.createElement("a"),
-      { href: rec.downUrl, textContent: "Download", download: rec.file_name.split("/").pop() });
+      { href: rec.downUrl, textContent: "Download", download: rec.fileName.split("/").pop() });
     const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
     del.addEventListener("click", async () => {
       const r = await fetch(`/api/v1/recordings/${rec.id}`, { method: "DELETE", headers: auth() });

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,26 @@ class Recording:
         return self.file_name.rsplit("/", 1)[1]
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
-        row.pop("path")
-        return row
+        """As the REST API answers it: camelCase, in the SDK's own words where
+        it has them (fileName, fileSize, duration in ms, errCode)."""
+        return {
+            "id": self.id,
+            "room": self.room,
+            "mixerId": self.mixer_id,
+            "fileName": self.file_name,
+            "container": self.container,
+            "videoCodec": self.video_codec,
+            "audioCodec": self.audio_codec,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "fileSize": self.size,
+            "duration": self.duration_ms,
+            "createdAt": self.created_at,
+            "finishedAt": self.finished_at,
+            "state": self.state,
+            "errCode": self.error,
+        }
 
 
 @dataclass(frozen=True)
