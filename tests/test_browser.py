@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
 from signaling.server import RunningServer
@@ -457,4 +459,47 @@ async def test_each_recording_is_listed_once(server: RunningServer, browser: Bro
         "#recordings tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
     )
     assert sorted(names) == ["/twice/a.mp4", "/twice/b.mp4"]
+    assert errors == []
+
+
+LAPTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+# What axe-core counts as blocking a person: these must be none on every screen.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+async def accessibility(page: Page, screen: str) -> dict[str, int]:
+    """axe-core's violations on the page as it stands, by impact; a shot of the
+    screen at laptop and phone widths beside them."""
+    counts: dict[str, int] = {}
+    for width, size in (("laptop", LAPTOP), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        await shot(page, f"a11y-{screen}-{width}")
+        results = await Axe().run(page)
+        for violation in results.response["violations"]:
+            impact = violation["impact"] or "unknown"
+            counts[impact] = counts.get(impact, 0) + len(violation["nodes"])
+            if impact in BLOCKING_IMPACTS:
+                targets = [n["target"] for n in violation["nodes"]]
+                raise AssertionError(f"{screen} ({width}): {violation['id']} at {targets}")
+    await page.set_viewport_size(LAPTOP)
+    return counts
+
+
+async def test_each_screen_is_accessible(server: RunningServer, browser: Browser) -> None:
+    """axe-core, injected into the real Chromium, finds nothing serious or
+    critical on the join screen, in the room, while recording and after."""
+    errors: list[str] = []
+    page = await open_page(browser, f"{server.base_url}/?token={token('a11y', 'ada')}", errors)
+    await page.wait_for_selector("#join-form")
+    found = {"join": await accessibility(page, "join")}
+    await join(page, "a11y", "ada")
+    found["room"] = await accessibility(page, "room")
+    await page.click("#start")
+    await page.wait_for_selector("#recording-indicator:not([hidden])")
+    await wait_recorded(page, 1)
+    found["recording"] = await accessibility(page, "recording")
+    await page.click("#stop")
+    await page.wait_for_selector("#recordings tbody tr")
+    found["recordings"] = await accessibility(page, "recordings")
+    (ARTIFACTS / "a11y-counts.json").write_text(json.dumps(found, indent=2))
     assert errors == []
