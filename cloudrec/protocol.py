@@ -28,6 +28,14 @@ REQUEST_TIMEOUT_S = 20.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def checked(reply: Message) -> Message:
+    """A reply to a request, or the CloudrecError its ``err`` names."""
+    err = int(reply.get("err", 0))
+    if err:
+        raise CloudrecError(ErrorCode(err), str(reply.get("message", "")))
+    return reply
+
+
 class SignalingClient:
     """Sends requests (replies matched by ``rid``) and dispatches everything else
     to handlers registered per message ``type``."""
@@ -85,10 +93,7 @@ class SignalingClient:
             reply = await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(rid, None)
-        err = int(reply.get("err", 0))
-        if err:
-            raise CloudrecError(ErrorCode(err), str(reply.get("message", "")))
-        return reply
+        return checked(reply)
 
     async def close(self) -> None:
         if self._ws is not None:

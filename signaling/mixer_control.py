@@ -174,20 +174,20 @@ class MixerControl:
             try:
                 bot = await self._bring_bot(mixer)
                 await bot.request(StartMixer(request).to_wire())
-            except BaseException as exc:
-                # Whatever went wrong (the bot refused, vanished, or a bug), the
-                # room can record again and says why; its slot is freed.
-                failure = (
-                    exc
-                    if isinstance(exc, CloudrecError)
-                    else CloudrecError(ErrorCode.SERVER_EXCEPTION, "the recorder could not start")
-                )
-                if not isinstance(exc, CloudrecError | asyncio.CancelledError):
-                    log.exception("room %s: the hand-off to the recorder failed", room)
-                await self._end(mixer, int(failure.code), operator)
-                if isinstance(exc, CloudrecError | asyncio.CancelledError):
-                    raise
-                raise failure from exc
+            # Whatever goes wrong (the bot refuses, vanishes, a bug), the room
+            # can record again and says why; its slot is freed.
+            except CloudrecError as exc:
+                await self._end(mixer, int(exc.code), operator)
+                raise
+            except asyncio.CancelledError:
+                await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), operator)
+                raise
+            except Exception as exc:
+                log.exception("room %s: the hand-off to the recorder failed", room)
+                await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), operator)
+                raise CloudrecError(
+                    ErrorCode.SERVER_EXCEPTION, "the recorder could not start"
+                ) from exc
             await self._move(mixer, MixerState.RUNNING, 0, operator)
             log.info("room %s: recording started by %s", room, operator)
 

@@ -20,6 +20,7 @@ from cloudrec import jsonio
 from cloudrec.auth import Identity
 from cloudrec.contract import TrackMeta
 from cloudrec.errors import CloudrecError, ErrorCode
+from cloudrec.protocol import checked
 from cloudrec.sources import SourceId
 from cloudrec.whiteboard import Board
 from signaling.limits import TokenBucket
@@ -79,10 +80,7 @@ class Peer:
             ) from None
         finally:
             self._pending.pop(rid, None)
-        err = int(reply.get("err", 0))
-        if err:
-            raise CloudrecError(ErrorCode(err), str(reply.get("message", "")))
-        return reply
+        return checked(reply)
 
     def resolve_reply(self, message: dict[str, Any]) -> bool:
         rid = message.get("rid")

@@ -253,6 +253,17 @@ async def recording_in_progress(
         await alice.leave()
 
 
+async def serve_process(
+    program: list[str], data_dir: Path, env: dict[str, str], **options: Any
+) -> asyncio.subprocess.Process:
+    """``program serve`` on a free loopback port, as an operator starts it; its
+    first line of output is the banner with its address."""
+    return await asyncio.create_subprocess_exec(
+        *program, "--log-level", "ERROR", "serve", "--port", "0", "--data-dir", str(data_dir),
+        stdout=asyncio.subprocess.PIPE, env=env, **options,
+    )  # fmt: skip
+
+
 def write_media_file(path: Path) -> None:
     """A 4-second movie to share: a green picture and an 880 Hz tone."""
     out = FileOutput(

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from signaling.server import RunningServer
 from tests.conftest import ServerFactory
-from tests.helpers import record_briefly, token, write_media_file
+from tests.helpers import record_briefly, serve_process, token, write_media_file
 from tests.media import decode, region_mean, shows_color, tone_present
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -394,11 +394,7 @@ async def test_the_banner_link_joins_as_printed(browser: Browser, tmp_path: Path
     env = {**os.environ}
     for name in ("CLOUDREC_API_KEY", "CLOUDREC_API_SECRET", "CLOUDREC_DEV"):
         env.pop(name, None)
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "signaling.cli", "--log-level", "ERROR", "serve",
-        "--port", "0", "--data-dir", str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
+    server = await serve_process([sys.executable, "-m", "signaling.cli"], tmp_path / "data", env)
     try:
         assert server.stdout is not None
         lines = [await asyncio.wait_for(server.stdout.readline(), BANNER_TIMEOUT_S) for _ in "ab"]

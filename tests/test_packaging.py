@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import API_KEY, API_SECRET
+from tests.helpers import API_KEY, API_SECRET, serve_process
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 IMPORT_NAMES = {"cloudrec", "recorder", "signaling", "compositor"}
@@ -71,19 +71,9 @@ async def test_installed_distribution_serves_the_page(tmp_path: Path) -> None:
 
     env = {**os.environ, "CLOUDREC_API_KEY": API_KEY, "CLOUDREC_API_SECRET": API_SECRET}
     env.pop("PYTHONPATH", None)
-    server = await asyncio.create_subprocess_exec(
-        str(tmp_path / "venv" / "bin" / "cloudrec"),
-        "--log-level",
-        "ERROR",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=tmp_path,  # not the checkout: nothing of it is on the path
-        env=env,
-    )
+    program = [str(tmp_path / "venv" / "bin" / "cloudrec")]
+    # cwd: not the checkout, so nothing of it is on the path.
+    server = await serve_process(program, tmp_path / "data", env, cwd=tmp_path)
     try:
         assert server.stdout is not None
         banner = await asyncio.wait_for(server.stdout.readline(), SERVE_TIMEOUT_S)

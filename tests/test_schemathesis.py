@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.helpers import API_AUTH, API_KEY, API_SECRET
+from tests.helpers import API_AUTH, API_KEY, API_SECRET, serve_process
 
 MAX_EXAMPLES = 25
 SEED = 20261125  # deterministic: a failure reproduces with the same inputs
@@ -17,20 +17,7 @@ RUN_TIMEOUT_S = 300
 
 async def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
     env = {**os.environ, "CLOUDREC_API_KEY": API_KEY, "CLOUDREC_API_SECRET": API_SECRET}
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "signaling.cli",
-        "--log-level",
-        "ERROR",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    server = await serve_process([sys.executable, "-m", "signaling.cli"], tmp_path / "data", env)
     try:
         assert server.stdout is not None
         base = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().split()[-1]
