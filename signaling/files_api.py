@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from cloudrec.storage.paths import (
     remove_recording_files,
     served_file,
 )
+from cloudrec.storage.posters import poster_jpeg
 from signaling.http_auth import identity
 
 MAX_PAGE_SIZE = 100
@@ -147,6 +149,7 @@ class FilesApi:
             web.get("/api/v1/recordings", self.list),
             web.get("/api/v1/recordings/{id}", self.get),
             web.get("/api/v1/recordings/{id}/download", self.download),
+            web.get("/api/v1/recordings/{id}/poster", self.poster),
             web.get("/api/v1/recordings/{id}/{folder}/{segment}", self.segment),
             web.delete("/api/v1/recordings/{id}", self.delete),
             web.get("/download/{id}", self.signed_download),
@@ -202,6 +205,18 @@ class FilesApi:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         return file_response(self._config, self._visible(request))
+
+    async def poster(self, request: web.Request) -> web.Response:
+        """A picture of a video recording (JPEG), for a list of recordings."""
+        rec = self._visible(request)
+        path = served_file(self._config.recordings_dir, Path(rec.path))
+        # Decoding up to a second of video is not for the event loop.
+        jpeg = await asyncio.to_thread(poster_jpeg, path) if path is not None else None
+        if jpeg is None:
+            raise CloudrecError(
+                ErrorCode.FILEORDIRECTORYNOTEXISTS, f"recording {rec.id} has no picture to show"
+            )
+        return web.Response(body=jpeg, content_type="image/jpeg")
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
         """An HLS recording's segment, named as its playlist names it, so the

@@ -66,6 +66,7 @@ _SEGMENT = [
         "schema": {"type": "string", "pattern": "^[0-9]{5}\\.ts$"},
     },
 ]
+_BINARY = {"type": "string", "format": "binary"}
 _SIGNED = [
     {"name": "expires", "in": "query", "required": True, "schema": _INT},
     {"name": "signature", "in": "query", "required": True, "schema": _STR},
@@ -353,6 +354,22 @@ def openapi_document() -> dict[str, Any]:
                         "206": {"description": "the requested range"},
                         "304": {"description": "not modified (If-None-Match)"},
                         "416": {"description": "range not satisfiable"},
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/recordings/{id}/poster": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "a picture of a video recording, about a second in (JPEG)",
+                    "operationId": "getPoster",
+                    "responses": {
+                        "200": {
+                            "description": "the picture",
+                            "content": {
+                                "image/jpeg": {"schema": {"type": "string", "format": "binary"}}
+                            },
+                        },
                         **_errors(400, 401, 403, 404),
                     },
                 },

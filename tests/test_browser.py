@@ -183,6 +183,11 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
     await ben.wait_for_selector("#recording-indicator", state="hidden")
     await ann.wait_for_selector("#recordings tbody tr")
+    # Its poster frame, fetched with the page's credentials, is shown in the list.
+    await ann.wait_for_function(
+        "(() => { const i = document.querySelector('#recordings tbody tr img.poster');"
+        " return i && i.complete && i.naturalWidth === 320; })()"
+    )
     await shot(ann, "04-stopped-listed")
 
     (rec,) = server.recordings.index.all()
@@ -452,7 +457,7 @@ async def test_each_recording_is_listed_once(server: RunningServer, browser: Bro
         await page.wait_for_event("response")
     await page.wait_for_function(f"{listed} === 2")
     names = await page.eval_on_selector_all(
-        "#recordings tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+        "#recordings tbody tr td:nth-child(2)", "cells => cells.map(c => c.textContent)"
     )
     assert sorted(names) == ["/twice/a.mp4", "/twice/b.mp4"]
     assert errors == []

@@ -4,13 +4,16 @@ with Range and ETag, delete; every answer matches the OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
+from PIL import Image
 
 from cloudrec.errors import CloudrecError
 from signaling.server import RunningServer
@@ -19,10 +22,13 @@ from tests.helpers import (
     API_KEY,
     API_SECRET,
     CFG_360P15,
+    RED,
     file_output,
     participant,
     record_briefly,
+    record_for,
     side_by_side,
+    synthetic_participant,
 )
 from tests.media import decode
 from tests.openapi_check import response_schema, validate
@@ -214,3 +220,24 @@ async def test_recordings_command_downloads_and_deletes(
             source = server.config.recordings_dir / "2026-11-25" / "files.mp4"
             assert target.read_bytes() == source.read_bytes()
     assert server.recordings.index.get(recorded["id"]) is None
+
+
+async def test_a_video_recording_has_a_poster_frame(server: RunningServer) -> None:
+    """A picture of it, about a second in, for a list; none for sound alone."""
+    await record_briefly(server.base_url, "poster", "/poster/v.mp4", ms=2000)
+    alice = await synthetic_participant(server.base_url, "poster", "alice", RED[0], RED[2])
+    audio_only = [{"id": "a", "streamTypes": 1, "acfg": {"audioFormat": 0}}]
+    outputs = [{"id": "a", "output": [{"type": 0, "filename": "/poster/a.m4a"}]}]
+    await record_for(alice, audio_only, [], outputs, 1000)
+    video = server.recordings.index.by_name("/poster/v.mp4")
+    sound = server.recordings.index.by_name("/poster/a.m4a")
+    assert video is not None and sound is not None
+    async with aiohttp.ClientSession(headers=API_AUTH) as http:
+        async with http.get(f"{server.base_url}/api/v1/recordings/{video.id}/poster") as resp:
+            assert resp.status == 200 and resp.content_type == "image/jpeg"
+            picture = Image.open(io.BytesIO(await resp.read()))
+        async with http.get(f"{server.base_url}/api/v1/recordings/{sound.id}/poster") as resp:
+            assert resp.status == 404
+    assert picture.size == (320, 180)
+    left_tile = np.asarray(picture.convert("RGB"))[30:150, 10:150].reshape(-1, 3).mean(axis=0)
+    assert left_tile[0] > 150 and left_tile[2] < 100, f"alice's red camera: {left_tile}"

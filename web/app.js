@@ -104,6 +104,17 @@ function renderOutput(info) {
   row.cells[3].textContent = fmtBytes(info.fileSize);
 }
 
+/** A recording's poster frame (GET .../poster, with this page's credentials). */
+async function showPoster(cell, rec) {
+  const resp = await fetch(`/api/v1/recordings/${rec.id}/poster`, { headers: auth() });
+  if (!resp.ok) return;  // none yet (still starting) or no video: the cell stays empty
+  const img = Object.assign(document.createElement("img"), {
+    src: URL.createObjectURL(await resp.blob()), className: "poster",
+    alt: `A picture of ${rec.fileName}`,
+  });
+  cell.replaceChildren(img);
+}
+
 let refreshes = 0;
 
 /** The room's recordings, listed afresh; only the latest of several refreshes
@@ -123,6 +134,8 @@ async function refresh() {
   for (const rec of answer.recordings) {
     const row = body.insertRow();
     row.dataset.id = rec.id;
+    const picture = row.insertCell();
+    if (rec.videoCodec) showPoster(picture, rec);
     row.insertCell().textContent = rec.fileName;
     row.insertCell().textContent = `${(rec.duration / 1000).toFixed(1)} s`;
     row.insertCell().textContent = fmtBytes(rec.fileSize);
