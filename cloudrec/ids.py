@@ -22,6 +22,11 @@ def recorder_user(room: str) -> str:
     return RECORDER_PREFIX + room
 
 
+def has_control_characters(value: str) -> bool:
+    """C0 controls, DEL, or a lone UTF-16 surrogate: nothing a name may hold."""
+    return any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
 def check_id(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be a non-empty string")
@@ -29,7 +34,7 @@ def check_id(value: Any, name: str) -> str:
         raise CloudrecError(
             ErrorCode.PARAM_ERR, f"{name} must be at most {MAX_ID_BYTES} bytes in UTF-8"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if has_control_characters(value):
         raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} may not hold control characters")
     if "/" in value or "\\" in value:
         raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} may not hold '/' or '\\'")

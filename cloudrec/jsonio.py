@@ -38,13 +38,8 @@ def _depth_ok(value: Any) -> bool:
     return True
 
 
-def parse(text: str | bytes, what: str = "message") -> Any:
+def parse(text: str, what: str = "message") -> Any:
     """``text`` as JSON; ``what`` names it in the error ("body", "message")."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _bad(what, "is not UTF-8") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -66,7 +61,7 @@ def parse(text: str | bytes, what: str = "message") -> Any:
     return value
 
 
-def parse_object(text: str | bytes, what: str = "body") -> dict[str, Any]:
+def parse_object(text: str, what: str = "body") -> dict[str, Any]:
     value = parse(text, what)
     if not isinstance(value, dict):
         raise _bad(what, "must be a JSON object")

@@ -108,8 +108,8 @@ class Board:
         take (the server's --max-message-bytes); replicas need not say."""
         self._strokes: dict[str, Stroke] = {}
         self._bytes = 0  # of the strokes on the board, as the wire carries them
-        self._undo: list[tuple[str, Any, int]] = []  # (what was done, payload, bytes)
-        self._undo_bytes = 0
+        self._history: list[tuple[str, Any, int]] = []  # (what was done, payload, bytes)
+        self._history_bytes = 0
         self._snapshot: BoardSnapshot | None = None
         self._part_bytes = max(part_bytes - ENVELOPE_BYTES, 1)
         self.version = 0
@@ -147,9 +147,10 @@ class Board:
             used += stroke.wire_bytes
             fit += 1
         head = {"version": self.version, "strokes": [s.to_wire() for s in strokes[:fit]]}
+        rest = ((s.to_wire(), s.wire_bytes) for s in strokes[fit:])
         restores = [
             {"op": "restore", "strokes": chunk, "version": self.version}
-            for chunk in _chunks(strokes[fit:], self._part_bytes)
+            for chunk in _chunks(rest, self._part_bytes)
         ]
         return head, restores
 
@@ -157,8 +158,8 @@ class Board:
         """An effect of apply() as messages of at most a part's size each."""
         if effect.get("op") != "restore":
             return [effect]
-        strokes = [parse_stroke(s) for s in effect.get("strokes", [])]
-        chunks = list(_chunks(strokes, self._part_bytes)) or [[]]
+        sized = ((s, jsonio.size(s) + 1) for s in effect.get("strokes", []))
+        chunks = list(_chunks(sized, self._part_bytes)) or [[]]
         return [{**effect, "strokes": c} for c in chunks]
 
     def load(self, state: dict[str, Any]) -> None:
@@ -167,8 +168,8 @@ class Board:
         (a state's own later parts are restores of its version)."""
         self._strokes = {s.id: s for s in map(parse_stroke, state.get("strokes", []))}
         self._bytes = sum(s.wire_bytes for s in self._strokes.values())
-        self._undo.clear()
-        self._undo_bytes = 0
+        self._history.clear()
+        self._history_bytes = 0
         self.version = int(state.get("version", 0))
         self._snapshot = None
         self._loaded = True
@@ -201,6 +202,7 @@ class Board:
                     f"the board would hold more than {MAX_BOARD_BYTES} bytes of strokes",
                 )
             self._remember("stroke", stroke.id, len(stroke.id))
+            self._put(stroke)
             effect: dict[str, Any] = {"op": "stroke", "stroke": stroke.to_wire()}
         elif kind == "erase":
             stroke_id = op.get("id")
@@ -208,26 +210,34 @@ class Board:
             if removed is None:
                 raise _bad(f"id '{str(stroke_id)[:80]}' is no stroke on the board")
             self._remember("erase", removed, removed.wire_bytes)
+            self._drop(removed.id)
             effect = {"op": "erase", "id": stroke_id}
         elif kind == "clear":
             self._remember("clear", tuple(self._strokes.values()), self._bytes)
+            self._clear()
             effect = {"op": "clear"}
         elif kind == "undo":
-            effect = self._undo_effect()
+            effect = self._undo()
         else:
             raise _bad("op must be stroke, erase, clear or undo")
-        return self._effect({**effect, "version": self.version + 1})
+        self._changed(self.version + 1)
+        return {**effect, "version": self.version}
 
-    def _undo_effect(self) -> dict[str, Any]:
-        if not self._undo:
+    def _undo(self) -> dict[str, Any]:
+        """Undoes the latest operation remembered; returns its effect."""
+        if not self._history:
             raise _bad("nothing to undo")
         # Undone last first, each returns the board to a size it had: no check.
-        done, payload, size = self._undo.pop()
-        self._undo_bytes -= size
+        done, payload, size = self._history.pop()
+        self._history_bytes -= size
         if done == "stroke":
+            self._drop(payload)
             return {"op": "erase", "id": payload}
         if done == "erase":
+            self._put(payload)
             return {"op": "stroke", "stroke": payload.to_wire()}
+        for stroke in payload:
+            self._put(stroke)
         return {"op": "restore", "strokes": [s.to_wire() for s in payload]}
 
     def _stroke_bytes(self, stroke_id: str) -> int:
@@ -246,42 +256,54 @@ class Board:
         if kind == "stroke":
             self._put(parse_stroke(effect.get("stroke")))
         elif kind == "erase":
-            gone = self._strokes.pop(str(effect.get("id")), None)
-            if gone is not None:
-                self._bytes -= gone.wire_bytes
+            self._drop(str(effect.get("id")))
         elif kind == "clear":
-            self._strokes.clear()
-            self._bytes = 0
+            self._clear()
         elif kind == "restore":
             for stroke in map(parse_stroke, effect.get("strokes", [])):
                 self._put(stroke)
         else:
             raise _bad("op must be stroke, erase, clear or restore")
-        self.version = int(effect.get("version", self.version + 1))
-        self._snapshot = None
+        self._changed(int(effect.get("version", self.version + 1)))
         return effect
+
+    def _changed(self, version: int) -> None:
+        self.version = version
+        self._snapshot = None
 
     def _put(self, stroke: Stroke) -> None:
         self._bytes += stroke.wire_bytes - self._stroke_bytes(stroke.id)
         self._strokes[stroke.id] = stroke
 
+    def _drop(self, stroke_id: str) -> None:
+        gone = self._strokes.pop(stroke_id, None)
+        if gone is not None:
+            self._bytes -= gone.wire_bytes
+
+    def _clear(self) -> None:
+        self._strokes.clear()
+        self._bytes = 0
+
     def _remember(self, done: str, payload: Any, size: int) -> None:
         """Undo history is bounded in entries and in bytes, oldest forgotten first."""
-        self._undo.append((done, payload, size))
-        self._undo_bytes += size
-        while len(self._undo) > MAX_UNDO or self._undo_bytes > MAX_BOARD_BYTES:
-            self._undo_bytes -= self._undo.pop(0)[2]
+        self._history.append((done, payload, size))
+        self._history_bytes += size
+        while len(self._history) > MAX_UNDO or self._history_bytes > MAX_BOARD_BYTES:
+            self._history_bytes -= self._history.pop(0)[2]
 
 
-def _chunks(strokes: Iterable[Stroke], limit: int) -> Iterator[list[dict[str, Any]]]:
-    """Strokes in wire form, grouped so each group's list takes at most ``limit``."""
+def _chunks(
+    strokes: Iterable[tuple[dict[str, Any], int]], limit: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Strokes in wire form with their sizes, grouped so each group's list
+    takes at most ``limit`` bytes."""
     chunk: list[dict[str, Any]] = []
     used = 2  # the list's brackets
-    for stroke in strokes:
-        if chunk and used + stroke.wire_bytes > limit:
+    for stroke, size in strokes:
+        if chunk and used + size > limit:
             yield chunk
             chunk, used = [], 2
-        chunk.append(stroke.to_wire())
-        used += stroke.wire_bytes
+        chunk.append(stroke)
+        used += size
     if chunk:
         yield chunk

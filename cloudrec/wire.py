@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from cloudrec.errors import CloudrecError, ErrorCode, param_error
-from cloudrec.ids import MAX_ID_BYTES, check_id
+from cloudrec.ids import MAX_ID_BYTES, check_id, has_control_characters
 from cloudrec.sources import ANYONE, SourceId
 
 
@@ -449,7 +449,7 @@ def parse_filename(value: Any, path: str, allowed: frozenset[str]) -> tuple[str,
     bad = ErrorCode.INVALIDFILENAME
     if not isinstance(value, str) or not value:
         raise CloudrecError(bad, f"{path} must be a non-empty string")
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if has_control_characters(value):
         raise CloudrecError(bad, f"{path} holds a control character")
     if "\\" in value:
         raise CloudrecError(bad, f"{path} holds a backslash")

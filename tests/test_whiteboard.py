@@ -166,7 +166,7 @@ def test_undo_history_is_bounded_in_bytes() -> None:
         board.apply({"op": "clear"})
         board.apply({"op": "undo"})
         board.apply({"op": "clear"})
-    assert board._undo_bytes <= MAX_BOARD_BYTES
+    assert board._history_bytes <= MAX_BOARD_BYTES
 
 
 @pytest.mark.parametrize("value", [10**400, -(10**400), 1e308])
