@@ -16,8 +16,8 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.index import RECORDING, Recording, RecordingIndex
 from cloudrec.storage.paths import (
     HLS_CONTAINER,
+    HLS_SEGMENT,
     hls_segment_dir,
-    hls_segments,
     remove_recording_files,
     served_file,
 )
@@ -103,15 +103,20 @@ def parse_id(value: object, name: str = "id") -> int:
     return recording_id
 
 
-def file_response(config: Config, rec: Recording) -> web.FileResponse:
-    """Range (206/416), ETag and conditional requests come from aiohttp."""
+def recorded_file(config: Config, rec: Recording) -> Path:
+    """The recording's file, if it is there to serve (storage/paths.py served_file)."""
     path = served_file(config.recordings_dir, Path(rec.path))
     if path is None:
         raise CloudrecError(
             ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
         )
+    return path
+
+
+def file_response(config: Config, rec: Recording) -> web.FileResponse:
+    """Range (206/416), ETag and conditional requests come from aiohttp."""
     return web.FileResponse(
-        path,
+        recorded_file(config, rec),
         headers={
             "Content-Type": CONTENT_TYPES.get(rec.container, "application/octet-stream"),
             "Content-Disposition": content_disposition(rec.base_name),
@@ -129,13 +134,11 @@ def content_disposition(name: str) -> str:
 
 def segment_file(config: Config, rec: Recording, folder: str, name: str) -> Path:
     """One segment of an HLS recording, found in that recording's own folder."""
-    playlist = Path(rec.path)
-    if rec.container == HLS_CONTAINER and folder == hls_segment_dir(playlist).name:
-        for segment in hls_segments(playlist):
-            if segment.name == name:
-                found = served_file(config.recordings_dir, segment)
-                if found is not None:
-                    return found
+    folder_path = hls_segment_dir(Path(rec.path))
+    if rec.container == HLS_CONTAINER and folder == folder_path.name and HLS_SEGMENT.match(name):
+        found = served_file(config.recordings_dir, folder_path / name)
+        if found is not None:
+            return found
     raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{folder}/{name}'")
 
 
@@ -209,9 +212,9 @@ class FilesApi:
     async def poster(self, request: web.Request) -> web.Response:
         """A picture of a video recording (JPEG), for a list of recordings."""
         rec = self._visible(request)
-        path = served_file(self._config.recordings_dir, Path(rec.path))
+        path = recorded_file(self._config, rec)
         # Decoding up to a second of video is not for the event loop.
-        jpeg = await asyncio.to_thread(poster_jpeg, path) if path is not None else None
+        jpeg = await asyncio.to_thread(poster_jpeg, path)
         if jpeg is None:
             raise CloudrecError(
                 ErrorCode.FILEORDIRECTORYNOTEXISTS, f"recording {rec.id} has no picture to show"
@@ -248,11 +251,7 @@ class FilesApi:
         rec = self._signed(request)
         if rec.container != HLS_CONTAINER:
             return file_response(self._config, rec)
-        path = served_file(self._config.recordings_dir, Path(rec.path))
-        if path is None:
-            raise CloudrecError(
-                ErrorCode.FILEORDIRECTORYNOTEXISTS, f"file of recording {rec.id} is gone"
-            )
+        path = recorded_file(self._config, rec)
         playlist = signed_playlist(path.read_text(), rec.id, request.query_string)
         return web.Response(
             text=playlist,
