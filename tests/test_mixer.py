@@ -4,13 +4,16 @@ reaches the encoder as it was composed."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from cloudrec.config import Config
 from cloudrec.contract import OutputInfo
+from cloudrec.errors import ErrorCode
 from cloudrec.sources import SoundId
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
@@ -19,6 +22,7 @@ from cloudrec.wire import (
     Content,
     ContentType,
     KeepAspect,
+    Limits,
     MixerCfg,
     MixerContents,
     OutputSpec,
@@ -26,11 +30,14 @@ from cloudrec.wire import (
     OutputType,
     StreamTypes,
     VideoCfg,
+    parse_start,
 )
 from compositor.planes import I420
 from recorder.audio import S16_STEPS, TICK_SAMPLES
 from recorder.mixer import AUDIO_TICKS_PER_JOB, Mixer, to_source, to_video_frame
 from recorder.outputs import FileOutput
+from recorder.session import RecordingSession
+from recorder.tracks import TrackRegistry
 
 # A whole batch and part of another: the part must be written when the mixer stops.
 TICKS = AUDIO_TICKS_PER_JOB + 2
@@ -38,6 +45,8 @@ PCM = AudioCfg(2, AudioFormat.PCM)  # lossless, so the samples can be compared e
 # One step of 16-bit PCM in the mixer's float samples: levels that are whole
 # steps come out of the s16 file as those whole numbers.
 S16_STEP = 1 / S16_STEPS
+# The first tick's job fails at once; this only bounds a hang.
+FAILURE_TIMEOUT_S = 10.0
 
 
 def _record(path: Path, contents: MixerContents) -> np.ndarray:
@@ -167,4 +176,37 @@ def test_a_worker_that_fails_fails_its_outputs_and_says_so() -> None:
     mixer.join()
     assert failures == [True] and mixer.failed
     assert broken.state is OutputState.ERR and broken.err_code == 8
+    assert infos[-1].state is OutputState.ERR and infos[-1].err_code == 8
+
+
+async def test_a_failing_mixer_ends_the_session_with_error_8(tmp_path: Path) -> None:
+    """Through the session, as the bot runs it: the failed mixer's file ends
+    with error 8 in its last output info, and the session asks to be stopped
+    with 8 (mixer.ended, which the server turns into a stop and a state event)."""
+    request = parse_start(
+        [{"id": "1", "cfg": {"width": 64, "height": 64, "frameRate": 15}}],
+        [],
+        [{"id": "1", "output": [{"type": 0, "filename": "/f/broken.mp4"}]}],
+        Limits(),
+    )
+    infos: list[OutputInfo] = []
+    ended = asyncio.Event()
+    codes: list[ErrorCode] = []
+
+    def on_end(code: ErrorCode) -> None:
+        codes.append(code)
+        ended.set()
+
+    config = Config(data_dir=tmp_path, min_free_disk_mb=0)
+    session = RecordingSession.begin(
+        request, {}, config, TrackRegistry(), dict, infos.append, on_end, Board()
+    )
+
+    def broken(*_args: object) -> I420:
+        raise RuntimeError("a bug in the compositor")
+
+    session.mixers[0]._compositor.compose = broken  # type: ignore[union-attr, method-assign]
+    await asyncio.wait_for(ended.wait(), FAILURE_TIMEOUT_S)
+    await session.stop()
+    assert codes == [ErrorCode.SERVER_EXCEPTION]
     assert infos[-1].state is OutputState.ERR and infos[-1].err_code == 8

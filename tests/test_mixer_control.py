@@ -61,8 +61,12 @@ async def test_a_bot_lost_during_an_update_is_settled_at_once(stage: MemoryServe
     stage.launcher.answer = lambda m: None if m["type"] == "mixer.update" else {"err": 0}
     update = asyncio.create_task(stage.control.update(ROOM, "alice", BODY))
     bot = stage.launcher.bots[-1]
-    while not any(m.get("type") == "mixer.update" for m in sent(bot)):
-        await asyncio.sleep(0)
+
+    async def update_sent() -> None:  # in memory: a few turns of the loop
+        while not any(m.get("type") == "mixer.update" for m in sent(bot)):
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(update_sent(), CALL_TIMEOUT_S)
     stage.rooms.leave(bot)  # its connection ended, as signaling/ws.py sees it
     left = asyncio.create_task(stage.control.recorder_left(bot, ROOM))
     with pytest.raises(CloudrecError) as caught:
