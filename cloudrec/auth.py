@@ -115,6 +115,14 @@ def same(a: str, b: str) -> bool:
     )
 
 
+def recorder_key(secret: str, room: str, job_id: str) -> str:
+    """What a recording bot joins with: it proves the bot was handed this job by
+    someone holding ``secret`` (the server's own bot key, or in a cluster the
+    API secret that workers and control nodes share)."""
+    message = f"recorder:{room}:{job_id}".encode("utf-8", "surrogatepass")
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 def sign_download(secret: str, recording_id: int, expires: int) -> str:
     message = f"download:{recording_id}:{expires}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

@@ -59,6 +59,9 @@ class Config:
     auto_record_fps: int = 15
     x264_preset: str = DEFAULT_X264_PRESET
     limits: Limits = field(default_factory=Limits)
+    redis: str = ""
+    advertise_url: str = ""
+    cost_scale: float = 1.0
     # A recording bot the server started proves it is one with this; fresh per server.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -77,6 +80,12 @@ class Config:
     @property
     def credentials_path(self) -> Path:
         return self.data_dir / "credentials.json"
+
+    @property
+    def recorder_secret(self) -> str:
+        """What a bot's join credential is signed with: in a cluster, the secret
+        workers share with control nodes; alone, this server's own key."""
+        return self.api_secret if self.redis else self.bot_key
 
     @property
     def is_loopback(self) -> bool:
@@ -109,6 +118,21 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "download_ttl_s": ("lifetime of signed download links (downUrl)", int),
     "auto_record": ("rooms whose name matches this pattern (fnmatch) record themselves", str),
     "auto_record_fps": ("frame rate of auto-recordings", int),
+    "redis": (
+        "Redis URL (redis://host:port/db or unix:///path): record on the cluster's"
+        " workers (cloudrec worker) instead of on this machine",
+        str,
+    ),
+    "advertise_url": (
+        "the http(s) URL workers' bots reach this control node at; default"
+        " http://HOST:PORT as it listens",
+        str,
+    ),
+    "cost_scale": (
+        "multiplies each job's estimated CPU cost, for workers faster or slower"
+        " than the machine the model was fitted on (docs/deploy.md)",
+        float,
+    ),
     "x264_preset": (
         "x264 speed preset, ultrafast ... veryslow: faster ones cost less CPU for"
         " bigger files at the same quality (bench/README.md has figures)",

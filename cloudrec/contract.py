@@ -146,12 +146,17 @@ def request_from_wire(raw: Wire) -> StartRequest:
 
 @dataclass(frozen=True)
 class RecordJob:
-    """What a bot process is given to start: where to dial, which room, how."""
+    """What a bot process is given to start: where to dial, which room, how,
+    and the credential it joins with (``key``, bound to this ``job_id``; empty
+    while the job travels through Redis, where the worker fills it in)."""
 
     ws_url: str
     room: str
     config: Config
     log_level: int
+    job_id: str = ""
+    key: str = ""
+    cost: float = 0.0  # the cores it was estimated to need where it was placed
 
     def to_wire(self) -> Wire:
         return {
@@ -160,11 +165,22 @@ class RecordJob:
             "room": self.room,
             "config": config_to_wire(self.config),
             "logLevel": self.log_level,
+            "jobId": self.job_id,
+            "key": self.key,
+            "cost": self.cost,
         }
 
     @classmethod
     def from_wire(cls, raw: Wire) -> RecordJob:
-        return cls(raw["wsUrl"], raw["room"], config_from_wire(raw["config"]), raw["logLevel"])
+        return cls(
+            raw["wsUrl"],
+            raw["room"],
+            config_from_wire(raw["config"]),
+            raw["logLevel"],
+            raw.get("jobId", ""),
+            raw.get("key", ""),
+            float(raw.get("cost", 0.0)),
+        )
 
 
 @dataclass(frozen=True)

@@ -569,3 +569,38 @@ def parse_start(cfgs: Any, contents: Any, outputs: Any, limits: Limits) -> Start
         parse_contents(contents if contents is not None else [], parsed_cfgs, limits),
         parse_outputs(outputs, parsed_cfgs, limits),
     )
+
+
+_PART_SUFFIX = re.compile(r"\.part(\d+)(\.[^./]+)$")
+
+
+def part_name(name: str, part: int) -> str:
+    """The file a recording goes on in after it moved to another worker:
+    ``/d/demo.mp4`` -> ``/d/demo.part2.mp4`` (a mode-1 template alike)."""
+    if part == 1:
+        return name
+    head, dot, ext = name.rpartition(".")
+    return f"{head}.part{part}.{ext}" if dot and "/" not in ext else f"{name}.part{part}"
+
+
+def first_part_name(name: str) -> str:
+    """The inverse: the name of part 1 of the recording ``name`` is a part of."""
+    return _PART_SUFFIX.sub(r"\2", name)
+
+
+def request_for_part(request: StartRequest, part: int) -> StartRequest:
+    """The same recording, its files renamed for ``part``; live pushes go on
+    to the same URL."""
+    outputs = tuple(
+        MixerOutputs(
+            mixer.id,
+            tuple(
+                OutputSpec(spec.type, part_name(spec.filename, part), spec.container, spec.retries)
+                if spec.type is OutputType.FILE
+                else spec
+                for spec in mixer.output
+            ),
+        )
+        for mixer in request.outputs
+    )
+    return StartRequest(request.cfgs, request.contents, outputs)

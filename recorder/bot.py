@@ -41,8 +41,9 @@ ASK_PERIOD_S = 0.5
 
 
 class RecorderBot:
-    def __init__(self, ws_url: str, room: str, config: Config) -> None:
+    def __init__(self, ws_url: str, room: str, config: Config, key: str) -> None:
         self.room = room
+        self._key = key  # the job's credential
         self.user = recorder_user(room)
         self._config = config
         # The server sends nothing over the limit it holds us to.
@@ -73,7 +74,7 @@ class RecorderBot:
                     "room": self.room,
                     "user": self.user,
                     "role": "recorder",
-                    "key": self._config.bot_key,
+                    "key": self._key,
                 },
                 on_reply=lambda joined: self._board.load(joined.get("whiteboard") or {}),
             )

@@ -1,9 +1,9 @@
 """One recording bot in a process of its own: ``python -m recorder.worker --parent PID``.
 
-Started by the server's launcher (signaling/launcher.py), it loads everything a
-bot needs, then waits for its job on stdin: one JSON line, a
-:class:`cloudrec.contract.RecordJob`, from the server that started it and that
-it dies with. End of input without a job (a
+Started by the server, or by a cluster worker (cloudrec/bots.py), it loads
+everything a bot needs, then waits for its job on stdin: one JSON line, a
+:class:`cloudrec.contract.RecordJob`, from the process that started it and
+that it dies with. End of input without a job (a
 spare that was not needed) ends it quietly.
 """
 
@@ -62,7 +62,7 @@ def main() -> None:
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=BatchedReceiveLoop) as runner:
-            runner.run(RecorderBot(job.ws_url, job.room, job.config).run())
+            runner.run(RecorderBot(job.ws_url, job.room, job.config, job.key).run())
     except Exception:
         log.exception("recording bot of room %s failed", job.room)
         raise SystemExit(1) from None

@@ -10,11 +10,14 @@ from aiohttp import web
 
 from cloudrec import __version__
 from cloudrec.config import Config
+from cloudrec.health import health_routes
 from cloudrec.storage.resources import ResourceStore
 from signaling.auto_record import AutoRecorder
+from signaling.cluster_launcher import ClusterLauncher
 from signaling.files_api import FilesApi
 from signaling.http_auth import auth_middleware
 from signaling.http_errors import error_middleware
+from signaling.metrics import ControlMetrics
 from signaling.mixer_control import BotLauncher, MixerControl
 from signaling.netdisk import Netdisk
 from signaling.openapi import openapi_document
@@ -38,14 +41,20 @@ ROOMS_KEY = web.AppKey("rooms", RoomRegistry)
 RECORDINGS_KEY = web.AppKey("recordings", Recordings)
 
 
-def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> web.Application:
+def make_app(
+    config: Config,
+    launcher: BotLauncher,
+    recordings: Recordings,
+    metrics: ControlMetrics | None = None,
+) -> web.Application:
+    metrics = metrics or ControlMetrics()
     app = web.Application(
         client_max_size=config.max_message_bytes * 4,
         middlewares=[error_middleware, auth_middleware(config)],
     )
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room, config.max_message_bytes)
     resources = ResourceStore(config.resources_dir)
-    control = MixerControl(config, rooms, launcher, recordings, resources)
+    control = MixerControl(config, rooms, launcher, recordings, resources, metrics)
     endpoint = SignalingEndpoint(config, rooms, control, AutoRecorder(config, control))
     app[CONTROL_KEY] = control
     app[ROOMS_KEY] = rooms
@@ -66,6 +75,40 @@ def make_app(config: Config, launcher: BotLauncher, recordings: Recordings) -> w
         return web.json_response({"dev": config.dev, "version": __version__})
 
     app.router.add_get("/api/info", info)
+    cluster = launcher if isinstance(launcher, ClusterLauncher) else None
+
+    async def problems() -> list[str]:
+        found = [] if recordings.index.healthy() else ["the recordings index cannot be read"]
+        if cluster is not None:
+            try:
+                workers = await cluster.workers()
+            except Exception as exc:  # whatever Redis says, it is not ready
+                return [*found, f"Redis at {cluster.where} is unreachable: {exc}"]
+            if not any(not w.draining for w in workers):
+                found.append("no worker is alive and taking jobs")
+        return found
+
+    async def before_scrape() -> None:
+        metrics.running.set(control.running_sessions())
+        if cluster is None:
+            return
+        metrics.worker_cores.clear()
+        try:
+            workers = await cluster.workers()
+        except Exception:  # Redis away: the gauges say nothing rather than something stale
+            metrics.workers_alive.set(0)
+            return
+        metrics.workers_alive.set(len(workers))
+        for w in workers:
+            for kind, value in (
+                ("capacity", w.cores),
+                ("used", w.used),
+                ("reserved", w.reserved),
+                ("free", w.free),
+            ):
+                metrics.worker_cores.labels(w.node_id, kind).set(value)
+
+    app.router.add_routes(health_routes(metrics.registry, problems, before_scrape))
     if (WEB_DIR / "index.html").exists():
 
         async def index(_request: web.Request) -> web.FileResponse:

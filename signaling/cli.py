@@ -1,4 +1,5 @@
-"""The ``cloudrec`` command: ``serve`` runs the service, ``peer`` a synthetic
+"""The ``cloudrec`` command: ``serve`` runs the service, ``worker`` records for
+a cluster's control nodes, ``peer`` a synthetic
 participant, ``token`` mints access tokens, ``recordings`` manages files."""
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from aiortc.contrib.media import MediaPlayer
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
+from cloudrec.cluster.node import WorkerNode
 from cloudrec.config import ConfigError
 from cloudrec.synthetic import (
     AUDIO_PTIME_S,
@@ -36,6 +40,9 @@ from cloudrec.synthetic import (
     parse_hex_color,
 )
 from signaling.server import start_server
+
+# Where a worker serves /metrics unless told: beside a control node's 8080.
+WORKER_PORT = 8090
 
 DEMO_TOKEN_TTL_S = 24 * 3600
 DEFAULT_COLOR = "#2060C0"
@@ -77,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run signaling and REST, with a recording bot process per recorded room"
     )
     config_module.add_arguments(serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run recording bots for the control nodes that share a Redis (--redis)",
+        description="Heartbeats into Redis and runs the recordings placed on it. SIGTERM "
+        "drains (no new jobs; ends when its recordings have), a second SIGTERM or SIGINT "
+        "ends it at once. Needs the control nodes' CLOUDREC_API_KEY and CLOUDREC_API_SECRET.",
+    )
+    config_module.add_arguments(worker)
+    worker.add_argument(
+        "--node-id",
+        default=os.environ.get("CLOUDREC_NODE_ID") or socket.gethostname(),
+        help="this worker's name in the cluster, unique (env CLOUDREC_NODE_ID, default the host"
+        " name)",
+    )
+    worker.add_argument(
+        "--capacity-cores",
+        type=float,
+        default=float(os.environ.get("CLOUDREC_CAPACITY_CORES") or os.cpu_count() or 1),
+        help="cores recordings may take here (env CLOUDREC_CAPACITY_CORES, default all)",
+    )
 
     peer = commands.add_parser(
         "peer",
@@ -167,6 +195,24 @@ async def _serve(args: argparse.Namespace) -> None:
     await stop.wait()
     logging.getLogger(__name__).info("shutting down: finalising running recordings")
     await server.close()
+
+
+async def _worker(args: argparse.Namespace) -> None:
+    config = config_module.from_arguments(args)
+    if args.port is None and "CLOUDREC_PORT" not in os.environ:
+        config = replace(config, port=WORKER_PORT)
+    node = WorkerNode(config, args.node_id, args.capacity_cores)
+    drain, stop = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def terminate() -> None:
+        (stop if drain.is_set() else drain).set()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    gc.collect()
+    gc.freeze()
+    await node.run(drain, stop)
 
 
 def _per_user(args: argparse.Namespace, name: str, default: Any) -> list[Any]:
@@ -274,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             asyncio.run(_serve(args))
+        elif args.command == "worker":
+            asyncio.run(_worker(args))
         elif args.command == "peer":
             asyncio.run(_peer(args))
         elif args.command == "token":

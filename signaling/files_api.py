@@ -204,7 +204,11 @@ class FilesApi:
         )
 
     async def get(self, request: web.Request) -> web.Response:
-        return web.json_response(self._json(request, self._visible(request)))
+        rec = self._visible(request)
+        parts = [
+            {"id": p.id, "part": p.part, "fileName": p.file_name} for p in self._index.parts(rec)
+        ]
+        return web.json_response({**self._json(request, rec), "parts": parts})
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         return file_response(self._config, self._visible(request))

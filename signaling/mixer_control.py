@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from cloudrec.auth import recorder_key, same
+from cloudrec.cluster.cost import job_cores
 from cloudrec.config import Config
 from cloudrec.contract import (
     LeaveRoom,
@@ -23,7 +26,14 @@ from cloudrec.contract import (
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
-from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
+from cloudrec.wire import (
+    MixerState,
+    StartRequest,
+    parse_contents,
+    parse_start,
+    request_for_part,
+)
+from signaling.metrics import ControlMetrics
 from signaling.recordings import Recordings
 from signaling.resources_api import check_pictures
 from signaling.rooms import Peer, Room, RoomRegistry
@@ -32,6 +42,12 @@ log = logging.getLogger(__name__)
 
 BOT_JOIN_TIMEOUT_S = 10.0
 BOT_STOP_TIMEOUT_S = 30.0
+# A recording whose worker is lost is placed again for this long (a worker
+# that fits may be starting); past it, it ends with error 8.
+FAILOVER_WINDOW_S = 8.0
+FAILOVER_RETRY_S = 0.5
+# How often a control node checks the heartbeats of the workers it uses.
+WATCH_S = 1.0
 
 # The only moves the state may make; anything else is a bug, not a user error.
 TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
@@ -44,9 +60,13 @@ TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
 
 
 class BotLauncher(Protocol):
-    """Starts a recording bot that joins ``room`` through the signaling protocol."""
+    """Starts a recording bot that joins ``room`` through the signaling protocol
+    with the credential of ``job_id``, and says on which worker ("" for this
+    machine); ``avoid`` names a worker not to choose if any other fits."""
 
-    def launch(self, room: str) -> Awaitable[None]: ...
+    def launch(self, room: str, job_id: str, cost: float, avoid: str = "") -> Awaitable[str]: ...
+
+    def alive(self, worker: str) -> Awaitable[bool]: ...
 
 
 Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -64,6 +84,15 @@ class RoomMixer:
         self.request: StartRequest | None = None
         self.started_by = ""  # who started the recording running now
         self.started_at = 0.0  # when it began running (epoch seconds)
+        self.job_id = ""  # the bot's job: its credential is bound to it
+        self.worker = ""  # where the bot runs ("" on this machine)
+        self.session = ""  # ties the parts of one recording together
+        self.part = 1  # past 1 once the recording moved to another worker
+
+    @property
+    def part_request(self) -> StartRequest | None:
+        """The request as the running part records it (its files renamed)."""
+        return None if self.request is None else request_for_part(self.request, self.part)
 
     def recording(self) -> dict[str, Any]:
         """What every participant is told: whether the room is being recorded,
@@ -81,7 +110,9 @@ class MixerControl:
         launcher: BotLauncher,
         recordings: Recordings,
         resources: ResourceStore,
+        metrics: ControlMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or ControlMetrics()
         self._resources = resources
         self._config = config
         self._rooms = rooms
@@ -89,9 +120,19 @@ class MixerControl:
         self._recordings = recordings
         self._mixers: dict[str, RoomMixer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+
+    def watch_workers(self) -> None:
+        """In a cluster: a worker whose heartbeat lapses has lost its bots, even
+        when their connections have not closed (a machine gone)."""
+        self._watcher = asyncio.create_task(self._watch())
 
     async def close(self) -> None:
         """Stops every recording (outputs finalised), then waits for our own tasks."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for room in list(self._mixers):
             await self.stop(room, "server")
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -136,6 +177,11 @@ class MixerControl:
         mixer = self._mixers.get(room)
         return mixer.recording() if mixer else {"active": False}
 
+    def worker(self, room: str) -> str | None:
+        """The worker the room's bot runs on; None when none does, or it runs here."""
+        mixer = self._mixers.get(room)
+        return mixer.worker or None if mixer and mixer.state is not MixerState.NULL else None
+
     def get_state(self, room: str) -> MixerState:
         mixer = self._mixers.get(room)
         return mixer.state if mixer else MixerState.NULL
@@ -162,7 +208,8 @@ class MixerControl:
                 raise CloudrecError(ErrorCode.ROOM_NOT_EXIST, f"room '{room}' does not exist")
             self._recordings.before_start(request)
             check_pictures(request.contents, self._resources, room)
-            if self.running_sessions() >= self._config.max_sessions:
+            # A cluster's capacity is its workers': placement says when it is full.
+            if not self._config.redis and self.running_sessions() >= self._config.max_sessions:
                 raise CloudrecError(
                     ErrorCode.NOMORE_MCU,
                     f"all {self._config.max_sessions} recorders of this server are busy",
@@ -170,6 +217,7 @@ class MixerControl:
             mixer.outputs = {}
             mixer.stats = None
             mixer.request = request
+            mixer.session, mixer.part = secrets.token_hex(8), 1
             await self._move(mixer, MixerState.STARTING, 0, operator)
             try:
                 bot = await self._bring_bot(mixer)
@@ -206,6 +254,8 @@ class MixerControl:
             if mixer.state is not MixerState.RUNNING or mixer.bot is None:
                 raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
             await mixer.bot.request(UpdateMixer(contents).to_wire())
+            if mixer.request is not None:  # a part that follows records this layout
+                mixer.request = StartRequest(mixer.request.cfgs, contents, mixer.request.outputs)
         await self._emit(room, "svrMixerCfgChanged", {})
 
     async def stop(self, room: str, operator: str, err: int = 0) -> None:
@@ -233,14 +283,21 @@ class MixerControl:
 
     # -- the bot ---------------------------------------------------------------
 
-    async def _bring_bot(self, mixer: RoomMixer) -> Peer:
+    async def _bring_bot(self, mixer: RoomMixer, avoid: str = "") -> Peer:
+        assert mixer.request is not None
+        room = self._rooms.get(mixer.room)
+        parties = len(room.participants()) if room else 1
+        cost = job_cores(mixer.request, parties, self._config.cost_scale)
+        mixer.job_id = secrets.token_hex(12)
         mixer.bot_joined = asyncio.get_running_loop().create_future()
-        await self._launcher.launch(mixer.room)
+        mixer.worker = await self._launcher.launch(mixer.room, mixer.job_id, cost, avoid)
         try:
             bot = await asyncio.wait_for(mixer.bot_joined, BOT_JOIN_TIMEOUT_S)
         except TimeoutError:
+            self.metrics.placements.labels("no_recorder_joined").inc()
+            where = f" from worker {mixer.worker}" if mixer.worker else ""
             raise CloudrecError(
-                ErrorCode.NOMORE_MCU, "no recorder joined the room in time"
+                ErrorCode.NOMORE_MCU, f"no recorder joined the room{where} in time"
             ) from None
         mixer.bot = bot
         return bot
@@ -262,6 +319,13 @@ class MixerControl:
             )
             await self._recordings.settle_lost(lost)
 
+    def recorder_admitted(self, room: str, key: str) -> bool:
+        """Whether ``key`` is the credential of the job the room waits for."""
+        mixer = self._mixers.get(room)
+        if mixer is None or mixer.bot_joined is None or mixer.bot_joined.done():
+            return False
+        return same(key, recorder_key(self._config.recorder_secret, room, mixer.job_id))
+
     def recorder_joined(self, room: Room, peer: Peer) -> bool:
         """Whether a recorder is expected in ``room``; an unexpected one is refused."""
         mixer = self._mixers.get(room.name)
@@ -280,9 +344,12 @@ class MixerControl:
         said = bot_message(message)
         if isinstance(said, OutputInfo):
             mixer.outputs[said.key] = said
-            self._recordings.on_output_info(mixer.room, mixer.request, said)
+            self._recordings.on_output_info(
+                mixer.room, mixer.part_request, said, mixer.session, mixer.part
+            )
             await self._emit(mixer.room, "svrMixerOutputInfo", said.event())
         elif isinstance(said, MixerStats):
+            self.metrics.count_stats(mixer.stats, said)
             mixer.stats = said
         else:
             # The bot hit a limit (length, disk) and asks to be stopped; stopping
@@ -300,4 +367,79 @@ class MixerControl:
         peer.fail_pending()
         async with mixer.lock:
             if mixer.bot is peer and mixer.state is MixerState.RUNNING:
-                await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), peer.user)
+                if self._config.redis:
+                    await self._fail_over(mixer, peer)
+                else:
+                    await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), peer.user)
+
+    # -- failover ----------------------------------------------------------------
+
+    async def _fail_over(self, mixer: RoomMixer, lost: Peer) -> None:
+        """The bot is gone with its worker, the room still recording: the
+        recording goes on in a new part on another worker. With the lock held."""
+        lost_worker = mixer.worker
+        log.warning("room %s: its recorder on worker %s was lost", mixer.room, lost_worker)
+        mixer.bot = None
+        unfinished = self._recordings.being_recorded(mixer.room)
+        deadline = time.monotonic() + FAILOVER_WINDOW_S
+        mixer.part += 1
+        mixer.outputs = {}
+        while True:
+            try:
+                bot = await self._bring_bot(mixer, avoid=lost_worker)
+                assert mixer.part_request is not None
+                await bot.request(StartMixer(mixer.part_request).to_wire())
+                break
+            except CloudrecError as exc:
+                if mixer.bot is not None:  # it joined, then failed: not this one
+                    with contextlib.suppress(CloudrecError, ConnectionError, RuntimeError):
+                        await mixer.bot.send(LeaveRoom().to_wire())
+                    mixer.bot = None
+                if time.monotonic() + FAILOVER_RETRY_S >= deadline:
+                    log.error(
+                        "room %s: no worker took the recording over: %s", mixer.room, exc.message
+                    )
+                    self.metrics.failovers.labels("failed").inc()
+                    await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), lost.user)
+                    await self._recordings.settle_lost(unfinished)
+                    return
+                await asyncio.sleep(FAILOVER_RETRY_S)
+        self.metrics.failovers.labels("moved").inc()
+        log.info(
+            "room %s: recording goes on in part %d on worker %s",
+            mixer.room,
+            mixer.part,
+            mixer.worker,
+        )
+        await self._emit(
+            mixer.room,
+            "svrMixerStateChanged",
+            {
+                "state": int(MixerState.RUNNING),
+                "err": 0,
+                "operatorID": mixer.started_by,
+                "part": mixer.part,
+                "worker": mixer.worker,
+            },
+        )
+        # What the lost bot left is settled once the new part runs: probing
+        # reads whole files, and the gap between parts should not wait on it.
+        await self._recordings.settle_lost(unfinished)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_S)
+            for mixer in list(self._mixers.values()):
+                bot = mixer.bot
+                if bot is None or not mixer.worker or mixer.state is not MixerState.RUNNING:
+                    continue
+                try:
+                    alive = await self._launcher.alive(mixer.worker)
+                except Exception as exc:  # Redis away: nothing can be told now
+                    log.debug("room %s: worker %s not checked: %s", mixer.room, mixer.worker, exc)
+                    continue
+                if not alive:
+                    log.warning("worker %s stopped heartbeating", mixer.worker)
+                    with contextlib.suppress(Exception):
+                        await bot.ws.close()
+                    await self.recorder_left(bot, mixer.room)

@@ -65,12 +65,20 @@ class Recordings:
                     f"outputs[{mixer.id}].output[{i}].filename '{spec.filename}' exists already",
                 )
 
-    def on_output_info(self, room: str, request: StartRequest | None, info: OutputInfo) -> None:
+    def on_output_info(
+        self,
+        room: str,
+        request: StartRequest | None,
+        info: OutputInfo,
+        session: str = "",
+        part: int = 1,
+    ) -> None:
+        """``session`` and ``part`` tie a file to the other parts of its recording."""
         name, size, duration = info.file_name, info.file_size, info.duration
         if request is not None and not _is_file(request, name):
             return  # a live push: nothing is kept
         if info.state is OutputState.CREATED and request is not None:
-            self._created(room, request, info.id, name)
+            self._created(room, request, info.id, name, session, part)
         elif info.state is OutputState.WRITING:
             self.index.progress(name, size, duration)
         elif info.state is OutputState.CLOSED:
@@ -95,7 +103,9 @@ class Recordings:
             found = await asyncio.to_thread(probe_cut_short, path)
             settle_interrupted(self.index, rec.id, path, found)
 
-    def _created(self, room: str, request: StartRequest, mixer_id: str, name: str) -> None:
+    def _created(
+        self, room: str, request: StartRequest, mixer_id: str, name: str, session: str, part: int
+    ) -> None:
         cfg = next((c for c in request.cfgs if c.id == mixer_id), None)
         if cfg is None or self.index.by_name(name) is not None:
             return
@@ -111,4 +121,6 @@ class Recordings:
             width=video.width if video else None,
             height=video.height if video else None,
             fps=float(video.frame_rate) if video else None,
+            session=session,
+            part=part,
         )

@@ -53,6 +53,7 @@ class RestApi:
                 "state": int(self._control.get_state(room)),
                 "outputs": self._control.output_infos(room),
                 "stats": self._control.stats(room),
+                "worker": self._control.worker(room),
             }
         )
 

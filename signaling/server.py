@@ -15,7 +15,9 @@ from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.reconcile import reconcile
 from cloudrec.storage.webhook import Webhook
 from signaling.app import CONTROL_KEY, make_app
-from signaling.launcher import ProcessLauncher
+from signaling.cluster_launcher import ClusterLauncher
+from signaling.launcher import LocalLauncher
+from signaling.metrics import ControlMetrics
 from signaling.recordings import Recordings
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 class RunningServer:
     config: Config
     runner: web.AppRunner
-    launcher: ProcessLauncher
+    launcher: LocalLauncher | ClusterLauncher
     recordings: Recordings
     base_url: str
 
@@ -82,8 +84,16 @@ async def start_server(config: Config) -> RunningServer:
     recordings = Recordings(
         config, index, Webhook(config.webhook_url, config.api_key, config.api_secret)
     )
-    launcher = ProcessLauncher(config)
-    runner = web.AppRunner(make_app(config, launcher, recordings), handle_signals=False)
+    metrics = ControlMetrics()
+    launcher = ClusterLauncher(config, metrics) if config.redis else LocalLauncher(config)
+    try:
+        if isinstance(launcher, ClusterLauncher):
+            await launcher.start()  # Redis must answer before anyone is let in
+    except ConfigError:
+        index.close()
+        raise
+    app = make_app(config, launcher, recordings, metrics)
+    runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, config.host, config.port).start()
@@ -100,8 +110,11 @@ async def start_server(config: Config) -> RunningServer:
         ) from None
     port = runner.addresses[0][1]  # the real one when config.port is 0
     base_url = f"http://{config.host}:{port}"
-    launcher.ws_url = base_url.replace("http", "ws", 1) + "/ws"
-    await launcher.start()
+    launcher.ws_url = (config.advertise_url or base_url).replace("http", "ws", 1) + "/ws"
+    if isinstance(launcher, LocalLauncher):
+        await launcher.start()
+    else:
+        app[CONTROL_KEY].watch_workers()
     if config.dev:
         log.warning(
             "DEV MODE: no API key or token is checked; anyone who reaches %s can "

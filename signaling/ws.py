@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from cloudrec import jsonio
-from cloudrec.auth import DEV_IDENTITY, Identity, same, verify_token
+from cloudrec.auth import DEV_IDENTITY, Identity, verify_token
 from cloudrec.config import Config
 from cloudrec.contract import parse_tracks
 from cloudrec.errors import CloudrecError, ErrorCode
@@ -205,7 +205,7 @@ class SignalingEndpoint:
         role = message.get("role", ROLE_PARTICIPANT)
         if role == ROLE_RECORDER:
             key = message.get("key")
-            if not isinstance(key, str) or not same(key, self._config.bot_key):
+            if not isinstance(key, str) or not self._control.recorder_admitted(room_name, key):
                 raise CloudrecError(ErrorCode.PERMISSIONDENIED, "key does not admit a recorder")
             user = recorder_user(room_name)
             if message.get("user") != user:

@@ -83,7 +83,7 @@ class MemoryLauncher:
         self.answer: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda _m: {"err": 0}
         self.bots: list[Peer] = []
 
-    async def launch(self, room: str) -> None:
+    async def launch(self, room: str, job_id: str, cost: float, avoid: str = "") -> str:
         if self.fail is not None:
             raise self.fail
         bot = memory_peer(lambda m: self.answer(m))
@@ -92,6 +92,10 @@ class MemoryLauncher:
         assert self.control is not None
         asyncio.get_running_loop().call_soon(self.control.recorder_joined, joined, bot)
         self.bots.append(bot)
+        return ""
+
+    async def alive(self, worker: str) -> bool:
+        return True
 
 
 @dataclass

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloudrec.wire import first_part_name
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,11 +32,18 @@ CREATE TABLE IF NOT EXISTS recordings (
     created_at  REAL    NOT NULL,
     finished_at REAL,
     state       TEXT    NOT NULL,
-    error       INTEGER NOT NULL DEFAULT 0
+    error       INTEGER NOT NULL DEFAULT 0,
+    session     TEXT    NOT NULL DEFAULT '',
+    part        INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS recordings_room ON recordings (room, created_at);
 CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at, id);
 """
+# Columns added since the first schema, for index files made before them.
+ADDED_COLUMNS = {
+    "session": "TEXT NOT NULL DEFAULT ''",
+    "part": "INTEGER NOT NULL DEFAULT 1",
+}
 
 # Row states. "interrupted": the recorder died mid-way; the file plays up to its
 # last fragment. "missing": the row outlived its file.
@@ -67,6 +76,10 @@ class Recording:
     finished_at: float | None
     state: str
     error: int
+    # One recording's files share a session; a recording that moved to another
+    # worker goes on in part 2, 3...
+    session: str = ""
+    part: int = 1
 
     @property
     def directory(self) -> str:
@@ -97,6 +110,8 @@ class Recording:
             "finishedAt": self.finished_at,
             "state": self.state,
             "errCode": self.error,
+            "session": self.session,
+            "part": self.part,
         }
 
 
@@ -115,9 +130,23 @@ class RecordingIndex:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        have = {row["name"] for row in self._db.execute("PRAGMA table_info(recordings)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE recordings ADD COLUMN {name} {kind}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS recordings_session ON recordings (session, part)"
+        )
 
     def close(self) -> None:
         self._db.close()
+
+    def healthy(self) -> bool:
+        try:
+            self._db.execute("SELECT 1 FROM recordings LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return False
+        return True
 
     def add(
         self,
@@ -136,11 +165,13 @@ class RecordingIndex:
         size: int = 0,
         duration_ms: int = 0,
         created_at: float | None = None,
+        session: str = "",
+        part: int = 1,
     ) -> int:
         cur = self._db.execute(
             "INSERT INTO recordings (room, mixer_id, file_name, path, container, video_codec,"
-            " audio_codec, width, height, fps, size, duration_ms, created_at, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " audio_codec, width, height, fps, size, duration_ms, created_at, state, session,"
+            " part) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 room,
                 mixer_id,
@@ -156,6 +187,8 @@ class RecordingIndex:
                 duration_ms,
                 time.time() if created_at is None else created_at,
                 state,
+                session,
+                part,
             ),
         )
         return int(cur.lastrowid or 0)
@@ -192,6 +225,21 @@ class RecordingIndex:
             "SELECT * FROM recordings WHERE file_name = ?", (file_name,)
         ).fetchone()
         return Recording(**row) if row else None
+
+    def parts(self, rec: Recording) -> list[Recording]:
+        """Every part of the recording ``rec`` is one of, in order (the same
+        mixer's files of one session; a file alone is its only part)."""
+        if not rec.session:
+            return [rec]
+        rows = self._db.execute(
+            "SELECT * FROM recordings WHERE session = ? AND mixer_id = ? AND room = ?"
+            " ORDER BY part, id",
+            (rec.session, rec.mixer_id, rec.room),
+        )
+        first = first_part_name(rec.file_name)  # mode 1: one file per participant
+        return [
+            r for r in (Recording(**row) for row in rows) if first_part_name(r.file_name) == first
+        ]
 
     def all(self) -> list[Recording]:
         return [Recording(**r) for r in self._db.execute("SELECT * FROM recordings ORDER BY id")]
