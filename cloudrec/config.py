@@ -61,6 +61,11 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     redis: str = ""
     advertise_url: str = ""
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    keep_local: bool = False
     cost_scale: float = 1.0
     # A recording bot the server started proves it is one with this; fresh per server.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -128,6 +133,10 @@ _KNOBS: dict[str, tuple[str, type]] = {
         " http://HOST:PORT as it listens",
         str,
     ),
+    "s3_endpoint": ("S3-compatible store's URL (credentials: AWS_ACCESS_KEY_ID...)", str),
+    "s3_bucket": ("keep recordings in this bucket (made if missing)", str),
+    "s3_prefix": ("the bucket's keys start with this, e.g. cloudrec/", str),
+    "s3_region": ("the store's region", str),
     "cost_scale": (
         "multiplies each job's estimated CPU cost, for workers faster or slower"
         " than the machine the model was fitted on (docs/deploy.md)",
@@ -160,6 +169,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"open mode for local demos: no API key or tokens needed; loopback only "
         f"(env {ENV_PREFIX}DEV=1)",
     )
+    parser.add_argument(
+        "--keep-local",
+        action="store_true",
+        default=None,
+        help=f"with --s3-bucket: keep each file on disk too once it is in the store "
+        f"(env {ENV_PREFIX}KEEP_LOCAL=1)",
+    )
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -179,8 +195,10 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
                 raise ConfigError(
                     f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}"
                 ) from None
-    dev = getattr(args, "dev", None)
-    values["dev"] = dev if dev is not None else env.get(ENV_PREFIX + "DEV", "") in ("1", "true")
+    for switch in ("dev", "keep_local"):
+        given = getattr(args, switch, None)
+        from_env = env.get(ENV_PREFIX + switch.upper(), "") in ("1", "true")
+        values[switch] = given if given is not None else from_env
     return Config(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
 
 

@@ -295,6 +295,10 @@ class MixerStats:
     frames_repeated: int = 0
     audio_underruns: int = 0
     live_frames_dropped: int = 0  # frames a slow or reconnecting live push could not take
+    # Object storage: bytes sent, tries repeated, files given up on (for now).
+    upload_bytes: int = 0
+    upload_retries: int = 0
+    upload_failures: int = 0
 
     def counters(self) -> Wire:
         """camelCase, as getSvrMixerState and the REST state answer them."""

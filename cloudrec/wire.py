@@ -604,3 +604,20 @@ def request_for_part(request: StartRequest, part: int) -> StartRequest:
         for mixer in request.outputs
     )
     return StartRequest(request.cfgs, request.contents, outputs)
+
+
+def is_file_output(request: StartRequest, name: str) -> bool:
+    """Whether ``name`` is one of the request's files (not a live push)."""
+    return any(
+        spec.type is OutputType.FILE and _names_file(spec.filename, name)
+        for mixer in request.outputs
+        for spec in mixer.output
+    )
+
+
+def _names_file(template: str, name: str) -> bool:
+    """A file name, or a mode-1 template ("/d/{userid}.mp4") that names it."""
+    if USER_SLOT not in template:
+        return template == name
+    head, _, tail = template.partition(USER_SLOT)
+    return name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 from cloudrec.config import Config
 from cloudrec.contract import (
     SERVER_MESSAGE_TYPES,
+    MixerStats,
     OutputInfo,
     RecordingEnded,
     StartMixer,
@@ -22,9 +24,10 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
 from cloudrec.protocol import Message, SignalingClient
 from cloudrec.sources import SoundId
+from cloudrec.storage.objects import ObjectStore, StoreConfig
 from cloudrec.storage.resources import ResourceStore
 from cloudrec.whiteboard import Board
-from cloudrec.wire import ContentType, MixerContents
+from cloudrec.wire import ContentType, MixerContents, StartRequest, is_file_output
 from compositor.picture import Picture, load_picture
 from compositor.planes import I420
 from recorder.audio import AudioBuffer
@@ -32,6 +35,7 @@ from recorder.demand import shown_boxes, size_requests
 from recorder.publisher import Publisher
 from recorder.session import RecordingSession
 from recorder.tracks import TrackRegistry
+from recorder.uploads import BotUploads
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,14 @@ class RecorderBot:
         self._board = Board()  # a replica of the room's whiteboard
         self._resources = ResourceStore(config.resources_dir)
         self._leave = asyncio.Event()
+        self._request: StartRequest | None = None
+        store = StoreConfig.of(config)
+        self._store = ObjectStore(store) if store else None
+        self._uploads = (
+            BotUploads(self._store, config.recordings_dir, config.keep_local, self._post_info)
+            if self._store
+            else None
+        )
 
     async def run(self) -> None:
         """Joins, serves the session until told to leave (or cut off), cleans up."""
@@ -64,6 +76,8 @@ class RecorderBot:
         for kind in SERVER_MESSAGE_TYPES:
             client.on(kind, self._on_server)
         client.on("wb", self._on_whiteboard)
+        if self._store is not None:
+            await self._store.open()
         await client.connect()
         sender = asyncio.create_task(self._send_loop())
         asker = asyncio.create_task(self._ask_loop())
@@ -84,8 +98,9 @@ class RecorderBot:
             closed.cancel()
             leave.cancel()
         finally:
-            if self._session is not None:
-                await self._session.stop()
+            await self._stop_session()
+            if self._store is not None:
+                await self._store.close()
             asker.cancel()
             await self._outbox.join()
             sender.cancel()
@@ -113,8 +128,34 @@ class RecorderBot:
     def _reply(self, request: Message, err: int = 0, message: str = "") -> None:
         self._post({"type": "reply", "rid": request.get("rid"), "err": err, "message": message})
 
-    def _emit_info(self, info: OutputInfo) -> None:
+    def _post_info(self, info: OutputInfo) -> None:
         self._post(info.to_wire())
+
+    def _emit_info(self, info: OutputInfo) -> None:
+        if self._uploads is None or self._request is None:
+            self._post_info(info)
+        else:
+            self._uploads.on_info(info, is_file_output(self._request, info.file_name))
+
+    def _post_stats(self, stats: MixerStats) -> None:
+        if self._uploads is not None:
+            counters = self._uploads.counters
+            stats = replace(
+                stats,
+                upload_bytes=counters.bytes,
+                upload_retries=counters.retries,
+                upload_failures=counters.failures,
+            )
+        self._post(stats.to_wire())
+
+    async def _stop_session(self) -> None:
+        """Every output finalised and, with a store, gone up (or given up on)."""
+        if self._session is not None:
+            await self._session.stop()
+        if self._uploads is not None:
+            await self._uploads.drain()
+            if self._session is not None:  # the counters as the uploads left them
+                self._post_stats(self._session.stats())
 
     # -- mixer requests from the server -----------------------------------------
 
@@ -127,8 +168,7 @@ class RecorderBot:
             elif isinstance(request, UpdateMixer):
                 await self._update(request)
             elif isinstance(request, StopMixer):
-                if self._session is not None:
-                    await self._session.stop()
+                await self._stop_session()
             else:
                 self._leave.set()
                 return
@@ -140,6 +180,7 @@ class RecorderBot:
         if self._session is not None:
             raise CloudrecError(ErrorCode.RECORDSTARTED, "this bot is recording already")
         pictures = await asyncio.to_thread(self._pictures, start.request.contents)
+        self._request = start.request
         self._session = RecordingSession.begin(
             start.request,
             pictures,
@@ -149,7 +190,7 @@ class RecorderBot:
             self._emit_info,
             self._ask_to_end,
             self._board,
-            on_stats=lambda stats: self._post(stats.to_wire()),
+            on_stats=self._post_stats,
         )
 
     async def _update(self, update: UpdateMixer) -> None:

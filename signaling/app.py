@@ -61,8 +61,8 @@ def make_app(
     app[RECORDINGS_KEY] = recordings
     app.router.add_get("/ws", endpoint.handle)
     app.router.add_routes(RestApi(rooms, control).routes())
-    app.router.add_routes(FilesApi(config, recordings.index).routes())
-    app.router.add_routes(Netdisk(config, recordings.index).routes())
+    app.router.add_routes(FilesApi(config, recordings.index, recordings.store).routes())
+    app.router.add_routes(Netdisk(config, recordings.index, recordings.store).routes())
     app.router.add_routes(ResourcesApi(resources).routes())
 
     async def openapi(_request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.index import RECORDING, Recording, RecordingIndex
+from cloudrec.storage.objects import ObjectStore
 from cloudrec.storage.paths import (
     HLS_CONTAINER,
     HLS_SEGMENT,
@@ -132,20 +133,36 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def valid_segment(rec: Recording, folder: str, name: str) -> bool:
+    """Whether ``folder/name`` can be a segment of the HLS recording ``rec``."""
+    return (
+        rec.container == HLS_CONTAINER
+        and folder == hls_segment_dir(Path(rec.path)).name
+        and HLS_SEGMENT.match(name) is not None
+    )
+
+
 def segment_file(config: Config, rec: Recording, folder: str, name: str) -> Path:
     """One segment of an HLS recording, found in that recording's own folder."""
-    folder_path = hls_segment_dir(Path(rec.path))
-    if rec.container == HLS_CONTAINER and folder == folder_path.name and HLS_SEGMENT.match(name):
-        found = served_file(config.recordings_dir, folder_path / name)
+    if valid_segment(rec, folder, name):
+        found = served_file(config.recordings_dir, hls_segment_dir(Path(rec.path)) / name)
         if found is not None:
             return found
     raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{folder}/{name}'")
 
 
 class FilesApi:
-    def __init__(self, config: Config, index: RecordingIndex) -> None:
+    """A recording in the object store is served by a redirect to a presigned
+    link of the store: the store answers Range, HEAD and ETag itself, and its
+    bytes do not pass through this node (the store must be reachable by whoever
+    downloads; docs/deploy.md)."""
+
+    def __init__(
+        self, config: Config, index: RecordingIndex, store: ObjectStore | None = None
+    ) -> None:
         self._config = config
         self._index = index
+        self._store = store
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -211,14 +228,43 @@ class FilesApi:
         return web.json_response({**self._json(request, rec), "parts": parts})
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        return file_response(self._config, self._visible(request))
+        return await self._serve(self._visible(request))
+
+    async def _stored_url(self, rec: Recording, key: str = "") -> str | None:
+        """A presigned link to the recording's object (or its ``key``), if the
+        store holds it and the disk does not."""
+        if self._store is None or not rec.object_key:
+            return None
+        if served_file(self._config.recordings_dir, Path(rec.path)) is not None:
+            return None  # kept on disk too (--keep-local): served from here
+        return await self._store.presigned_get(
+            key or rec.object_key,
+            self._config.download_ttl_s,
+            "" if key else content_disposition(rec.base_name),
+        )
+
+    async def _serve(self, rec: Recording) -> web.StreamResponse:
+        url = await self._stored_url(rec)
+        if url is not None:
+            raise web.HTTPFound(url)
+        return file_response(self._config, rec)
+
+    async def _segment(self, rec: Recording, folder: str, name: str) -> web.StreamResponse:
+        if self._store is not None and valid_segment(rec, folder, name):
+            key = self._store.config.key(f"{rec.directory}{folder}/{name}")
+            url = await self._stored_url(rec, key)
+            if url is not None:
+                raise web.HTTPFound(url)
+        path = segment_file(self._config, rec, folder, name)
+        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
 
     async def poster(self, request: web.Request) -> web.Response:
         """A picture of a video recording (JPEG), for a list of recordings."""
         rec = self._visible(request)
-        path = recorded_file(self._config, rec)
+        url = await self._stored_url(rec)
+        source = url if url is not None else recorded_file(self._config, rec)
         # Decoding up to a second of video is not for the event loop.
-        jpeg = await asyncio.to_thread(poster_jpeg, path)
+        jpeg = await asyncio.to_thread(poster_jpeg, source)
         if jpeg is None:
             raise CloudrecError(
                 ErrorCode.FILEORDIRECTORYNOTEXISTS, f"recording {rec.id} has no picture to show"
@@ -229,14 +275,11 @@ class FilesApi:
         """An HLS recording's segment, named as its playlist names it, so the
         playlist fetched from .../download plays with the same credentials."""
         rec = self._visible(request)
-        path = segment_file(
-            self._config, rec, request.match_info["folder"], request.match_info["segment"]
-        )
-        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
+        return await self._segment(rec, request.match_info["folder"], request.match_info["segment"])
 
     async def delete(self, request: web.Request) -> web.Response:
         rec = self._visible(request)
-        delete_recording(self._index, rec)
+        await delete_recording(self._index, rec, self._store)
         return web.json_response({"deleted": rec.id})
 
     def _signed(self, request: web.Request) -> Recording:
@@ -254,9 +297,12 @@ class FilesApi:
     async def signed_download(self, request: web.Request) -> web.StreamResponse:
         rec = self._signed(request)
         if rec.container != HLS_CONTAINER:
-            return file_response(self._config, rec)
-        path = recorded_file(self._config, rec)
-        playlist = signed_playlist(path.read_text(), rec.id, request.query_string)
+            return await self._serve(rec)
+        if self._store is not None and await self._stored_url(rec) is not None:
+            text = (await self._store.get(rec.object_key)).decode(errors="replace")
+        else:
+            text = recorded_file(self._config, rec).read_text()
+        playlist = signed_playlist(text, rec.id, request.query_string)
         return web.Response(
             text=playlist,
             content_type=CONTENT_TYPES[HLS_CONTAINER],
@@ -265,17 +311,23 @@ class FilesApi:
 
     async def signed_segment(self, request: web.Request) -> web.StreamResponse:
         rec = self._signed(request)
-        path = segment_file(
-            self._config, rec, request.match_info["folder"], request.match_info["segment"]
-        )
-        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
+        return await self._segment(rec, request.match_info["folder"], request.match_info["segment"])
 
 
-def delete_recording(index: RecordingIndex, rec: Recording) -> None:
-    """The file, then the row; a recording still being written is refused."""
+async def delete_recording(
+    index: RecordingIndex, rec: Recording, store: ObjectStore | None = None
+) -> None:
+    """The file (and its object), then the row; a recording still being
+    written is refused."""
     if rec.state == RECORDING:
         raise CloudrecError(
             ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
         )
+    if store is not None and rec.object_key:
+        keys = [rec.object_key]
+        if rec.container == HLS_CONTAINER:
+            segments = store.config.key(rec.directory + hls_segment_dir(Path(rec.path)).name + "/")
+            keys += [key for key, _ in await store.keys(segments)]
+        await store.delete(keys)
     remove_recording_files(Path(rec.path))
     index.delete(rec.id)

@@ -13,6 +13,9 @@ STATS_COUNTERS = {
     "frames_dropped": "output video frames dropped",
     "audio_underruns": "audio mixes that found a party's buffer empty",
     "live_frames_dropped": "frames a live push could not take",
+    "upload_bytes": "bytes sent to the object store",
+    "upload_retries": "uploads to the object store tried again",
+    "upload_failures": "files that could not go up to the object store (kept, retried later)",
 }
 
 

@@ -14,6 +14,7 @@ from cloudrec.auth import same, secret_key
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
 from cloudrec.storage.index import Recording, RecordingIndex
+from cloudrec.storage.objects import ObjectStore
 from signaling.bodies import json_object
 from signaling.files_api import delete_recording, download_url, origin, parse_id
 
@@ -85,9 +86,12 @@ def _directory(value: Any) -> str | None:
 
 
 class Netdisk:
-    def __init__(self, config: Config, index: RecordingIndex) -> None:
+    def __init__(
+        self, config: Config, index: RecordingIndex, store: ObjectStore | None = None
+    ) -> None:
         self._config = config
         self._index = index
+        self._store = store
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -168,7 +172,7 @@ class Netdisk:
                 raise NetdiskError(RSP_BAD_PARAM, "FileName or FileID is required")
             if rec is None:
                 raise NetdiskError(RSP_BAD_PARAM, "no such file")
-            delete_recording(self._index, rec)
+            await delete_recording(self._index, rec, self._store)
         except NetdiskError as exc:
             return _answer(request_id, exc.code, exc.desc)
         except CloudrecError as exc:

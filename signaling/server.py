@@ -12,7 +12,9 @@ from aiohttp import web
 
 from cloudrec.config import X264_PRESETS, Config, ConfigError, with_credentials
 from cloudrec.storage.index import RecordingIndex
+from cloudrec.storage.objects import open_store
 from cloudrec.storage.reconcile import reconcile
+from cloudrec.storage.stored import reconcile_store
 from cloudrec.storage.webhook import Webhook
 from signaling.app import CONTROL_KEY, make_app
 from signaling.cluster_launcher import ClusterLauncher
@@ -44,7 +46,7 @@ class RunningServer:
         await self.runner.cleanup()
         await self.launcher.close()
         await self.recordings.webhook.close()
-        self.recordings.index.close()
+        await self.recordings.close()
 
 
 async def start_server(config: Config) -> RunningServer:
@@ -81,17 +83,21 @@ async def start_server(config: Config) -> RunningServer:
         found.missing,
         found.unplayable,
     )
-    recordings = Recordings(
-        config, index, Webhook(config.webhook_url, config.api_key, config.api_secret)
-    )
     metrics = ControlMetrics()
     launcher = ClusterLauncher(config, metrics) if config.redis else LocalLauncher(config)
     try:
+        store = await open_store(config)
         if isinstance(launcher, ClusterLauncher):
             await launcher.start()  # Redis must answer before anyone is let in
     except ConfigError:
         index.close()
         raise
+    webhook = Webhook(config.webhook_url, config.api_key, config.api_secret)
+    recordings = Recordings(config, index, webhook, store)
+    if store is not None:
+        settled = await reconcile_store(index, store, recordings.scratch)
+        log.info("index: %d settled from bucket %s", settled, config.s3_bucket)
+        recordings.start_sweeping()
     app = make_app(config, launcher, recordings, metrics)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()

@@ -112,12 +112,15 @@ async def start_worker(
     cores: float,
     *,
     secret: str = API_SECRET,
+    store: dict[str, str] | None = None,
 ) -> WorkerProcess:
+    """``store``: the s3_* settings, as Config names them."""
     env = {**os.environ, "CLOUDREC_API_KEY": API_KEY, "CLOUDREC_API_SECRET": secret}
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in (store or {}).items()]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "signaling.cli", "--log-level", "WARNING", "worker",
         "--redis", redis_url, "--node-id", node_id, "--data-dir", str(data_dir),
-        "--capacity-cores", str(cores), "--host", "127.0.0.1", "--port", "0",
+        "--capacity-cores", str(cores), "--host", "127.0.0.1", "--port", "0", *flags,
         env=env,
     )  # fmt: skip
     return WorkerProcess(node_id, proc)
@@ -135,10 +138,25 @@ async def registered(store: ClusterStore, *node_ids: str) -> list[WorkerStatus]:
 
 @contextlib.asynccontextmanager
 async def workers(
-    redis_url: str, data_dir: Path, cores: dict[str, float]
+    redis_url: str,
+    data_dir: Path | dict[str, Path],
+    cores: dict[str, float],
+    *,
+    store: dict[str, str] | None = None,
 ) -> AsyncIterator[dict[str, WorkerProcess]]:
-    """Workers named and sized by ``cores``, registered; all gone afterwards."""
-    started = {node: await start_worker(redis_url, node, data_dir, n) for node, n in cores.items()}
+    """Workers named and sized by ``cores``, registered; all gone afterwards.
+    ``data_dir``: one they share, or each its own by name; ``store``: the s3_*
+    settings they record to."""
+    started = {
+        node: await start_worker(
+            redis_url,
+            node,
+            data_dir[node] if isinstance(data_dir, dict) else data_dir,
+            n,
+            store=store,
+        )
+        for node, n in cores.items()
+    }
     try:
         async with cluster_store(redis_url) as store:
             await registered(store, *cores)

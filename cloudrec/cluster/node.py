@@ -32,6 +32,8 @@ from cloudrec.cluster.store import HEARTBEAT_S, ClusterStore, WorkerStatus
 from cloudrec.config import Config, ConfigError
 from cloudrec.contract import RecordJob
 from cloudrec.health import health_routes
+from cloudrec.storage.objects import ObjectStore, StoreError, open_store
+from cloudrec.storage.uploading import UploadCounters, sweep
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ SETTLE_S = 4.0
 # swings by a tenth of a core with the frames it happens to cover.
 SMOOTHING = 0.5
 REDIS_RETRY_S = 1.0
+# How often files that failed to go up to the store are tried again.
+SWEEP_S = 30.0
 
 
 @dataclass
@@ -97,6 +101,7 @@ class WorkerNode:
     async def run(self, drain: asyncio.Event, stop: asyncio.Event) -> None:
         """Works until ``stop``; from ``drain`` on, takes no job and returns
         once its bots have ended."""
+        store = await open_store(self.config)
         runner = await self._serve_http()
         await self.bots.start()
         await self._heartbeat()
@@ -105,12 +110,17 @@ class WorkerNode:
         log.info("worker %s: %.1f cores for recordings", self.node_id, self.capacity)
         drained = asyncio.create_task(self._drained(drain))
         stopped = asyncio.create_task(stop.wait())
+        tasks = [beat, take, drained, stopped]
+        if store is not None:
+            tasks.append(asyncio.create_task(self._sweep(store)))
         try:
             await asyncio.wait({drained, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (beat, take, drained, stopped):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(beat, take, drained, stopped, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if store is not None:
+                await store.close()
             with contextlib.suppress(RedisError, OSError):
                 await self.store.leave(self.node_id)
             await self.bots.close()
@@ -143,9 +153,19 @@ class WorkerNode:
 
     async def _start(self, job: RecordJob) -> None:
         self.metrics.jobs.inc()
+        # Where files go is this machine's to say: its disk, its store settings.
+        own = self.config
         job = replace(
             job,
-            config=replace(job.config, data_dir=self.config.data_dir),
+            config=replace(
+                job.config,
+                data_dir=own.data_dir,
+                s3_endpoint=own.s3_endpoint,
+                s3_bucket=own.s3_bucket,
+                s3_prefix=own.s3_prefix,
+                s3_region=own.s3_region,
+                keep_local=own.keep_local,
+            ),
             key=recorder_key(self.config.api_secret, job.room, job.job_id),
         )
         try:
@@ -171,6 +191,16 @@ class WorkerNode:
     async def _settle(self, job_id: str) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self.store.settled(self.node_id, job_id)
+
+    async def _sweep(self, store: ObjectStore) -> None:
+        """Files of this disk that failed to go up, tried again."""
+        counters = UploadCounters()
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                await sweep(store, self.config.recordings_dir, self.config.keep_local, counters)
+            except StoreError as exc:
+                log.warning("worker %s: the store sweep stopped: %s", self.node_id, exc)
 
     # -- heartbeats ----------------------------------------------------------------
 

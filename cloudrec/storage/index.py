@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     state       TEXT    NOT NULL,
     error       INTEGER NOT NULL DEFAULT 0,
     session     TEXT    NOT NULL DEFAULT '',
-    part        INTEGER NOT NULL DEFAULT 1
+    part        INTEGER NOT NULL DEFAULT 1,
+    object_key  TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS recordings_room ON recordings (room, created_at);
 CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at, id);
@@ -43,6 +44,7 @@ CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at, id);
 ADDED_COLUMNS = {
     "session": "TEXT NOT NULL DEFAULT ''",
     "part": "INTEGER NOT NULL DEFAULT 1",
+    "object_key": "TEXT NOT NULL DEFAULT ''",
 }
 
 # Row states. "interrupted": the recorder died mid-way; the file plays up to its
@@ -80,6 +82,7 @@ class Recording:
     # worker goes on in part 2, 3...
     session: str = ""
     part: int = 1
+    object_key: str = ""  # its object in the store, once there ("" on disk only)
 
     @property
     def directory(self) -> str:
@@ -112,6 +115,7 @@ class Recording:
             "errCode": self.error,
             "session": self.session,
             "part": self.part,
+            "stored": bool(self.object_key),
         }
 
 
@@ -214,6 +218,11 @@ class RecordingIndex:
         self._db.execute(
             f"UPDATE recordings SET {sets} WHERE id = ?",  # names are ours, not input
             (state, *fields.values(), recording_id),
+        )
+
+    def stored(self, recording_id: int, object_key: str) -> None:
+        self._db.execute(
+            "UPDATE recordings SET object_key = ? WHERE id = ?", (object_key, recording_id)
         )
 
     def get(self, recording_id: int) -> Recording | None:

@@ -15,7 +15,7 @@ POSTER_WIDTH = 320  # the list shows it small; a player shows its own frames
 JPEG_QUALITY = 80
 
 
-def poster_jpeg(path: Path) -> bytes | None:
+def poster_jpeg(path: Path | str) -> bytes | None:
     """A JPEG of the frame shown at POSTER_AT_S (the last, if shorter), scaled
     to POSTER_WIDTH wide; None where the file holds no video that decodes."""
     try:

@@ -66,6 +66,8 @@ def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
         known.add(path)
         # A link in a file's place is never followed (trimming would write through it).
         if served_file(recordings_dir, path) is None:
+            if rec.object_key:
+                continue  # in the store (storage/stored.py checks it there)
             if rec.state != MISSING:
                 index.mark(rec.id, MISSING)
                 result.missing += 1
