@@ -157,6 +157,8 @@ class RecordJob:
     job_id: str = ""
     key: str = ""
     cost: float = 0.0  # the cores it was estimated to need where it was placed
+    # In a cluster, how long the bot records on while no control node answers.
+    reconnect_s: float = 0.0
 
     def to_wire(self) -> Wire:
         return {
@@ -168,6 +170,7 @@ class RecordJob:
             "jobId": self.job_id,
             "key": self.key,
             "cost": self.cost,
+            "reconnectS": self.reconnect_s,
         }
 
     @classmethod
@@ -180,6 +183,7 @@ class RecordJob:
             raw.get("jobId", ""),
             raw.get("key", ""),
             float(raw.get("cost", 0.0)),
+            float(raw.get("reconnectS", 0.0)),
         )
 
 

@@ -8,6 +8,8 @@ import contextlib
 import logging
 from dataclasses import replace
 
+import aiohttp
+
 from cloudrec.config import Config
 from cloudrec.contract import (
     SERVER_MESSAGE_TYPES,
@@ -42,14 +44,20 @@ log = logging.getLogger(__name__)
 # How soon a publisher hears that its video is shown larger or smaller (a layout
 # update, a share taking over); one check costs microseconds.
 ASK_PERIOD_S = 0.5
+# How often a bot cut off from its control node tries to join again.
+REJOIN_RETRY_S = 0.5
 
 
 class RecorderBot:
-    def __init__(self, ws_url: str, room: str, config: Config, key: str) -> None:
+    def __init__(
+        self, ws_url: str, room: str, config: Config, key: str, reconnect_s: float = 0.0
+    ) -> None:
         self.room = room
         self._key = key  # the job's credential
+        self._reconnect_s = reconnect_s
         self.user = recorder_user(room)
         self._config = config
+        self._ws_url = ws_url
         # The server sends nothing over the limit it holds us to.
         self._client = SignalingClient(ws_url, config.max_message_bytes)
         self._registry = TrackRegistry()
@@ -69,34 +77,22 @@ class RecorderBot:
         )
 
     async def run(self) -> None:
-        """Joins, serves the session until told to leave (or cut off), cleans up."""
-        client = self._client
-        client.on("signal", self._on_signal)
-        client.on("presence", self._on_presence)
-        for kind in SERVER_MESSAGE_TYPES:
-            client.on(kind, self._on_server)
-        client.on("wb", self._on_whiteboard)
+        """Joins, serves the session until told to leave (or cut off for good),
+        cleans up."""
         if self._store is not None:
             await self._store.open()
-        await client.connect()
+        await self._join()
         sender = asyncio.create_task(self._send_loop())
         asker = asyncio.create_task(self._ask_loop())
         try:
-            await client.request(
-                {
-                    "type": "join",
-                    "room": self.room,
-                    "user": self.user,
-                    "role": "recorder",
-                    "key": self._key,
-                },
-                on_reply=lambda joined: self._board.load(joined.get("whiteboard") or {}),
-            )
-            closed = asyncio.create_task(client.closed.wait())
-            leave = asyncio.create_task(self._leave.wait())
-            await asyncio.wait({closed, leave}, return_when=asyncio.FIRST_COMPLETED)
-            closed.cancel()
-            leave.cancel()
+            while True:
+                closed = asyncio.create_task(self._client.closed.wait())
+                leave = asyncio.create_task(self._leave.wait())
+                await asyncio.wait({closed, leave}, return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                leave.cancel()
+                if self._leave.is_set() or not await self._rejoin():
+                    break
         finally:
             await self._stop_session()
             if self._store is not None:
@@ -108,7 +104,55 @@ class RecorderBot:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._close_peers()
+            await self._client.close()
+
+    async def _join(self) -> None:
+        """Dials the control node and joins the room as its recorder."""
+        client = SignalingClient(self._ws_url, self._config.max_message_bytes)
+        client.on("signal", self._on_signal)
+        client.on("presence", self._on_presence)
+        for kind in SERVER_MESSAGE_TYPES:
+            client.on(kind, self._on_server)
+        client.on("wb", self._on_whiteboard)
+        await client.connect()
+        try:
+            await client.request(
+                {
+                    "type": "join",
+                    "room": self.room,
+                    "user": self.user,
+                    "role": "recorder",
+                    "key": self._key,
+                },
+                on_reply=lambda joined: self._board.load(joined.get("whiteboard") or {}),
+            )
+        except BaseException:
             await client.close()
+            raise
+        self._client = client
+
+    async def _rejoin(self) -> bool:
+        """Cut off from the control node: a cluster's bot records on (the
+        publishers' media does not pass through it) and joins again once a
+        control node that knows its job answers; alone, it stops."""
+        if self._reconnect_s <= 0:
+            return False
+        await self._client.close()
+        log.warning("bot %s: cut off from the control node; recording on", self.user)
+        deadline = asyncio.get_running_loop().time() + self._reconnect_s
+        while asyncio.get_running_loop().time() < deadline and not self._leave.is_set():
+            await asyncio.sleep(REJOIN_RETRY_S)
+            try:
+                await self._join()
+            except (CloudrecError, OSError, aiohttp.ClientError, TimeoutError) as exc:
+                log.info("bot %s: not rejoined yet: %s", self.user, exc)
+                continue
+            log.info("bot %s: rejoined the room", self.user)
+            return True
+        log.error(
+            "bot %s: no control node took it back within %.0f s", self.user, self._reconnect_s
+        )
+        return False
 
     # -- outbound: one queue keeps output info ahead of the reply that follows it
 

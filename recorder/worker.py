@@ -62,7 +62,8 @@ def main() -> None:
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=BatchedReceiveLoop) as runner:
-            runner.run(RecorderBot(job.ws_url, job.room, job.config, job.key).run())
+            bot = RecorderBot(job.ws_url, job.room, job.config, job.key, job.reconnect_s)
+            runner.run(bot.run())
     except Exception:
         log.exception("recording bot of room %s failed", job.room)
         raise SystemExit(1) from None

@@ -54,7 +54,8 @@ def make_app(
     )
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room, config.max_message_bytes)
     resources = ResourceStore(config.resources_dir)
-    control = MixerControl(config, rooms, launcher, recordings, resources, metrics)
+    cluster = launcher if isinstance(launcher, ClusterLauncher) else None
+    control = MixerControl(config, rooms, launcher, recordings, resources, metrics, cluster)
     endpoint = SignalingEndpoint(config, rooms, control, AutoRecorder(config, control))
     app[CONTROL_KEY] = control
     app[ROOMS_KEY] = rooms
@@ -75,7 +76,6 @@ def make_app(
         return web.json_response({"dev": config.dev, "version": __version__})
 
     app.router.add_get("/api/info", info)
-    cluster = launcher if isinstance(launcher, ClusterLauncher) else None
 
     async def problems() -> list[str]:
         found = [] if recordings.index.healthy() else ["the recordings index cannot be read"]

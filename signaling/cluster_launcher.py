@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # A control node gives up on Redis after this; a call then fails with 8.
 REDIS_TIMEOUT_S = 2.0
+# A bot cut off from its control node records on this long, for a restarted
+# one (or another at the same address) to take it back.
+BOT_RECONNECT_S = 120.0
 
 
 def redacted(url: str) -> str:
@@ -67,7 +71,7 @@ class ClusterLauncher:
         # credential itself, and a stolen job admits nobody.
         config = replace(self._config, api_key="", api_secret="", bot_key="")
         level = logging.getLogger().getEffectiveLevel()
-        job = RecordJob(self.ws_url, room, config, level, job_id, "", cost)
+        job = RecordJob(self.ws_url, room, config, level, job_id, "", cost, BOT_RECONNECT_S)
         try:
             placed = await self.store.place(job, avoid)
             if placed.worker is None and avoid:
@@ -91,6 +95,17 @@ class ClusterLauncher:
 
     async def alive(self, worker: str) -> bool:
         return await self.store.alive(worker)
+
+    # What runs where, for a control node that starts while recordings run.
+
+    async def remember(self, room: str, record: dict[str, Any]) -> None:
+        await self.store.remember(room, record)
+
+    async def forget(self, room: str) -> None:
+        await self.store.forget(room)
+
+    async def remembered(self) -> dict[str, dict[str, Any]]:
+        return await self.store.remembered()
 
     async def workers(self) -> list[WorkerStatus]:
         return await self.store.workers()

@@ -23,6 +23,8 @@ from cloudrec.contract import (
     StopMixer,
     UpdateMixer,
     bot_message,
+    request_from_wire,
+    request_to_wire,
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
@@ -48,6 +50,9 @@ FAILOVER_WINDOW_S = 8.0
 FAILOVER_RETRY_S = 0.5
 # How often a control node checks the heartbeats of the workers it uses.
 WATCH_S = 1.0
+# A control node that starts while recordings run waits this long for their
+# bots to join it again (they try every half second).
+TAKE_BACK_S = 15.0
 
 # The only moves the state may make; anything else is a bug, not a user error.
 TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
@@ -67,6 +72,16 @@ class BotLauncher(Protocol):
     def launch(self, room: str, job_id: str, cost: float, avoid: str = "") -> Awaitable[str]: ...
 
     def alive(self, worker: str) -> Awaitable[bool]: ...
+
+
+class Ledger(Protocol):
+    """Where a cluster keeps what records where, outliving any control node."""
+
+    def remember(self, room: str, record: dict[str, Any]) -> Awaitable[None]: ...
+
+    def forget(self, room: str) -> Awaitable[None]: ...
+
+    def remembered(self) -> Awaitable[dict[str, dict[str, Any]]]: ...
 
 
 Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -111,8 +126,11 @@ class MixerControl:
         recordings: Recordings,
         resources: ResourceStore,
         metrics: ControlMetrics | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.metrics = metrics or ControlMetrics()
+        self._ledger = ledger
+        self._closing = False
         self._resources = resources
         self._config = config
         self._rooms = rooms
@@ -128,14 +146,80 @@ class MixerControl:
         self._watcher = asyncio.create_task(self._watch())
 
     async def close(self) -> None:
-        """Stops every recording (outputs finalised), then waits for our own tasks."""
+        """Alone, stops every recording (outputs finalised); in a cluster, leaves
+        them recording on their workers, for the next control node to take
+        back. Then waits for our own tasks."""
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        for room in list(self._mixers):
-            await self.stop(room, "server")
+        if self._ledger is None:
+            for room in list(self._mixers):
+                await self.stop(room, "server")
+        else:
+            for task in self._tasks:
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- what a cluster remembers ------------------------------------------------
+
+    async def _remember(self, mixer: RoomMixer) -> None:
+        if self._ledger is None or mixer.request is None:
+            return
+        record = {
+            "jobId": mixer.job_id,
+            "worker": mixer.worker,
+            "session": mixer.session,
+            "part": mixer.part,
+            "startedBy": mixer.started_by,
+            "startedAt": mixer.started_at,
+            "request": request_to_wire(mixer.request),
+        }
+        try:
+            await self._ledger.remember(mixer.room, record)
+        except Exception as exc:  # Redis away: the recording goes on regardless
+            log.warning("room %s: not remembered in Redis: %s", mixer.room, exc)
+
+    async def _forget(self, room: str) -> None:
+        if self._ledger is None:
+            return
+        try:
+            await self._ledger.forget(room)
+        except Exception as exc:
+            log.warning("room %s: not forgotten in Redis: %s", room, exc)
+
+    async def take_back(self) -> list[str]:
+        """At start in a cluster: the recordings running on workers become this
+        node's again, each once its bot has joined; the rooms."""
+        if self._ledger is None:
+            return []
+        remembered = await self._ledger.remembered()
+        for room, record in remembered.items():
+            mixer = self._mixer(room)
+            mixer.state = MixerState.RUNNING
+            mixer.request = request_from_wire(record["request"])
+            mixer.job_id, mixer.worker = record["jobId"], record["worker"]
+            mixer.session, mixer.part = record["session"], record["part"]
+            mixer.started_by, mixer.started_at = record["startedBy"], record["startedAt"]
+            mixer.bot_joined = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._await_return(mixer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return list(remembered)
+
+    async def _await_return(self, mixer: RoomMixer) -> None:
+        assert mixer.bot_joined is not None
+        try:
+            bot = await asyncio.wait_for(asyncio.shield(mixer.bot_joined), TAKE_BACK_S)
+        except TimeoutError:
+            log.error("room %s: its bot on worker %s did not come back", mixer.room, mixer.worker)
+            async with mixer.lock:
+                if mixer.bot is None and mixer.state is MixerState.RUNNING:
+                    await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), "server")
+            return
+        mixer.bot = bot
+        log.info("room %s: recording on worker %s taken back", mixer.room, mixer.worker)
 
     def _mixer(self, room: str) -> RoomMixer:
         mixer = self._mixers.get(room)
@@ -237,6 +321,7 @@ class MixerControl:
                     ErrorCode.SERVER_EXCEPTION, "the recorder could not start"
                 ) from exc
             await self._move(mixer, MixerState.RUNNING, 0, operator)
+            await self._remember(mixer)
             log.info("room %s: recording started by %s", room, operator)
 
     async def update(self, room: str, operator: str, body: dict[str, Any]) -> None:
@@ -256,6 +341,7 @@ class MixerControl:
             await mixer.bot.request(UpdateMixer(contents).to_wire())
             if mixer.request is not None:  # a part that follows records this layout
                 mixer.request = StartRequest(mixer.request.cfgs, contents, mixer.request.outputs)
+                await self._remember(mixer)
         await self._emit(room, "svrMixerCfgChanged", {})
 
     async def stop(self, room: str, operator: str, err: int = 0) -> None:
@@ -312,6 +398,7 @@ class MixerControl:
             with contextlib.suppress(CloudrecError, ConnectionError, RuntimeError):
                 await bot.send(LeaveRoom().to_wire())
         lost = self._recordings.being_recorded(mixer.room) if settle else []
+        await self._forget(mixer.room)
         await self._move(mixer, MixerState.NULL, err, operator)
         if lost:
             log.warning(
@@ -360,8 +447,8 @@ class MixerControl:
 
     async def recorder_left(self, peer: Peer, room: str) -> None:
         mixer = self._mixers.get(room)
-        if mixer is None or mixer.bot is not peer:
-            return
+        if mixer is None or mixer.bot is not peer or self._closing:
+            return  # closing in a cluster: the bot records on, for the next node
         # A call waiting on the bot fails at once and releases the lock; the
         # loss is then settled under it, whatever call was under way.
         peer.fail_pending()
@@ -405,6 +492,7 @@ class MixerControl:
                     return
                 await asyncio.sleep(FAILOVER_RETRY_S)
         self.metrics.failovers.labels("moved").inc()
+        await self._remember(mixer)
         log.info(
             "room %s: recording goes on in part %d on worker %s",
             mixer.room,

@@ -71,11 +71,23 @@ async def start_server(config: Config) -> RunningServer:
             "(choose another with --data-dir)"
         ) from None
     config = with_credentials(config)
+    metrics = ControlMetrics()
+    launcher = ClusterLauncher(config, metrics) if config.redis else LocalLauncher(config)
+    recording: frozenset[str] = frozenset()  # rooms that workers record now
+    try:
+        if isinstance(launcher, ClusterLauncher):
+            await launcher.start()  # Redis must answer before anyone is let in
+            recording = frozenset(await launcher.remembered())
+        store = await open_store(config)
+    except ConfigError:
+        if isinstance(launcher, ClusterLauncher):
+            await launcher.close()
+        raise
     try:
         index = RecordingIndex(config.index_path)
     except sqlite3.Error as exc:
         raise ConfigError(f"index {config.index_path} cannot be opened: {exc}") from None
-    found = reconcile(index, config.recordings_dir)
+    found = reconcile(index, config.recordings_dir, recording)
     log.info(
         "index: %d imported, %d interrupted by a crash, %d missing, %d unplayable",
         found.imported,
@@ -83,19 +95,10 @@ async def start_server(config: Config) -> RunningServer:
         found.missing,
         found.unplayable,
     )
-    metrics = ControlMetrics()
-    launcher = ClusterLauncher(config, metrics) if config.redis else LocalLauncher(config)
-    try:
-        store = await open_store(config)
-        if isinstance(launcher, ClusterLauncher):
-            await launcher.start()  # Redis must answer before anyone is let in
-    except ConfigError:
-        index.close()
-        raise
     webhook = Webhook(config.webhook_url, config.api_key, config.api_secret)
     recordings = Recordings(config, index, webhook, store)
     if store is not None:
-        settled = await reconcile_store(index, store, recordings.scratch)
+        settled = await reconcile_store(index, store, recordings.scratch, recording)
         log.info("index: %d settled from bucket %s", settled, config.s3_bucket)
         recordings.start_sweeping()
     app = make_app(config, launcher, recordings, metrics)
@@ -120,7 +123,11 @@ async def start_server(config: Config) -> RunningServer:
     if isinstance(launcher, LocalLauncher):
         await launcher.start()
     else:
-        app[CONTROL_KEY].watch_workers()
+        control = app[CONTROL_KEY]
+        taken = await control.take_back()
+        if taken:
+            log.info("taking back %d recording(s) running on workers", len(taken))
+        control.watch_workers()
     if config.dev:
         log.warning(
             "DEV MODE: no API key or token is checked; anyone who reaches %s can "

@@ -4,8 +4,10 @@ control node, and workers as processes of their own recording real rooms."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,18 @@ import pytest
 
 from cloudrec.auth import recorder_key
 from cloudrec.cluster.store import WorkerStatus, jobs_key
+from cloudrec.config import Config
 from cloudrec.contract import RecordJob
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.ids import recorder_user
 from cloudrec.protocol import SignalingClient
 from cloudrec.wire import MixerState, OutputState
-from signaling.server import RunningServer
+from signaling.server import RunningServer, start_server
 from tests.cluster import cluster_store, needs_redis, running_redis, wait_until, workers
 from tests.conftest import ServerFactory
 from tests.helpers import (
     API_AUTH,
+    API_KEY,
     API_SECRET,
     CFG_360P15,
     EVENT_TIMEOUT_S,
@@ -49,7 +53,14 @@ DRAIN_EXIT_S = 30.0
 
 
 async def _get(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession(headers=API_AUTH) as http, http.get(url) as resp:
+    return await _call("GET", url)
+
+
+async def _call(method: str, url: str) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(headers=API_AUTH) as http,
+        http.request(method, url) as resp,
+    ):
         body = await resp.text()
         try:
             return resp.status, json.loads(body)
@@ -69,8 +80,6 @@ def _worker_status(node: str, cores: float, used: float = 0.0) -> WorkerStatus:
 
 
 def _job(job_id: str, cost: float) -> RecordJob:
-    from cloudrec.config import Config
-
     return RecordJob("ws://127.0.0.1:1/ws", "r", Config(), 20, job_id, "", cost)
 
 
@@ -282,3 +291,56 @@ async def test_sigterm_drains_a_worker(tmp_path: Path, make_server: ServerFactor
             await alice.leave()
             await bob.leave()
         assert decode(server.config.recordings_dir / "c" / "dr.mp4").duration >= 1.9
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_restarted_control_node_takes_back_what_workers_record(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    port = _free_port()  # the restarted node listens where the bots dial
+    async with running_redis(tmp_path) as redis, workers(redis.url, tmp_path, {"w1": 2.0}):
+        options = {
+            "host": "127.0.0.1",
+            "port": port,
+            "data_dir": tmp_path,
+            "api_key": API_KEY,
+            "api_secret": API_SECRET,
+            "redis": redis.url,
+        }
+        first = await start_server(Config(**options))
+        alice = await synthetic_participant(first.base_url, "rb", "alice", RED[0], RED[2])
+        log = EventLog()
+        log.attach(alice)
+        try:
+            await alice.start_svr_mixer(
+                CFG_360P15, side_by_side("alice", "bob"), file_output("/c/rb.mp4")
+            )
+            before = await log.wait_output("/c/rb.mp4", duration=1000)
+        finally:
+            await first.close()  # the control node goes; the recording does not
+        second = await make_server(redis=redis.url, port=port)
+
+        async def grown() -> bool:
+            state = await _mixer(second, "rb")
+            outputs = state["outputs"]
+            return (
+                state["state"] == int(MixerState.RUNNING)
+                and state["worker"] == "w1"
+                and bool(outputs)
+                and outputs[0]["duration"] >= before.data["duration"] + 2000
+            )
+
+        await wait_until(grown, EVENT_TIMEOUT_S, "the recording taken back and going on")
+        stopped = await _call("DELETE", f"{second.base_url}/api/v1/rooms/rb/mixer")
+        assert stopped[1]["state"] == int(MixerState.NULL)
+        with contextlib.suppress(Exception):  # her connection went with the first node
+            await alice.leave()
+        rec = second.recordings.index.by_name("/c/rb.mp4")
+        assert rec is not None and rec.state == "finished"
+        media = decode(second.config.recordings_dir / "c" / "rb.mp4")
+        assert media.duration >= (before.data["duration"] + 2000) / 1000 - 0.2

@@ -5,6 +5,8 @@
                                   (expires unless the worker heartbeats)
     cloudrec:worker:<id>:reserved hash: job id -> cores reserved for it
     cloudrec:jobs:<id>            list: jobs placed on the worker, not yet taken
+    cloudrec:recordings           hash: room -> the recording running there (JSON),
+                                  for a control node that starts while they run
 
 A worker's hash lapsing is its death certificate: nothing else needs to say so.
 """
@@ -21,6 +23,7 @@ from cloudrec.contract import RecordJob
 
 PREFIX = "cloudrec:"
 WORKERS = PREFIX + "workers"
+RECORDINGS = PREFIX + "recordings"
 # A worker heartbeats every HEARTBEAT_S; three missed and it is taken for dead.
 HEARTBEAT_S = 1.0
 HEARTBEAT_TTL_MS = 3000
@@ -178,3 +181,13 @@ class ClusterStore:
     async def settled(self, node_id: str, job_id: str) -> None:
         """The job's cost is in the worker's measurement now, or it has ended."""
         await self.redis.hdel(reserved_key(node_id), job_id)
+
+    async def remember(self, room: str, record: dict[str, Any]) -> None:
+        await self.redis.hset(RECORDINGS, room, json.dumps(record))
+
+    async def forget(self, room: str) -> None:
+        await self.redis.hdel(RECORDINGS, room)
+
+    async def remembered(self) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.hgetall(RECORDINGS)
+        return {_text(room): json.loads(value) for room, value in raw.items()}

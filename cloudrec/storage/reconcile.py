@@ -55,15 +55,20 @@ def settle_interrupted(
     return True
 
 
-def reconcile(index: RecordingIndex, recordings_dir: Path) -> Reconciled:
+def reconcile(
+    index: RecordingIndex, recordings_dir: Path, recording: frozenset[str] = frozenset()
+) -> Reconciled:
     """Rows left 'recording' by a crash are probed: playable files become
     'interrupted' with their real length, others 'failed'. Rows whose file is
-    gone become 'missing'. Media files with no row are probed and indexed."""
+    gone become 'missing'. Media files with no row are probed and indexed.
+    Rooms in ``recording`` are being recorded by workers now: left alone."""
     result = Reconciled()
     known: set[Path] = set()
     for rec in index.all():
         path = Path(rec.path)
         known.add(path)
+        if rec.room in recording and rec.state == RECORDING:
+            continue
         # A link in a file's place is never followed (trimming would write through it).
         if served_file(recordings_dir, path) is None:
             if rec.object_key:

@@ -73,11 +73,19 @@ async def settle_from_store(
         return False
 
 
-async def reconcile_store(index: RecordingIndex, store: ObjectStore, scratch: Path) -> int:
+async def reconcile_store(
+    index: RecordingIndex,
+    store: ObjectStore,
+    scratch: Path,
+    recording: frozenset[str] = frozenset(),
+) -> int:
     """At start-up, after the disk: rows the disk could not settle, settled
-    from the store; rows whose object is gone, 'missing'. How many changed."""
+    from the store; rows whose object is gone, 'missing'. How many changed.
+    Rooms in ``recording`` are being recorded by workers now: left alone."""
     changed = 0
     for rec in index.all():
+        if rec.room in recording and rec.state == RECORDING:
+            continue
         if rec.object_key:
             if await store.size(rec.object_key) is None and rec.state != MISSING:
                 index.mark(rec.id, MISSING)
