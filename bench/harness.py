@@ -112,7 +112,7 @@ class Bench:
             return answer
 
 
-async def _cli(*args: str, stdout: int | None, nice: int = 0) -> asyncio.subprocess.Process:
+async def cli_process(*args: str, stdout: int | None, nice: int = 0) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -129,7 +129,7 @@ async def _cli(*args: str, stdout: int | None, nice: int = 0) -> asyncio.subproc
 async def bench_server(extra: Sequence[str] = ()) -> AsyncIterator[Bench]:
     data_dir = Path(tempfile.mkdtemp(prefix="cloudrec-bench-"))
     # --dev: benchmarks run on loopback and measure recording, not access checks.
-    server = await _cli(
+    server = await cli_process(
         "serve",
         "--dev",
         "--port",
@@ -175,7 +175,7 @@ async def publishers(
         options += ["--prepare", f"{shown[0]}x{shown[1]}"]
     for peer in peers:
         options += ["--user", peer.user, "--color", peer.color, "--tone", str(peer.tone)]
-    proc = await _cli(
+    proc = await cli_process(
         "peer",
         "--server",
         bench.base_url,

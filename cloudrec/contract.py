@@ -188,6 +188,43 @@ class RecordJob:
 
 
 @dataclass(frozen=True)
+class RunningRecording:
+    """What a cluster keeps in Redis of each recording while it runs, so that a
+    control node started meanwhile can take it back."""
+
+    job_id: str
+    worker: str
+    session: str
+    part: int
+    started_by: str
+    started_at: float  # epoch seconds
+    request: StartRequest
+
+    def to_wire(self) -> Wire:
+        return {
+            "jobId": self.job_id,
+            "worker": self.worker,
+            "session": self.session,
+            "part": self.part,
+            "startedBy": self.started_by,
+            "startedAt": self.started_at,
+            "request": request_to_wire(self.request),
+        }
+
+    @classmethod
+    def from_wire(cls, raw: Wire) -> RunningRecording:
+        return cls(
+            raw["jobId"],
+            raw["worker"],
+            raw["session"],
+            int(raw["part"]),
+            raw["startedBy"],
+            float(raw["startedAt"]),
+            request_from_wire(raw["request"]),
+        )
+
+
+@dataclass(frozen=True)
 class StartMixer:
     TYPE: ClassVar[str] = "mixer.start"
     request: StartRequest

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -14,7 +13,7 @@ from redis.exceptions import RedisError
 
 from cloudrec.cluster.store import ClusterStore, Placed, WorkerStatus
 from cloudrec.config import Config, ConfigError
-from cloudrec.contract import RecordJob
+from cloudrec.contract import RecordJob, RunningRecording
 from cloudrec.errors import CloudrecError, ErrorCode
 from signaling.metrics import ControlMetrics
 
@@ -98,13 +97,13 @@ class ClusterLauncher:
 
     # What runs where, for a control node that starts while recordings run.
 
-    async def remember(self, room: str, record: dict[str, Any]) -> None:
-        await self.store.remember(room, record)
+    async def remember(self, room: str, running: RunningRecording) -> None:
+        await self.store.remember(room, running)
 
     async def forget(self, room: str) -> None:
         await self.store.forget(room)
 
-    async def remembered(self) -> dict[str, dict[str, Any]]:
+    async def remembered(self) -> dict[str, RunningRecording]:
         return await self.store.remembered()
 
     async def workers(self) -> list[WorkerStatus]:

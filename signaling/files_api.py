@@ -245,9 +245,22 @@ class FilesApi:
 
     async def _serve(self, rec: Recording) -> web.StreamResponse:
         url = await self._stored_url(rec)
-        if url is not None:
-            raise web.HTTPFound(url)
-        return file_response(self._config, rec)
+        if url is None:
+            return file_response(self._config, rec)
+        if rec.container == HLS_CONTAINER:
+            # Served from here: its relative segment links must reach this
+            # node's segment route (and its credentials), not the bucket.
+            return web.Response(
+                text=await self._playlist(rec),
+                content_type=CONTENT_TYPES[HLS_CONTAINER],
+                headers={"Content-Disposition": content_disposition(rec.base_name)},
+            )
+        raise web.HTTPFound(url)
+
+    async def _playlist(self, rec: Recording) -> str:
+        if self._store is not None and await self._stored_url(rec) is not None:
+            return (await self._store.get(rec.object_key)).decode(errors="replace")
+        return recorded_file(self._config, rec).read_text()
 
     async def _segment(self, rec: Recording, folder: str, name: str) -> web.StreamResponse:
         if self._store is not None and valid_segment(rec, folder, name):
@@ -298,11 +311,7 @@ class FilesApi:
         rec = self._signed(request)
         if rec.container != HLS_CONTAINER:
             return await self._serve(rec)
-        if self._store is not None and await self._stored_url(rec) is not None:
-            text = (await self._store.get(rec.object_key)).decode(errors="replace")
-        else:
-            text = recorded_file(self._config, rec).read_text()
-        playlist = signed_playlist(text, rec.id, request.query_string)
+        playlist = signed_playlist(await self._playlist(rec), rec.id, request.query_string)
         return web.Response(
             text=playlist,
             content_type=CONTENT_TYPES[HLS_CONTAINER],

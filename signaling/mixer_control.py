@@ -19,25 +19,19 @@ from cloudrec.contract import (
     LeaveRoom,
     MixerStats,
     OutputInfo,
+    RunningRecording,
     StartMixer,
     StopMixer,
     UpdateMixer,
     bot_message,
-    request_from_wire,
-    request_to_wire,
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
-from cloudrec.wire import (
-    MixerState,
-    StartRequest,
-    parse_contents,
-    parse_start,
-    request_for_part,
-)
+from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
 from signaling.metrics import ControlMetrics
 from signaling.recordings import Recordings
 from signaling.resources_api import check_pictures
+from signaling.room_mixer import TRANSITIONS, RoomMixer
 from signaling.rooms import Peer, Room, RoomRegistry
 
 log = logging.getLogger(__name__)
@@ -54,15 +48,6 @@ WATCH_S = 1.0
 # bots to join it again (they try every half second).
 TAKE_BACK_S = 15.0
 
-# The only moves the state may make; anything else is a bug, not a user error.
-TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
-    MixerState.NULL: frozenset({MixerState.STARTING}),
-    MixerState.STARTING: frozenset({MixerState.RUNNING, MixerState.NULL}),
-    MixerState.RUNNING: frozenset({MixerState.STOPPING, MixerState.NULL}),
-    MixerState.STOPPING: frozenset({MixerState.NULL}),
-    MixerState.PAUSED: frozenset(),
-}
-
 
 class BotLauncher(Protocol):
     """Starts a recording bot that joins ``room`` through the signaling protocol
@@ -77,44 +62,14 @@ class BotLauncher(Protocol):
 class Ledger(Protocol):
     """Where a cluster keeps what records where, outliving any control node."""
 
-    def remember(self, room: str, record: dict[str, Any]) -> Awaitable[None]: ...
+    def remember(self, room: str, running: RunningRecording) -> Awaitable[None]: ...
 
     def forget(self, room: str) -> Awaitable[None]: ...
 
-    def remembered(self) -> Awaitable[dict[str, dict[str, Any]]]: ...
+    def remembered(self) -> Awaitable[dict[str, RunningRecording]]: ...
 
 
 Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-
-class RoomMixer:
-    def __init__(self, room: str) -> None:
-        self.room = room
-        self.state = MixerState.NULL
-        self.bot: Peer | None = None
-        self.bot_joined: asyncio.Future[Peer] | None = None
-        self.outputs: dict[tuple[str, str], OutputInfo] = {}
-        self.stats: MixerStats | None = None
-        self.lock = asyncio.Lock()
-        self.request: StartRequest | None = None
-        self.started_by = ""  # who started the recording running now
-        self.started_at = 0.0  # when it began running (epoch seconds)
-        self.job_id = ""  # the bot's job: its credential is bound to it
-        self.worker = ""  # where the bot runs ("" on this machine)
-        self.session = ""  # ties the parts of one recording together
-        self.part = 1  # past 1 once the recording moved to another worker
-
-    @property
-    def part_request(self) -> StartRequest | None:
-        """The request as the running part records it (its files renamed)."""
-        return None if self.request is None else request_for_part(self.request, self.part)
-
-    def recording(self) -> dict[str, Any]:
-        """What every participant is told: whether the room is being recorded,
-        by whose call, since when (epoch ms)."""
-        if self.state not in (MixerState.RUNNING, MixerState.STOPPING):
-            return {"active": False}
-        return {"active": True, "startedBy": self.started_by, "since": int(self.started_at * 1000)}
 
 
 class MixerControl:
@@ -167,17 +122,8 @@ class MixerControl:
     async def _remember(self, mixer: RoomMixer) -> None:
         if self._ledger is None or mixer.request is None:
             return
-        record = {
-            "jobId": mixer.job_id,
-            "worker": mixer.worker,
-            "session": mixer.session,
-            "part": mixer.part,
-            "startedBy": mixer.started_by,
-            "startedAt": mixer.started_at,
-            "request": request_to_wire(mixer.request),
-        }
         try:
-            await self._ledger.remember(mixer.room, record)
+            await self._ledger.remember(mixer.room, mixer.running())
         except Exception as exc:  # Redis away: the recording goes on regardless
             log.warning("room %s: not remembered in Redis: %s", mixer.room, exc)
 
@@ -195,14 +141,9 @@ class MixerControl:
         if self._ledger is None:
             return []
         remembered = await self._ledger.remembered()
-        for room, record in remembered.items():
+        for room, running in remembered.items():
             mixer = self._mixer(room)
-            mixer.state = MixerState.RUNNING
-            mixer.request = request_from_wire(record["request"])
-            mixer.job_id, mixer.worker = record["jobId"], record["worker"]
-            mixer.session, mixer.part = record["session"], record["part"]
-            mixer.started_by, mixer.started_at = record["startedBy"], record["startedAt"]
-            mixer.bot_joined = asyncio.get_running_loop().create_future()
+            mixer.take_back(running)
             task = asyncio.create_task(self._await_return(mixer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -4,6 +4,7 @@ worker leaves behind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -244,3 +245,44 @@ async def test_a_killed_worker_whose_disk_is_gone_leaves_its_part_in_the_store(
         kept = decode(tmp_path / "part1.mp4").duration
         assert recorded_s - STORE_LOSS_S <= kept, (recorded_s, kept)
         assert decode(tmp_path / "part2.mp4").duration >= 0.9
+
+
+async def test_hls_segments_go_up_as_they_close_and_play_from_the_store(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    async with moto_server() as endpoint:
+        server = await make_server(**_store_options(endpoint))
+        store = ObjectStore(StoreConfig(endpoint, BUCKET, PREFIX))
+        await store.open()
+        alice = await synthetic_participant(server.base_url, "hls", "alice", RED[0], RED[2])
+        log = EventLog()
+        log.attach(alice)
+        name = "/h/show.m3u8"
+        try:
+            await alice.start_svr_mixer(
+                CFG_360P15,
+                side_by_side("alice", "bob"),
+                [{"id": "1", "output": [{"type": 0, "filename": name}]}],
+            )
+            await log.wait_output(name, duration=5000)
+            # While it records: the closed segments, then the playlist naming them.
+            segments = await store.keys("rec/h/.show.m3u8.segments/")
+            assert segments, "no segment went up while recording"
+            listed = (await store.get("rec/h/show.m3u8")).decode()
+            assert all(key.rsplit("/", 1)[1] in listed for key, _ in segments)
+            await alice.stop_svr_mixer()
+            await log.wait_output(name, state=int(OutputState.UPLOADSUCCESS))
+            final = (await store.get("rec/h/show.m3u8")).decode()
+            assert "#EXT-X-ENDLIST" in final
+        finally:
+            await alice.leave()
+            await store.close()
+        assert not (server.config.recordings_dir / "h" / "show.m3u8").exists()
+        rec = server.recordings.index.by_name(name)
+        assert rec is not None and rec.object_key
+        down_url = (await _api("GET", f"{server.base_url}/api/v1/recordings/{rec.id}"))[1][
+            "downUrl"
+        ]
+        # FFmpeg follows the playlist's signed segment links to the store (in
+        # a thread: this test's loop serves the playlist and the redirects).
+        assert (await asyncio.to_thread(decode, down_url)).duration >= 4.5

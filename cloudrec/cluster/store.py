@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from cloudrec.contract import RecordJob
+from cloudrec.contract import RecordJob, RunningRecording
 
 PREFIX = "cloudrec:"
 WORKERS = PREFIX + "workers"
@@ -182,12 +182,15 @@ class ClusterStore:
         """The job's cost is in the worker's measurement now, or it has ended."""
         await self.redis.hdel(reserved_key(node_id), job_id)
 
-    async def remember(self, room: str, record: dict[str, Any]) -> None:
-        await self.redis.hset(RECORDINGS, room, json.dumps(record))
+    async def remember(self, room: str, running: RunningRecording) -> None:
+        await self.redis.hset(RECORDINGS, room, json.dumps(running.to_wire()))
 
     async def forget(self, room: str) -> None:
         await self.redis.hdel(RECORDINGS, room)
 
-    async def remembered(self) -> dict[str, dict[str, Any]]:
+    async def remembered(self) -> dict[str, RunningRecording]:
         raw = await self.redis.hgetall(RECORDINGS)
-        return {_text(room): json.loads(value) for room, value in raw.items()}
+        return {
+            _text(room): RunningRecording.from_wire(json.loads(value))
+            for room, value in raw.items()
+        }
