@@ -41,7 +41,7 @@ from bench.harness import (
 )
 from cloudrec.cluster.cost import job_cores
 from cloudrec.cluster.store import ClusterStore, WorkerStatus
-from cloudrec.wire import Limits, parse_start
+from cloudrec.wire import Limits, parse_start, part_name
 
 # The cluster's credential (the bench's own, made up for the run).
 os.environ.setdefault("CLOUDREC_API_KEY", "bench-key")
@@ -101,10 +101,8 @@ async def wait_registered(store: ClusterStore, nodes: set[str]) -> None:
 
 
 def peers(room: str) -> list[PeerSpec]:
-    return [
-        PeerSpec(f"{room}-p{n}", PALETTE[n % len(PALETTE)][0], PALETTE[n % len(PALETTE)][1])
-        for n in range(PARTIES)
-    ]
+    """The room's publishers, named after it (one user ID can be in one room only)."""
+    return [PeerSpec(f"{room}-{p.user}", p.color, p.tone) for p in PALETTE[:PARTIES]]
 
 
 async def timed_starts(bench: Bench, count: int) -> list[float]:
@@ -204,8 +202,9 @@ async def place_rooms(control: Bench, store: ClusterStore, count: int) -> None:
 async def one_kill(
     control: Bench, room: str, name: str, procs: dict[str, asyncio.subprocess.Process]
 ) -> tuple[str, float, float, float]:
-    """Records, kills the worker that records, waits for part 2; (worker,
-    seconds recorded before the kill, seconds part 1 kept, the gap)."""
+    """Records, kills the worker that records, waits for part 2 to run;
+    (worker, seconds recorded before the kill, seconds part 1 kept, seconds
+    from the kill to part 2's file)."""
     w, h, fps = CANVAS
     await control.start(room, start_body(w, h, fps, [p.user for p in peers(room)], name))
     running_at = time.monotonic()
@@ -214,7 +213,9 @@ async def one_kill(
     killed_at = time.monotonic()
     procs[victim].send_signal(signal.SIGKILL)
     await procs[victim].wait()
-    while (await mixer(control, room)).get("worker") in (victim, None):
+    # Part 2 runs once its file is created (output info with its name).
+    second = part_name(name, 2)
+    while not any(o["fileName"] == second for o in (await mixer(control, room))["outputs"]):
         await asyncio.sleep(POLL_S)
     resumed_at = time.monotonic()
     await asyncio.sleep(1.0)
@@ -276,7 +277,8 @@ async def main() -> None:
                 lost.append(recorded - kept + gap)
                 print(f"  part 1 kept {kept:.2f} of {recorded:.2f} s; part 2 ran {gap:.2f} s after")
                 procs.pop(victim)
-                await up(victim)  # back for the next round
+                if n + 1 < args.kills:
+                    await up(victim)  # back for the next round
         print(f"recording time lost: {spread(lost)}")
 
 

@@ -97,7 +97,11 @@ SCHEMAS: dict[str, Any] = {
             "additionalProperties": {"type": "integer"},
             "description": "the recorder's counters: videoTicks, lateVideoTicks, "
             "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
-            "audioUnderruns, liveFramesDropped",
+            "audioUnderruns, liveFramesDropped, uploadBytes, uploadRetries, uploadFailures",
+        },
+        worker={
+            "type": ["string", "null"],
+            "description": "the cluster worker recording the room (null: none, or this machine)",
         },
     ),
     "StartBody": {
@@ -161,8 +165,17 @@ SCHEMAS: dict[str, Any] = {
             },
             "errCode": _INT,
             "downUrl": {"type": "string", "format": "uri"},
+            "session": {**_STR, "description": "shared by the parts of one recording"},
+            "part": {**_INT, "description": "1, or past it once the recording moved worker"},
+            "stored": {"type": "boolean", "description": "whether it is in the object store"},
+            "parts": {
+                "type": "array",
+                "description": "GET of one recording: every part of it, in order",
+                "items": _record(id=_INT, part=_INT, fileName=_STR),
+            },
         },
     },
+    "Readiness": _record(ready={"type": "boolean"}, problems={"type": "array", "items": _STR}),
     "RecordingPage": _record(
         recordings={"type": "array", "items": _ref("Recording")},
         total=_INT,
@@ -351,6 +364,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "downloadRecording",
                     "responses": {
                         "200": {"description": "the file"},
+                        "302": {"description": "in the object store: a presigned link to it"},
                         "206": {"description": "the requested range"},
                         "304": {"description": "not modified (If-None-Match)"},
                         "416": {"description": "range not satisfiable"},
@@ -442,6 +456,34 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format)",
+                    "operationId": "getMetrics",
+                    "security": [],
+                    "responses": {"200": {"description": "the metrics, text/plain"}},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "whether the process answers",
+                    "operationId": "getHealth",
+                    "security": [],
+                    "responses": {"200": _json(_record(ok={"type": "boolean"}), "it does")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "whether it can work: the index reads; in a cluster, Redis "
+                    "answers and a worker takes jobs",
+                    "operationId": "getReady",
+                    "security": [],
+                    "responses": {
+                        "200": _json(_ref("Readiness"), "ready"),
+                        "503": _json(_ref("Readiness"), "not ready, and why"),
+                    },
+                }
+            },
             "/download/{id}": {
                 "parameters": [_ID, *_SIGNED],
                 "get": {
@@ -450,6 +492,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": [],
                     "responses": {
                         "200": {"description": "the file"},
+                        "302": {"description": "in the object store: a presigned link to it"},
                         "206": {"description": "the requested range"},
                         "416": {"description": "range not satisfiable"},
                         **_errors(400, 403, 404),

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.objects import ObjectStore, StoreConfig
 from cloudrec.storage.uploading import UploadCounters, pending_marker, sweep
 from cloudrec.wire import OutputState
@@ -24,6 +25,7 @@ from tests.helpers import (
     CFG_360P15,
     RED,
     EventLog,
+    add_row,
     file_output,
     side_by_side,
     synthetic_participant,
@@ -286,3 +288,33 @@ async def test_hls_segments_go_up_as_they_close_and_play_from_the_store(
         # FFmpeg follows the playlist's signed segment links to the store (in
         # a thread: this test's loop serves the playlist and the redirects).
         assert (await asyncio.to_thread(decode, down_url)).duration >= 4.5
+
+
+async def test_start_up_joins_the_pieces_of_a_file_whose_disk_is_gone(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    media = tmp_path / "made.mp4"
+    write_media_file(media)
+    data = media.read_bytes()
+    index = RecordingIndex(tmp_path / "data" / "recordings.sqlite3")
+    gone = tmp_path / "data" / "recordings" / "p" / "lost.mp4"  # never on this disk
+    row = add_row(index, "r", "/p/lost.mp4", gone)
+    index.close()
+    async with moto_server() as endpoint:
+        config = StoreConfig(endpoint, BUCKET, PREFIX)
+        store = ObjectStore(config)
+        await store.open()
+        try:
+            await store.ensure_bucket()
+            third = len(data) // 3
+            for seq, piece in enumerate((data[:third], data[third : 2 * third], data[2 * third :])):
+                await store.put(config.piece_key("/p/lost.mp4", seq + 1), piece)
+            server = await make_server(data_dir=tmp_path / "data", **_store_options(endpoint))
+            rec = server.recordings.index.get(row)
+            assert rec is not None and rec.state == "interrupted"
+            assert rec.object_key == "rec/p/lost.mp4" and rec.size == len(data)
+            assert await store.pieces("/p/lost.mp4") == []
+            (tmp_path / "joined.mp4").write_bytes(await store.get(rec.object_key))
+        finally:
+            await store.close()
+    assert decode(tmp_path / "joined.mp4").duration >= 3.9
