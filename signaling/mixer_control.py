@@ -94,6 +94,16 @@ class MixerControl:
         self._mixers: dict[str, RoomMixer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
+        self._drop: Callable[[Peer], Awaitable[None]] = self._left_unseen
+
+    def on_drop(self, drop: Callable[[Peer], Awaitable[None]]) -> None:
+        """How a peer taken for gone is made to leave its room (the signaling
+        endpoint's: presence is told, its connection closed behind it)."""
+        self._drop = drop
+
+    async def _left_unseen(self, peer: Peer) -> None:
+        if peer.room is not None:
+            await self.recorder_left(peer, peer.room.name)
 
     def watch_workers(self) -> None:
         """In a cluster: a worker whose heartbeat lapses has lost its bots, even
@@ -469,6 +479,5 @@ class MixerControl:
                     continue
                 if not alive:
                     log.warning("worker %s stopped heartbeating", mixer.worker)
-                    with contextlib.suppress(Exception):
-                        await bot.ws.close()
-                    await self.recorder_left(bot, mixer.room)
+                    # Its connection may never close (a machine gone): it leaves now.
+                    await self._drop(bot)

@@ -43,6 +43,20 @@ class SignalingEndpoint:
         self._tasks: set[asyncio.Task[None]] = set()
         self._peers: set[Peer] = set()
         self._joins = JoinLimiter(config.max_joins_per_minute)
+        control.on_drop(self.drop)
+
+    async def drop(self, peer: Peer) -> None:
+        """A peer taken for gone: it leaves its room now, as if it had left,
+        and its connection is closed behind it (a peer that no longer answers
+        would hold a closing handshake for seconds)."""
+        await self._leave(peer)
+
+        async def close() -> None:
+            await peer.ws.close()
+
+        task = asyncio.create_task(close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         limit = self._config.max_message_bytes

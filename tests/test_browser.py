@@ -253,6 +253,7 @@ async def test_whiteboard_is_shared_and_recorded(server: RunningServer, browser:
     errors: list[str] = []
     ann = await joined(browser, server, "wbr", "ann", errors)
     ben = await joined(browser, server, "wbr", "ben", errors)
+    await ann.locator("#board").scroll_into_view_if_needed()  # beside the stage, lower down
     box = await ann.locator("#board").bounding_box()
     assert box is not None
     await ann.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
@@ -293,9 +294,34 @@ async def test_participants_see_each_other(server: RunningServer, browser: Brows
             " return v && v.videoWidth > 0 && v.currentTime > 0.5"
             " && v.srcObject.getAudioTracks().length === 1; })()"
         )
+    # The stage: a tile each, named, in a grid of two columns.
+    captions = await ann.eval_on_selector_all(
+        "#videos .tile figcaption", "cs => cs.map(c => c.textContent)"
+    )
+    assert captions == ["ann (you)", "ben"]
+    cols = await ann.eval_on_selector("#videos", "s => s.style.getPropertyValue('--cols')")
+    assert cols == "2"
+    # Who is heard is ringed (the fake microphones beep), and a muted one is not.
+    await ann.wait_for_selector("#videos .tile.speaking:has(video[data-user='ben'])")
+    await ben.click("#mic")
+    assert await ben.get_attribute("#mic", "aria-pressed") == "true"
+    await ben.wait_for_function(
+        "!document.getElementById('local-tile').classList.contains('speaking')"
+        " && !document.getElementById('local').srcObject.getAudioTracks()[0].enabled"
+    )
     await shot(ann, "10-ann-sees-ben")
+    # The toolbar records and stops; the other sees it.
+    await ann.click("#record")
+    await ben.wait_for_selector("#recording-indicator:not([hidden])")
+    assert await ann.get_attribute("#record", "aria-pressed") == "true"
+    await wait_recorded(ann, 1)
+    await shot(ann, "10b-toolbar-recording")
+    await ann.click("#record")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
+    await ann.wait_for_selector("#recordings tbody tr")
     await ben.click("#leave")
     await ann.wait_for_function("!document.querySelector('video[data-user=\"ben\"]')")
+    assert await ann.eval_on_selector_all("#videos .tile", "ts => ts.length") == 1
     assert errors == [], errors
 
 

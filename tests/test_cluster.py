@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 from pathlib import Path
@@ -344,3 +345,61 @@ async def test_a_restarted_control_node_takes_back_what_workers_record(
         assert rec is not None and rec.state == "finished"
         media = decode(second.config.recordings_dir / "c" / "rb.mp4")
         assert media.duration >= (before.data["duration"] + 2000) / 1000 - 0.2
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process ``pid`` started, and theirs (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+async def test_a_frozen_workers_recording_moves_once_its_heartbeat_lapses(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    """A machine gone without a word: its bots' connections stay open, and
+    only the heartbeat says it is gone."""
+    async with (
+        running_redis(tmp_path) as redis,
+        workers(redis.url, tmp_path, {"w1": 2.0, "w2": 2.0}) as started,
+    ):
+        server = await make_server(redis=redis.url)
+        alice = await synthetic_participant(server.base_url, "fz", "alice", RED[0], RED[2])
+        log = EventLog()
+        log.attach(alice)
+        frozen: list[int] = []
+        try:
+            await alice.start_svr_mixer(
+                CFG_360P15, side_by_side("alice", "bob"), file_output("/c/fz.mp4")
+            )
+            first = (await _mixer(server, "fz"))["worker"]
+            await log.wait_output("/c/fz.mp4", duration=1000)
+            worker = started[first].proc.pid
+            frozen = [worker, *_descendants(worker)]
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            resumed = await log.wait_for(
+                lambda e: e.name == "svrMixerStateChanged" and e.data.get("part") == 2,
+                FAILOVER_S,
+            )
+            assert resumed.data["worker"] != first
+            await log.wait_output("/c/fz.part2.mp4", duration=1000)
+            await alice.stop_svr_mixer()
+            await log.wait_output("/c/fz.part2.mp4", state=int(OutputState.CLOSED))
+        finally:
+            for pid in frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await alice.leave()
+        part1 = server.recordings.index.by_name("/c/fz.mp4")
+        assert part1 is not None and part1.state == "interrupted"
+        assert decode(server.config.recordings_dir / "c" / "fz.part2.mp4").duration >= 0.9

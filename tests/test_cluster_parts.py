@@ -21,6 +21,7 @@ from cloudrec.wire import (
     part_name,
     request_for_part,
 )
+from signaling.cli import main
 from signaling.cluster_launcher import redacted
 
 # bench/README.md, this round's column: (parties, canvas, cores measured).
@@ -134,3 +135,17 @@ def test_an_index_made_before_parts_is_brought_up_to_date(tmp_path: Path) -> Non
         assert old.to_json()["stored"] is False
     finally:
         index.close()
+
+
+def test_a_worker_without_the_clusters_credentials_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLOUDREC_API_KEY", raising=False)
+    monkeypatch.delenv("CLOUDREC_API_SECRET", raising=False)
+    assert main(["worker", "--redis", "unix:///nowhere/redis.sock"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "cloudrec: a worker needs CLOUDREC_API_KEY and CLOUDREC_API_SECRET, the control node's"
+    ]
+    assert main(["worker"]) == 1
+    assert "a worker needs --redis" in capsys.readouterr().err

@@ -145,7 +145,8 @@ async def test_failed_uploads_are_retried_and_nothing_is_lost(
             proxy.fails = lambda method, path: (
                 method == "PUT" and path == f"/{BUCKET}/rec/s/retry.mp4" and proxy.failed < 2
             )
-            server = await make_server(**_store_options(proxy.url))
+            # --keep-local: the file stays on disk too, and is served from there.
+            server = await make_server(**_store_options(proxy.url), keep_local=True)
             log = await _record(server.base_url, "retry", "/s/retry.mp4", 1500)
         finally:
             await proxy.close()
@@ -156,6 +157,10 @@ async def test_failed_uploads_are_retried_and_nothing_is_lost(
         assert "cloudrec_upload_failures_total 0.0" in metrics
         rec = server.recordings.index.by_name("/s/retry.mp4")
         assert rec is not None and rec.object_key
+        local = server.config.recordings_dir / "s" / "retry.mp4"
+        assert local.stat().st_size == rec.size
+        status, body, where = await _get(f"{server.base_url}/api/v1/recordings/{rec.id}/download")
+        assert status == 200 and where.startswith(server.base_url) and body == local.read_bytes()
         store = ObjectStore(StoreConfig(endpoint, BUCKET, PREFIX))
         await store.open()
         try:

@@ -4,6 +4,7 @@ import { CloudrecClient } from "/web/cloudrec.js";
 import { BoardView } from "/web/board.js";
 import { LayoutEditor } from "/web/editor.js";
 import { PRESETS } from "/web/presets.js";
+import { addTile, listen, relayout, removeTile } from "/web/stage.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = { 0: "not recording", 1: "starting", 2: "recording", 3: "paused", 4: "stopping" };
@@ -14,6 +15,7 @@ let media = null;
 let editor = null;
 let lastPeople = null;
 let token = new URLSearchParams(location.search).get("token") || "";
+let mixerState = 0;
 
 function showError(message) {
   $("error").textContent = message;
@@ -130,6 +132,7 @@ async function refresh() {
     return;
   }
   const body = $("recordings").tBodies[0];
+  closePlayer();
   body.replaceChildren();
   for (const rec of answer.recordings) {
     const row = body.insertRow();
@@ -141,11 +144,8 @@ async function refresh() {
     row.insertCell().textContent = fmtBytes(rec.fileSize);
     const actions = row.insertCell();
     const play = Object.assign(document.createElement("button"), { type: "button", textContent: "Play" });
-    play.addEventListener("click", () => {
-      $("player").hidden = false;
-      $("player").src = rec.downUrl;
-      $("player").play();
-    });
+    play.setAttribute("aria-label", `Play ${rec.fileName}`);
+    play.addEventListener("click", () => playInPlace(row, rec));
     const download = Object.assign(document.createElement("a"),
       { href: rec.downUrl, textContent: "Download", download: rec.fileName.split("/").pop() });
     const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
@@ -156,6 +156,30 @@ async function refresh() {
     });
     actions.append(play, " ", download, " ", del);
   }
+}
+
+/** Plays a recording in the list, in a row under its own. */
+function playInPlace(row, rec) {
+  closePlayer();
+  const playing = row.parentElement.insertRow(row.sectionRowIndex + 1);
+  playing.className = "player-row";
+  const cell = playing.insertCell();
+  cell.colSpan = row.cells.length;
+  const player = $("player");
+  cell.append(player);
+  player.src = rec.downUrl;
+  player.setAttribute("aria-label", `Playing ${rec.fileName}`);
+  player.play();
+  player.focus();
+}
+
+/** The player goes back out of the list (which is about to change). */
+function closePlayer() {
+  const player = $("player");
+  player.pause();
+  const row = player.closest("tr");
+  $("player-home").append(player);
+  row?.remove();
 }
 
 let recordingTimer = null;
@@ -191,6 +215,7 @@ async function join(event) {
     }
   });
   client.on("svrMixerStateChanged", (e) => {
+    showState(e.state);
     $("state").textContent = STATES[e.state] + (e.err ? ` (error ${e.err})` : "");
     if (e.state === 0) {
       client.stopPreview();
@@ -207,13 +232,18 @@ async function join(event) {
       video.dataset.user = user;
       video.dataset.stream = key;
       video.setAttribute("aria-label", `${user}'s video`);
-      $("videos").append(video);
+      addTile($("videos"), video, user, remote);
+    } else {
+      listen(video.closest(".tile"), remote);
     }
     video.srcObject = remote;
-    remote.addEventListener("removetrack", () => { if (!remote.getTracks().length) video.remove(); });
+    remote.addEventListener("removetrack", () => {
+      if (!remote.getTracks().length) removeTile($("videos"), video.closest(".tile"));
+    });
   });
   client.on("remoteleft", ({ user }) => {
-    document.querySelectorAll(`video[data-user="${CSS.escape(user)}"]`).forEach((v) => v.remove());
+    document.querySelectorAll(`video[data-user="${CSS.escape(user)}"]`)
+      .forEach((v) => removeTile($("videos"), v.closest(".tile")));
   });
   window.board = new BoardView($("board"), client, {
     color: $("wb-color"), width: $("wb-width"), erase: $("wb-erase"),
@@ -222,6 +252,13 @@ async function join(event) {
     await client.join($("room").value.trim(), $("user").value.trim(), token);
     stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
     $("local").srcObject = stream;
+    $("local-name").textContent = `${client.user} (you)`;
+    for (const [id, label] of [["mic", "Mute"], ["camera", "Stop camera"]]) {
+      $(id).setAttribute("aria-pressed", "false");
+      $(id).textContent = label;
+    }
+    listen($("local-tile"), stream);
+    relayout($("videos"));
     await client.publish(stream);
     lastPeople = publishers().join(",");
     resetEditor();
@@ -233,7 +270,8 @@ async function join(event) {
   }
   $("join-panel").hidden = true;
   $("room-panel").hidden = false;
-  $("state").textContent = STATES[await client.getSvrMixerState()];
+  showState(await client.getSvrMixerState());
+  $("state").textContent = STATES[mixerState];
   await refresh();
 }
 
@@ -277,10 +315,30 @@ async function stopMedia() {
   await client.publish(stream, screen, media);
 }
 
+/** The toolbar's Record button follows the room's mixer. */
+function showState(state) {
+  mixerState = state;
+  const on = state !== 0;
+  $("record").setAttribute("aria-pressed", String(on));
+  $("record").textContent = on ? "Stop recording" : "Record";
+}
+
+/** Mutes or unmutes the microphone (or turns the camera off and on): the
+ *  track stays published, sending silence or black. */
+function toggleTrack(button, kind, offLabel, onLabel) {
+  const track = kind === "audio" ? stream?.getAudioTracks()[0] : stream?.getVideoTracks()[0];
+  if (!track) return;
+  track.enabled = !track.enabled;
+  button.setAttribute("aria-pressed", String(!track.enabled));
+  button.textContent = track.enabled ? offLabel : onLabel;
+}
+
 async function leave() {
   await client.leave();
   showRecording({ active: false });
   stream?.getTracks().forEach((t) => t.stop());
+  document.querySelectorAll("#videos .tile:not(#local-tile)")
+    .forEach((tile) => removeTile($("videos"), tile));
   $("room-panel").hidden = true;
   $("join-panel").hidden = false;
 }
@@ -337,6 +395,10 @@ async function init() {
     }
   });
   $("leave").addEventListener("click", leave);
+  $("record").addEventListener("click", () => (mixerState === 0 ? start() : stop()));
+  $("mic").addEventListener("click", (e) => toggleTrack(e.currentTarget, "audio", "Mute", "Unmute"));
+  $("camera").addEventListener("click",
+    (e) => toggleTrack(e.currentTarget, "video", "Stop camera", "Start camera"));
   $("share").addEventListener("click", toggleShare);
   $("media-file").addEventListener("change", shareMedia);
   $("media-stop").addEventListener("click", stopMedia);
