@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.objects import ObjectStore, StoreConfig
-from cloudrec.storage.uploading import UploadCounters, pending_marker, sweep
+from cloudrec.storage.uploading import SWEEP_AFTER_S, UploadCounters, pending_marker, sweep
 from cloudrec.wire import OutputState
 from tests.cluster import needs_redis, running_redis, workers
 from tests.conftest import ServerFactory
@@ -177,6 +179,11 @@ async def test_a_file_that_did_not_go_up_is_sent_by_the_sweep(tmp_path: Path) ->
     write_media_file(path)
     pending_marker(path).touch()
     size = path.stat().st_size
+    fresh = recordings / "d" / "sending.mp4"  # marked a moment ago: its sender still tries
+    write_media_file(fresh)
+    pending_marker(fresh).touch()
+    old = time.time() - SWEEP_AFTER_S - 1
+    os.utime(pending_marker(path), (old, old))
     async with moto_server() as endpoint:
         store = ObjectStore(StoreConfig(endpoint, BUCKET, PREFIX))
         await store.open()
@@ -187,6 +194,7 @@ async def test_a_file_that_did_not_go_up_is_sent_by_the_sweep(tmp_path: Path) ->
             assert await store.size("rec/d/late.mp4") == size == counters.bytes
             assert not path.exists() and not pending_marker(path).exists()
             assert await sweep(store, recordings, False, counters) == 0
+            assert fresh.exists() and await store.size("rec/d/sending.mp4") is None
         finally:
             await store.close()
 

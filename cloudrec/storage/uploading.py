@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 # Waits between the tries of a closed file's upload: about 15 s in all, well
 # inside the 30 s a control node waits for a bot to stop.
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+# A marked file is the sweep's once its mark is this old: past every try of
+# the sender that marked it (touched again when those fail).
+SWEEP_AFTER_S = 60.0
 CONTENT_TYPES = {
     "mp4": "video/mp4",
     "m4a": "audio/mp4",
@@ -90,7 +94,10 @@ async def upload_closed(
     delays: tuple[float, ...] = RETRY_DELAYS_S,
 ) -> bool:
     """Uploads a closed file, retrying with backoff; on success the pieces go,
-    and the local copy unless ``keep_local``. False: it stays, marked."""
+    and the local copy unless ``keep_local``. False: it stays, marked. It is
+    marked from the start: a sender that dies meanwhile leaves it to the sweep."""
+    with contextlib.suppress(OSError):
+        pending_marker(path).touch()
     for attempt, delay in enumerate((0.0, *delays)):
         if attempt:
             counters.retries += 1
@@ -121,6 +128,9 @@ async def sweep(
     """Tries once more every file marked as still to go up; how many went."""
     done = 0
     for marker in sorted(recordings_dir.rglob(".*.upload")):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - marker.stat().st_mtime < SWEEP_AFTER_S:
+                continue  # its sender may still be trying
         path = marker.with_name(marker.name[1 : -len(".upload")])
         if not path.is_file():
             marker.unlink(missing_ok=True)  # deleted meanwhile: nothing to send
