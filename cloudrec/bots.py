@@ -48,9 +48,6 @@ class BotProcesses:
         """The running bots' process ids (the spare's not among them)."""
         return [proc.pid for proc in self._bots]
 
-    def jobs(self) -> list[RecordJob]:
-        return [job for job, _ in self._bots.values()]
-
     async def launch(self, job: RecordJob) -> None:
         async with self._lock:
             spare, self._spare = self._spare, None
