@@ -236,7 +236,7 @@ async def test_a_killed_worker_whose_disk_is_gone_leaves_its_part_in_the_store(
                 )
                 mixer = await _api("GET", f"{server.base_url}/api/v1/rooms/gone/mixer")
                 first = mixer[1]["worker"]
-                reached = await log.wait_output("/g/gone.mp4", duration=5000)
+                reached = await log.wait_output("/g/gone.mp4", duration=3000)
                 started[first].signal(signal.SIGKILL)
                 shutil.rmtree(disks[first])  # the machine, and its disk, gone for good
                 await log.wait_for(
