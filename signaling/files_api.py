@@ -230,13 +230,20 @@ class FilesApi:
     async def download(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(self._visible(request))
 
+    def _from_store(self, rec: Recording) -> bool:
+        """Whether the recording is served from the store: it is there, and not
+        on this disk too (--keep-local keeps a copy, served from here)."""
+        return (
+            self._store is not None
+            and bool(rec.object_key)
+            and served_file(self._config.recordings_dir, Path(rec.path)) is None
+        )
+
     async def _stored_url(self, rec: Recording, key: str = "") -> str | None:
-        """A presigned link to the recording's object (or its ``key``), if the
-        store holds it and the disk does not."""
-        if self._store is None or not rec.object_key:
+        """A presigned link to the recording's object (or its ``key``), if it is
+        served from the store."""
+        if self._store is None or not self._from_store(rec):
             return None
-        if served_file(self._config.recordings_dir, Path(rec.path)) is not None:
-            return None  # kept on disk too (--keep-local): served from here
         return await self._store.presigned_get(
             key or rec.object_key,
             self._config.download_ttl_s,
@@ -244,8 +251,7 @@ class FilesApi:
         )
 
     async def _serve(self, rec: Recording) -> web.StreamResponse:
-        url = await self._stored_url(rec)
-        if url is None:
+        if not self._from_store(rec):
             return file_response(self._config, rec)
         if rec.container == HLS_CONTAINER:
             # Served from here: its relative segment links must reach this
@@ -255,10 +261,12 @@ class FilesApi:
                 content_type=CONTENT_TYPES[HLS_CONTAINER],
                 headers={"Content-Disposition": content_disposition(rec.base_name)},
             )
+        url = await self._stored_url(rec)
+        assert url is not None
         raise web.HTTPFound(url)
 
     async def _playlist(self, rec: Recording) -> str:
-        if self._store is not None and await self._stored_url(rec) is not None:
+        if self._store is not None and self._from_store(rec):
             return (await self._store.get(rec.object_key)).decode(errors="replace")
         return recorded_file(self._config, rec).read_text()
 

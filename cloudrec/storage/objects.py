@@ -12,6 +12,7 @@ the growing file could not complete a part for minutes at recording bitrates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -119,8 +120,9 @@ class ObjectStore:
     async def put_file(self, key: str, path: Path, content_type: str = "") -> int:
         """Uploads ``path`` whole; its size."""
         size = path.stat().st_size
+        # Reading megabytes is not for the event loop (a bot's clocks run on it).
         if size <= PART_BYTES:
-            await self.put(key, path.read_bytes(), content_type)
+            await self.put(key, await asyncio.to_thread(path.read_bytes), content_type)
             return size
         bucket = self.config.bucket
         extra = {"ContentType": content_type} if content_type else {}
@@ -130,7 +132,7 @@ class ObjectStore:
             parts = []
             with path.open("rb") as file:
                 number = 1
-                while chunk := file.read(PART_BYTES):
+                while chunk := await asyncio.to_thread(file.read, PART_BYTES):
                     done = await self._client.upload_part(
                         Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
                     )

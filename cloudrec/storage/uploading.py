@@ -142,6 +142,12 @@ async def sweep(
     return done
 
 
+def _read_range(path: Path, start: int, end: int) -> bytes:
+    with path.open("rb") as file:
+        file.seek(start)
+        return file.read(end - start)
+
+
 class PieceFollower:
     """Sends a file as it grows: each call, the bytes written since the last as
     the next piece (an HLS playlist: its closed segments, then itself)."""
@@ -161,9 +167,7 @@ class PieceFollower:
         size = self._path.stat().st_size
         if size <= self._sent:
             return
-        with self._path.open("rb") as file:
-            file.seek(self._sent)
-            data = file.read(size - self._sent)
+        data = await asyncio.to_thread(_read_range, self._path, self._sent, size)
         self._seq += 1
         await self._store.put(self._store.config.piece_key(self._file_name, self._seq), data)
         self._sent += len(data)
