@@ -275,6 +275,13 @@ async def test_sigterm_drains_a_worker(tmp_path: Path, make_server: ServerFactor
                 return any(w.draining for w in await store.workers())
 
             await wait_until(draining, EVENT_TIMEOUT_S, "w1 draining")
+            # The worker's own /metrics and /readyz say what it runs and that it drains.
+            (status,) = await store.workers()
+            _, metrics = await _get(f"{status.address}/metrics")
+            assert "cloudrec_recordings_running 1.0" in metrics
+            assert 'cloudrec_worker_cores{kind="capacity",worker="w1"} 2.0' in metrics
+            code, ready = await _get(f"{status.address}/readyz")
+            assert code == 503 and ready["problems"] == ["draining"]
             with pytest.raises(CloudrecError) as refused:
                 await bob.start_svr_mixer(
                     CFG_360P15, side_by_side("bob", "x"), file_output("/c/dr2.mp4")
