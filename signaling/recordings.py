@@ -14,7 +14,6 @@ from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.index import (
     FAILED,
     FINISHED,
-    INTERRUPTED,
     MISSING,
     RECORDING,
     Recording,
@@ -163,9 +162,7 @@ class Recordings:
                 self._config.keep_local,
                 self.upload_counters,
             )
-            for rec in self.index.all():
-                if rec.object_key or rec.state not in (FINISHED, INTERRUPTED):
-                    continue
+            for rec in self.index.unstored():
                 if served_file(self._config.recordings_dir, Path(rec.path)) is None:
                     await adopt(self.index, self.store, rec)
         except StoreError as exc:

@@ -331,3 +331,24 @@ async def test_start_up_joins_the_pieces_of_a_file_whose_disk_is_gone(
         finally:
             await store.close()
     assert decode(tmp_path / "joined.mp4").duration >= 3.9
+
+
+async def test_a_file_another_node_sent_up_is_tied_to_its_row(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    async with moto_server() as endpoint:
+        server = await make_server(**_store_options(endpoint))
+        index = server.recordings.index
+        gone = server.config.recordings_dir / "w" / "sent.mp4"  # on a worker's disk, not here
+        row = add_row(index, "r", "/w/sent.mp4", gone, state="finished")
+        store = ObjectStore(StoreConfig(endpoint, BUCKET, PREFIX))
+        await store.open()
+        try:
+            await server.recordings.sweep()
+            assert index.get(row).object_key == ""  # nothing there yet
+            await store.put("rec/w/sent.mp4", b"x" * 10)
+            await server.recordings.sweep()
+        finally:
+            await store.close()
+        rec = index.get(row)
+        assert rec is not None and rec.object_key == "rec/w/sent.mp4"

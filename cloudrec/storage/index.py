@@ -250,6 +250,14 @@ class RecordingIndex:
             r for r in (Recording(**row) for row in rows) if first_part_name(r.file_name) == first
         ]
 
+    def unstored(self) -> list[Recording]:
+        """Finished files not (yet) tied to an object in the store."""
+        rows = self._db.execute(
+            "SELECT * FROM recordings WHERE object_key = '' AND state IN (?, ?) ORDER BY id",
+            (FINISHED, INTERRUPTED),
+        )
+        return [Recording(**r) for r in rows]
+
     def all(self) -> list[Recording]:
         return [Recording(**r) for r in self._db.execute("SELECT * FROM recordings ORDER BY id")]
 
