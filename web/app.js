@@ -370,8 +370,8 @@ function fromToken() {
 }
 
 async function init() {
-  const info = await (await fetch("/api/info")).json();
-  $("dev-banner").hidden = !info.dev;
+  // The form takes what the token fixes before anything is awaited, so it is
+  // settled by the time the page has loaded.
   $("token").value = token;
   fromToken();
   $("token").addEventListener("input", fromToken);
@@ -404,6 +404,8 @@ async function init() {
   $("media-stop").addEventListener("click", stopMedia);
   $("wb-undo").addEventListener("click", () => client.whiteboard({ op: "undo" }));
   $("wb-clear").addEventListener("click", () => client.whiteboard({ op: "clear" }));
+  const info = await (await fetch("/api/info")).json();
+  $("dev-banner").hidden = !info.dev;
 }
 
 init();
