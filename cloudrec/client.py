@@ -197,6 +197,14 @@ class Participant:
     async def stop_svr_mixer(self) -> None:
         await self._client.request({"type": "stopSvrMixer"}, timeout=60.0)
 
+    async def pause_svr_mixer(self) -> None:
+        """Nothing of the room is recorded until resumed (state 3, MIXER_PAUSED)."""
+        await self._client.request({"type": "pauseSvrMixer"})
+
+    async def resume_svr_mixer(self) -> None:
+        """The files go on from where they paused, with no gap in their timelines."""
+        await self._client.request({"type": "resumeSvrMixer"})
+
     def on(self, event: str, handler: EventHandler) -> None:
         self._events.setdefault(event, []).append(handler)
 

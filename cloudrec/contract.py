@@ -199,6 +199,7 @@ class RunningRecording:
     started_by: str
     started_at: float  # epoch seconds
     request: StartRequest
+    paused: bool = False
 
     def to_wire(self) -> Wire:
         return {
@@ -209,6 +210,7 @@ class RunningRecording:
             "startedBy": self.started_by,
             "startedAt": self.started_at,
             "request": request_to_wire(self.request),
+            "paused": self.paused,
         }
 
     @classmethod
@@ -221,6 +223,8 @@ class RunningRecording:
             raw["startedBy"],
             float(raw["startedAt"]),
             request_from_wire(raw["request"]),
+            # Written before pausing existed: running.
+            bool(raw.get("paused", False)),
         )
 
 
@@ -263,6 +267,34 @@ class StopMixer:
 
     @classmethod
     def from_wire(cls, raw: Wire) -> StopMixer:
+        return cls()
+
+
+@dataclass(frozen=True)
+class PauseMixer:
+    """Nothing of the room reaches a file until resumed; live pushes show a slate."""
+
+    TYPE: ClassVar[str] = "mixer.pause"
+
+    def to_wire(self) -> Wire:
+        return {"type": self.TYPE}
+
+    @classmethod
+    def from_wire(cls, raw: Wire) -> PauseMixer:
+        return cls()
+
+
+@dataclass(frozen=True)
+class ResumeMixer:
+    """The files go on from where they paused."""
+
+    TYPE: ClassVar[str] = "mixer.resume"
+
+    def to_wire(self) -> Wire:
+        return {"type": self.TYPE}
+
+    @classmethod
+    def from_wire(cls, raw: Wire) -> ResumeMixer:
         return cls()
 
 
@@ -374,10 +406,10 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-ServerMessage = StartMixer | UpdateMixer | StopMixer | LeaveRoom
+ServerMessage = StartMixer | UpdateMixer | StopMixer | PauseMixer | ResumeMixer | LeaveRoom
 BotMessage = OutputInfo | MixerStats | RecordingEnded
 _SERVER_MESSAGES: dict[str, type[ServerMessage]] = {
-    m.TYPE: m for m in (StartMixer, UpdateMixer, StopMixer, LeaveRoom)
+    m.TYPE: m for m in (StartMixer, UpdateMixer, StopMixer, PauseMixer, ResumeMixer, LeaveRoom)
 }
 _BOT_MESSAGES: dict[str, type[BotMessage]] = {
     m.TYPE: m for m in (OutputInfo, MixerStats, RecordingEnded)

@@ -147,6 +147,11 @@ class ColorVideoTrack(MediaStreamTrack):
         self._planes = self._fill(self._yuv)
         self._white = self._fill(rgb_to_yuv((255, 255, 255)))
 
+    def recolor(self, color: str) -> None:
+        """Sends another colour from the next frame on."""
+        self._yuv = rgb_to_yuv(parse_hex_color(color))
+        self._planes = self._fill(self._yuv)
+
     async def fit(self, box: Box | None) -> None:
         size = scaled_size(*self._full, box)
         if size != (self._width, self._height):
@@ -221,6 +226,10 @@ class ToneAudioTrack(MediaStreamTrack):
         self._flash = flash
         self._samples = int(AUDIO_RATE * AUDIO_PTIME_S)
         self._pace = _Paced(AUDIO_PTIME_S)
+
+    def retune(self, tone_hz: float) -> None:
+        """Sends another tone from the next packet on."""
+        self._tone = tone_hz
 
     async def recv(self) -> av.AudioFrame:
         n, due = await self._pace.next()

@@ -15,7 +15,9 @@ from cloudrec.contract import (
     SERVER_MESSAGE_TYPES,
     MixerStats,
     OutputInfo,
+    PauseMixer,
     RecordingEnded,
+    ResumeMixer,
     StartMixer,
     StopMixer,
     TrackMeta,
@@ -213,6 +215,8 @@ class RecorderBot:
                 await self._update(request)
             elif isinstance(request, StopMixer):
                 await self._stop_session()
+            elif isinstance(request, PauseMixer | ResumeMixer):
+                self._pause(isinstance(request, PauseMixer))
             else:
                 self._leave.set()
                 return
@@ -242,6 +246,17 @@ class RecorderBot:
             raise CloudrecError(ErrorCode.PARAM_ERR, "nothing is being recorded")
         pictures = await asyncio.to_thread(self._pictures, update.contents)
         self._session.update(update.contents, pictures)
+
+    def _pause(self, pause: bool) -> None:
+        if self._session is None:
+            raise CloudrecError(ErrorCode.PARAM_ERR, "nothing is being recorded")
+        if self._session.pauses.paused == pause:
+            said = "paused already" if pause else "not paused"
+            raise CloudrecError(ErrorCode.PARAM_ERR, f"the recording is {said}")
+        if pause:
+            self._session.pause()
+        else:
+            self._session.resume()
 
     async def _ask_loop(self) -> None:
         while True:

@@ -22,7 +22,15 @@ from cloudrec.contract import OutputInfo
 from cloudrec.errors import ErrorCode
 from cloudrec.sources import SoundId, SourceId
 from cloudrec.whiteboard import BoardSnapshot
-from cloudrec.wire import MixerCfg, MixerContents, OutputState
+from cloudrec.wire import (
+    Content,
+    ContentType,
+    KeepAspect,
+    MixerCfg,
+    MixerContents,
+    OutputState,
+    OutputType,
+)
 from compositor.compose import Compositor, VideoSource
 from compositor.picture import Picture
 from compositor.planes import I420, Yuv420
@@ -33,7 +41,8 @@ from recorder.tracks import FrameRef
 log = logging.getLogger(__name__)
 
 # Video jobs waiting beyond this are dropped (the worker repeats the previous
-# canvas in their place, so the file keeps its rate); audio jobs never are.
+# canvas in their place, so the file keeps its rate); audio jobs never are, nor
+# paused ticks (they cost nothing, and a repeat must never stand in for one).
 MAX_PENDING_VIDEO_JOBS = 30
 # Audio ticks handed to the worker at once. Each hand-off wakes the worker and
 # runs the mix and the encoder's per-call path from a cold cache, so one job
@@ -41,26 +50,40 @@ MAX_PENDING_VIDEO_JOBS = 30
 # (bench/README.md). The file's timeline does not move (pts come from the
 # ticks); a live push's sound leaves up to 80 ms later.
 AUDIO_TICKS_PER_JOB = 5
+# What a live push shows while the recording is paused: viewers keep a stream
+# that plays on (a hold would make players time out and reconnect), with
+# nothing of the room in it.
+SLATE_TEXT = "Recording paused"
+SLATE_MARGIN = 16
 
 
 @dataclass(frozen=True)
 class VideoJob:
+    """One tick of the mixer's clock; a paused one carries nothing of the room."""
+
     tick: int
     wallclock: float
     contents: MixerContents
     frames: dict[SourceId, FrameRef]
     board: BoardSnapshot
     pictures: Mapping[str, Picture]
+    paused: bool = False
 
 
 @dataclass(frozen=True)
 class AudioJob:
     """Consecutive audio ticks of ``count`` samples each, from ``pts`` on: per
-    tick, each participant's block (an absent one is silent in that tick)."""
+    tick, each participant's block (an absent one is silent in that tick). All
+    of them paused, or none."""
 
     pts: int
     ticks: tuple[dict[SoundId, np.ndarray], ...]
     count: int
+    paused: bool = False
+
+    @property
+    def samples(self) -> int:
+        return len(self.ticks) * self.count
 
 
 @dataclass
@@ -157,7 +180,12 @@ class Mixer:
         self._audio_origin: int | None = None
         self._audio_pending: list[dict[SoundId, np.ndarray]] = []
         self._audio_pending_pts = 0
+        self._audio_pending_paused = False
         self._audio_count = 0
+        # The files' own timelines leave out paused time; a live push's runs on.
+        self._file_frames = 0
+        self._paused_samples = 0
+        self._slate: I420 | None = None
         self._last_canvas: I420 | None = None
         self.latest: I420 | None = None  # for the live preview; set by the worker
         self._thread = threading.Thread(target=self._run, name=f"mixer-{cfg.id}", daemon=True)
@@ -175,35 +203,48 @@ class Mixer:
         return self.video is not None
 
     def submit_video(
-        self, tick: int, wallclock: float, frames: dict[SourceId, FrameRef], board: BoardSnapshot
+        self,
+        tick: int,
+        wallclock: float,
+        frames: dict[SourceId, FrameRef],
+        board: BoardSnapshot,
+        paused: bool = False,
     ) -> None:
         with self._pending_lock:
-            if self._pending_video >= MAX_PENDING_VIDEO_JOBS:
+            if self._pending_video >= MAX_PENDING_VIDEO_JOBS and not paused:
                 self.stats.frames_dropped += 1
                 return
             self._pending_video += 1
-        job = VideoJob(tick, wallclock, self.contents, frames, board, self.pictures)
+        if paused:
+            frames = {}
+        job = VideoJob(tick, wallclock, self.contents, frames, board, self.pictures, paused)
         self._queue.put(job)
 
-    def submit_audio(self, pts: int, blocks: dict[SoundId, np.ndarray], count: int) -> None:
+    def submit_audio(
+        self, pts: int, blocks: dict[SoundId, np.ndarray], count: int, paused: bool = False
+    ) -> None:
         """``pts`` on the session's timeline; a mixer started later counts from
         its own first block, so its audio starts at zero with its video."""
         if not self.cfg.has_audio:
             return
         if self._audio_origin is None:
             self._audio_origin = pts
-        if count != self._audio_count:
+        if count != self._audio_count or paused != self._audio_pending_paused:
             self._flush_audio()
         if not self._audio_pending:
             self._audio_pending_pts, self._audio_count = pts - self._audio_origin, count
-        self._audio_pending.append(blocks)
+            self._audio_pending_paused = paused
+        self._audio_pending.append({} if paused else blocks)
         if len(self._audio_pending) >= AUDIO_TICKS_PER_JOB:
             self._flush_audio()
 
     def _flush_audio(self) -> None:
         if self._audio_pending:
             ticks = tuple(self._audio_pending)
-            self._queue.put(AudioJob(self._audio_pending_pts, ticks, self._audio_count))
+            job = AudioJob(
+                self._audio_pending_pts, ticks, self._audio_count, self._audio_pending_paused
+            )
+            self._queue.put(job)
             self._audio_pending = []
 
     def finish(self) -> None:
@@ -252,6 +293,16 @@ class Mixer:
     def _video(self, job: VideoJob) -> None:
         if self._compositor is None:
             return
+        # Ticks dropped under load (never paused ones) repeat the last canvas:
+        # the rate stays constant.
+        if self._last_canvas is not None:
+            for tick in range(self._last_tick + 1, job.tick):
+                self._encode(self._last_canvas, tick)
+                self.stats.frames_repeated += 1
+        self._last_tick = job.tick
+        if job.paused:
+            self._encode_slate(self._compositor, job)
+            return
         sources = {
             source: VideoSource(
                 self._converted.image(source, ref.frame) if ref.frame is not None else None,
@@ -262,35 +313,57 @@ class Mixer:
         canvas = self._compositor.compose(
             job.contents.content, sources, job.wallclock, job.board, job.pictures
         )
-        # Ticks dropped under load repeat the last canvas: the rate stays constant.
-        if self._last_canvas is not None:
-            for tick in range(self._last_tick + 1, job.tick):
-                self._encode(self._last_canvas, tick)
-                self.stats.frames_repeated += 1
         self._encode(canvas, job.tick)
         self._last_canvas = canvas
         self.latest = canvas
-        self._last_tick = job.tick
 
     def _encode(self, canvas: I420, tick: int) -> None:
-        for output in self.outputs:
-            if output.state not in (OutputState.CREATED, OutputState.WRITING):
-                continue
-            frame = to_video_frame(canvas, tick)
-            before = output.state
-            self._write(output, partial(output.write_video, frame))
-            if output.state is not before:
-                self._on_output_change(output.info())
+        """A frame of the room: the files' next frame, a live push's at ``tick``."""
+        for output in self._writable():
+            self._send_video(output, canvas, tick if _live(output) else self._file_frames)
+        self._file_frames += 1
         self.stats.frames_encoded += 1
 
+    def _encode_slate(self, compositor: Compositor, job: VideoJob) -> None:
+        """A paused tick: live pushes show the slate, files skip it."""
+        live = [output for output in self._writable() if _live(output)]
+        if not live:
+            return
+        if self._slate is None:
+            text = Content(
+                ContentType.TEXT, SLATE_MARGIN, SLATE_MARGIN, 0, 0, KeepAspect.KEEP,
+                {"text": SLATE_TEXT},
+            )  # fmt: skip
+            self._slate = compositor.compose([text], {}, job.wallclock)
+        for output in live:
+            self._send_video(output, self._slate, job.tick)
+
+    def _send_video(self, output: Output, canvas: I420, pts: int) -> None:
+        before = output.state
+        self._write(output, partial(output.write_video, to_video_frame(canvas, pts)))
+        if output.state is not before:
+            self._on_output_change(output.info())
+
+    def _writable(self) -> list[Output]:
+        return [o for o in self.outputs if o.state in (OutputState.CREATED, OutputState.WRITING)]
+
     def _audio(self, job: AudioJob) -> None:
-        users = self.contents.audio_users
-        mixed = [mix(_heard(blocks, users), job.count) for blocks in job.ticks]
-        samples = mixed[0] if len(mixed) == 1 else np.concatenate(mixed, axis=1)
-        for output in self.outputs:
-            if output.state in (OutputState.CREATED, OutputState.WRITING):
-                frame = to_frame(samples, job.pts)
-                self._write(output, partial(output.write_audio, frame))
+        if job.paused:
+            # Live pushes hear silence; the files' sound goes on from where it paused.
+            self._paused_samples += job.samples
+            samples = mix([], job.samples)
+        else:
+            users = self.contents.audio_users
+            mixed = [mix(_heard(blocks, users), job.count) for blocks in job.ticks]
+            samples = mixed[0] if len(mixed) == 1 else np.concatenate(mixed, axis=1)
+        for output in self._writable():
+            if _live(output):
+                pts = job.pts
+            elif job.paused:
+                continue
+            else:
+                pts = job.pts - self._paused_samples
+            self._write(output, partial(output.write_audio, to_frame(samples, pts)))
 
     def _write(self, output: Output, write: Callable[[], None]) -> None:
         try:
@@ -299,6 +372,10 @@ class Mixer:
             log.error("writing %s failed: %s", output.spec.filename, exc)
             output.fail(_error_code(exc))
             self._on_output_change(output.info())
+
+
+def _live(output: Output) -> bool:
+    return output.spec.type is OutputType.LIVE
 
 
 def _heard(blocks: dict[SoundId, np.ndarray], users: frozenset[str] | None) -> list[np.ndarray]:

@@ -36,7 +36,8 @@ from recorder.clock import ClockStats, ticks
 from recorder.live import LiveOutput
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, Output
-from recorder.tracks import TrackRegistry
+from recorder.pauses import Pauses
+from recorder.tracks import VIDEO_DELAY_S, TrackRegistry
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ class RecordingSession:
         self._from_worker: Callable[[OutputInfo], None] = emit
         self._failed_in_worker: Callable[[], None] = lambda: None
         self._stopped = False
+        # On the output timeline: media is played VIDEO_DELAY_S after it
+        # arrives, so a pause covers what arrives from the call on.
+        self.pauses = Pauses(VIDEO_DELAY_S)
 
     @classmethod
     def begin(
@@ -192,6 +196,14 @@ class RecordingSession:
             mixer.pictures = pictures
             if not mixer.cfg.individual:  # mode-1 layouts are made per participant
                 mixer.contents = contents_for(contents, mixer.cfg.id)
+
+    def pause(self) -> None:
+        """Nothing the room sends from now on reaches a file; live pushes show a slate."""
+        self.pauses.pause(asyncio.get_running_loop().time())
+
+    def resume(self) -> None:
+        """The files go on from where they paused, with no gap in their timelines."""
+        self.pauses.resume(asyncio.get_running_loop().time())
 
     async def stop(self) -> list[OutputInfo]:
         """Stops the clocks, drains the workers and finalises every output; idempotent."""
@@ -313,22 +325,26 @@ class RecordingSession:
         loop = asyncio.get_running_loop()
         period = Fraction(1, frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
-            frames = self._registry.snapshot(mixer.sources(), loop.time())
+            # Paused or not by the tick's scheduled time, as its audio is.
+            paused = self.pauses.covers(start + float(tick * period))
+            frames = {} if paused else self._registry.snapshot(mixer.sources(), loop.time())
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
             board = self._board.snapshot()
-            mixer.submit_video(tick, wall_start + float(tick * period), frames, board)
+            mixer.submit_video(tick, wall_start + float(tick * period), frames, board, paused)
 
     async def _audio_clock(self, start: float) -> None:
         loop = asyncio.get_running_loop()
         async for tick in ticks(start, AUDIO_PERIOD, self.audio_clock, loop):
+            # Pulled while paused too: what was said then is dropped, never kept for later.
             blocks = {}
             for sound, buffer in self._sounds().items():
                 block = buffer.pull(TICK_SAMPLES)
                 if block is not None:
                     blocks[sound] = block
+            paused = self.pauses.covers(start + float(tick * AUDIO_PERIOD))
             for mixer in self.mixers:
-                mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES)
+                mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES, paused)
 
     async def _report(self, start: float) -> None:
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from cloudrec.errors import CloudrecError
 from cloudrec.layouts import adaptive
 from cloudrec.wire import MixerState
 from signaling.mixer_control import MixerControl
+from signaling.room_mixer import RECORDING
 from signaling.rooms import ROLE_PARTICIPANT, Room
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class AutoRecorder:
         state = self._control.get_state(name)
         people = [p for p in (room.peers.values() if room else []) if p.role == ROLE_PARTICIPANT]
         if not people:
-            if state is MixerState.RUNNING:
+            if state in RECORDING:  # paused too: nobody is left to resume it
                 await self._control.stop(name, OPERATOR)
             self._layouts.pop(name, None)
             return
@@ -93,6 +94,6 @@ class AutoRecorder:
             await self._control.start(name, OPERATOR, body)
             self._layouts[name] = layout
             log.info("auto-record of room %s started", name)
-        elif state is MixerState.RUNNING and self._layouts.get(name) != layout:
+        elif state in RECORDING and self._layouts.get(name) != layout:
             await self._control.update(name, OPERATOR, {"contents": layout})
             self._layouts[name] = layout

@@ -19,6 +19,8 @@ from cloudrec.contract import (
     LeaveRoom,
     MixerStats,
     OutputInfo,
+    PauseMixer,
+    ResumeMixer,
     RunningRecording,
     StartMixer,
     StopMixer,
@@ -31,7 +33,7 @@ from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
 from signaling.metrics import ControlMetrics
 from signaling.recordings import Recordings
 from signaling.resources_api import check_pictures
-from signaling.room_mixer import TRANSITIONS, RoomMixer
+from signaling.room_mixer import RECORDING, TRANSITIONS, RoomMixer
 from signaling.rooms import Peer, Room, RoomRegistry
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,7 @@ class MixerControl:
         except TimeoutError:
             log.error("room %s: its bot on worker %s did not come back", mixer.room, mixer.worker)
             async with mixer.lock:
-                if mixer.bot is None and mixer.state is MixerState.RUNNING:
+                if mixer.bot is None and mixer.state in RECORDING:
                     await self._end(mixer, int(ErrorCode.SERVER_EXCEPTION), "server")
             return
         mixer.bot = bot
@@ -193,16 +195,13 @@ class MixerControl:
     async def _move(self, mixer: RoomMixer, state: MixerState, err: int, operator: str) -> None:
         if state not in TRANSITIONS[mixer.state]:
             raise RuntimeError(f"mixer of room {mixer.room}: {mixer.state.name} -> {state.name}")
-        was_recording = mixer.recording()["active"]
-        mixer.state = state
-        if state is MixerState.RUNNING:
+        was_recording = mixer.recording()
+        if mixer.state is MixerState.STARTING and state is MixerState.RUNNING:
             mixer.started_by, mixer.started_at = operator, time.time()
-        await self._emit(
-            mixer.room,
-            "svrMixerStateChanged",
-            {"state": int(state), "err": err, "operatorID": operator},
-        )
-        if mixer.recording()["active"] != was_recording:
+        mixer.state = state
+        changed = {"state": int(state), "err": err, "operatorID": operator}
+        await self._emit(mixer.room, "svrMixerStateChanged", changed)
+        if mixer.recording() != was_recording:
             # Everyone in the room has a right to know they are recorded.
             await self._emit(mixer.room, "recording", mixer.recording())
 
@@ -279,7 +278,7 @@ class MixerControl:
         mixer = self._mixers.get(room)
         if (
             mixer is None
-            or mixer.state is not MixerState.RUNNING
+            or mixer.state not in RECORDING
             or mixer.bot is None
             or mixer.request is None
         ):
@@ -287,7 +286,7 @@ class MixerControl:
         contents = parse_contents(body.get("contents"), mixer.request.cfgs, self._config.limits)
         check_pictures(contents, self._resources, room)
         async with mixer.lock:
-            if mixer.state is not MixerState.RUNNING or mixer.bot is None:
+            if mixer.state not in RECORDING or mixer.bot is None:
                 raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
             await mixer.bot.request(UpdateMixer(contents).to_wire())
             if mixer.request is not None:  # a part that follows records this layout
@@ -295,13 +294,41 @@ class MixerControl:
                 await self._remember(mixer)
         await self._emit(room, "svrMixerCfgChanged", {})
 
+    async def pause(self, room: str, operator: str) -> None:
+        """RUNNING -> PAUSED: nothing of the room reaches a file until resumed."""
+        await self._pause(room, operator, MixerState.RUNNING, MixerState.PAUSED)
+
+    async def resume(self, room: str, operator: str) -> None:
+        """PAUSED -> RUNNING: the files go on from where they paused."""
+        await self._pause(room, operator, MixerState.PAUSED, MixerState.RUNNING)
+
+    async def _pause(self, room: str, operator: str, was: MixerState, to: MixerState) -> None:
+        mixer = self._mixers.get(room)
+        if mixer is None:
+            raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
+        async with mixer.lock:
+            if mixer.state is to:
+                said = to.name.lower()
+                raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is {said} already")
+            if mixer.state is not was:
+                raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
+            if mixer.bot is None:  # a control node taking it back, its bot on its way
+                raise CloudrecError(
+                    ErrorCode.SERVER_EXCEPTION, f"the recorder of room '{room}' is reconnecting"
+                )
+            message = PauseMixer() if to is MixerState.PAUSED else ResumeMixer()
+            await mixer.bot.request(message.to_wire())
+            await self._move(mixer, to, 0, operator)
+            await self._remember(mixer)
+            log.info("room %s: recording %s by %s", room, to.name.lower(), operator)
+
     async def stop(self, room: str, operator: str, err: int = 0) -> None:
         """Idempotent: stopping a room that is not recording does nothing."""
         mixer = self._mixers.get(room)
         if mixer is None:
             return
         async with mixer.lock:
-            if mixer.state is not MixerState.RUNNING:
+            if mixer.state not in RECORDING:
                 return
             await self._move(mixer, MixerState.STOPPING, 0, operator)
             log.info("room %s: recording stopping (by %s)", room, operator)
@@ -404,7 +431,7 @@ class MixerControl:
         # loss is then settled under it, whatever call was under way.
         peer.fail_pending()
         async with mixer.lock:
-            if mixer.bot is peer and mixer.state is MixerState.RUNNING:
+            if mixer.bot is peer and mixer.state in RECORDING:
                 if self._config.redis:
                     await self._fail_over(mixer, peer)
                 else:
@@ -427,6 +454,8 @@ class MixerControl:
                 bot = await self._bring_bot(mixer, avoid=lost_worker)
                 assert mixer.part_request is not None
                 await bot.request(StartMixer(mixer.part_request).to_wire())
+                if mixer.state is MixerState.PAUSED:  # the new part starts as paused
+                    await bot.request(PauseMixer().to_wire())
                 break
             except CloudrecError as exc:
                 if mixer.bot is not None:  # it joined, then failed: not this one
@@ -450,17 +479,14 @@ class MixerControl:
             mixer.part,
             mixer.worker,
         )
-        await self._emit(
-            mixer.room,
-            "svrMixerStateChanged",
-            {
-                "state": int(MixerState.RUNNING),
-                "err": 0,
-                "operatorID": mixer.started_by,
-                "part": mixer.part,
-                "worker": mixer.worker,
-            },
-        )
+        moved = {
+            "state": int(mixer.state),
+            "err": 0,
+            "operatorID": mixer.started_by,
+            "part": mixer.part,
+            "worker": mixer.worker,
+        }
+        await self._emit(mixer.room, "svrMixerStateChanged", moved)
         # What the lost bot left is settled once the new part runs: probing
         # reads whole files, and the gap between parts should not wait on it.
         await self._recordings.settle_lost(unfinished)
@@ -470,7 +496,7 @@ class MixerControl:
             await asyncio.sleep(WATCH_S)
             for mixer in list(self._mixers.values()):
                 bot = mixer.bot
-                if bot is None or not mixer.worker or mixer.state is not MixerState.RUNNING:
+                if bot is None or not mixer.worker or mixer.state not in RECORDING:
                     continue
                 try:
                     alive = await self._launcher.alive(mixer.worker)
@@ -481,3 +507,4 @@ class MixerControl:
                     log.warning("worker %s stopped heartbeating", mixer.worker)
                     # Its connection may never close (a machine gone): it leaves now.
                     await self._drop(bot)
+

@@ -33,6 +33,8 @@ class RestApi:
             web.put("/api/v1/rooms/{room}/mixer", self.update),
             web.get("/api/v1/rooms/{room}/mixer", self.state),
             web.delete("/api/v1/rooms/{room}/mixer", self.stop),
+            web.post("/api/v1/rooms/{room}/mixer/pause", self.pause),
+            web.post("/api/v1/rooms/{room}/mixer/resume", self.resume),
             web.get("/api/v1/rooms/{room}", self.room),
         ]
 
@@ -60,6 +62,16 @@ class RestApi:
     async def stop(self, request: web.Request) -> web.Response:
         room, operator = _authorised(request, "record")
         await self._control.stop(room, operator)
+        return await self.state(request)
+
+    async def pause(self, request: web.Request) -> web.Response:
+        room, operator = _authorised(request, "record")
+        await self._control.pause(room, operator)
+        return await self.state(request)
+
+    async def resume(self, request: web.Request) -> web.Response:
+        room, operator = _authorised(request, "record")
+        await self._control.resume(room, operator)
         return await self.state(request)
 
     async def room(self, request: web.Request) -> web.Response:

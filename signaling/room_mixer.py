@@ -14,10 +14,12 @@ from signaling.rooms import Peer
 TRANSITIONS: dict[MixerState, frozenset[MixerState]] = {
     MixerState.NULL: frozenset({MixerState.STARTING}),
     MixerState.STARTING: frozenset({MixerState.RUNNING, MixerState.NULL}),
-    MixerState.RUNNING: frozenset({MixerState.STOPPING, MixerState.NULL}),
+    MixerState.RUNNING: frozenset({MixerState.PAUSED, MixerState.STOPPING, MixerState.NULL}),
+    MixerState.PAUSED: frozenset({MixerState.RUNNING, MixerState.STOPPING, MixerState.NULL}),
     MixerState.STOPPING: frozenset({MixerState.NULL}),
-    MixerState.PAUSED: frozenset(),
 }
+# States in which a bot records (or holds, paused) the room's outputs.
+RECORDING = frozenset({MixerState.RUNNING, MixerState.PAUSED})
 
 
 class RoomMixer:
@@ -44,10 +46,15 @@ class RoomMixer:
 
     def recording(self) -> dict[str, Any]:
         """What every participant is told: whether the room is being recorded,
-        by whose call, since when (epoch ms)."""
-        if self.state not in (MixerState.RUNNING, MixerState.STOPPING):
+        by whose call, since when (epoch ms), and whether it is paused."""
+        if self.state not in (*RECORDING, MixerState.STOPPING):
             return {"active": False}
-        return {"active": True, "startedBy": self.started_by, "since": int(self.started_at * 1000)}
+        return {
+            "active": True,
+            "startedBy": self.started_by,
+            "since": int(self.started_at * 1000),
+            "paused": self.state is MixerState.PAUSED,
+        }
 
     def running(self) -> RunningRecording:
         """What a cluster keeps of it in Redis."""
@@ -60,11 +67,12 @@ class RoomMixer:
             self.started_by,
             self.started_at,
             self.request,
+            self.state is MixerState.PAUSED,
         )
 
     def take_back(self, running: RunningRecording) -> None:
         """Becomes the recording a worker runs, its bot awaited."""
-        self.state = MixerState.RUNNING
+        self.state = MixerState.PAUSED if running.paused else MixerState.RUNNING
         self.request = running.request
         self.job_id, self.worker = running.job_id, running.worker
         self.session, self.part = running.session, running.part

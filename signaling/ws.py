@@ -29,7 +29,14 @@ HARD_MESSAGE_CAP_FACTOR = 4
 # A connection that goes on sending this many messages past its rate limit,
 # each refused, is closed: it is not listening to the answers.
 MAX_REFUSED_IN_A_ROW = 100
-MIXER_CALLS = ("startSvrMixer", "updateSvrMixerContent", "getSvrMixerState", "stopSvrMixer")
+MIXER_CALLS = (
+    "startSvrMixer",
+    "updateSvrMixerContent",
+    "getSvrMixerState",
+    "stopSvrMixer",
+    "pauseSvrMixer",
+    "resumeSvrMixer",
+)
 
 
 class SignalingEndpoint:
@@ -187,6 +194,10 @@ class SignalingEndpoint:
                 await self._control.update(room, peer.user, message)
             elif kind == "stopSvrMixer":
                 await self._control.stop(room, peer.user)
+            elif kind == "pauseSvrMixer":
+                await self._control.pause(room, peer.user)
+            elif kind == "resumeSvrMixer":
+                await self._control.resume(room, peer.user)
             else:
                 extra = {
                     "state": int(self._control.get_state(room)),

@@ -190,6 +190,16 @@ async def test_meeting_records_itself(server: RunningServer, browser: Browser) -
     left, right, _ = tiles
     assert max(left) > NOT_BLACK and max(right) > NOT_BLACK, f"the live mix: {tiles}"
     await shot(ann, "03b-live-preview")
+    # Paused: everyone sees it; resumed from the same button.
+    await ann.click("#pause")
+    await ben.wait_for_function(
+        "document.getElementById('recording-indicator').textContent.startsWith('Recording paused')"
+    )
+    await ann.wait_for_selector("#pause[aria-pressed=true]")
+    await shot(ann, "03c-paused")
+    await ann.click("#pause")
+    await ann.wait_for_function("document.getElementById('state').textContent === 'recording'")
+    assert await ann.inner_text("#pause") == "Pause"
     await ann.click("#stop")
     await ann.wait_for_function("document.getElementById('state').textContent === 'not recording'")
     await ben.wait_for_selector("#recording-indicator", state="hidden")

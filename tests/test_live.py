@@ -23,6 +23,9 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 READ_FRAMES = 20
 READ_TIMEOUT_S = 30.0
+# The pause slate is a black canvas with a line of white text on it.
+SLATE_MAX_MEAN = 30
+SLATE_TEXT_MIN = 200
 NGINX_START_TIMEOUT_S = 10.0
 CFG = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]
 CONTENT = [
@@ -146,3 +149,28 @@ async def test_a_failing_push_is_reported_and_the_file_goes_on(server: RunningSe
     ]
     assert kept[-1]["state"] == 3 and kept[-1]["errCode"] == 0
     assert len(decode(server.config.recordings_dir / "live" / "kept.mp4").frames) >= 45
+
+
+async def test_a_paused_push_shows_the_slate_and_plays_on(
+    server: RunningServer, rtmp_server: str
+) -> None:
+    alice = await synthetic_participant(server.base_url, "hold", "alice", RED[0], RED[2])
+    log = EventLog()
+    log.attach(alice)
+    url = f"{rtmp_server}/room-hold"
+    outputs = [{"id": "1", "output": [{"type": 1, "liveUrl": url, "errRetryTimes": 2}]}]
+    try:
+        await alice.start_svr_mixer(CFG, CONTENT, outputs)
+        await log.wait_output(url, state=2)
+        await alice.pause_svr_mixer()
+        # A viewer who comes while paused gets a stream that plays: the slate.
+        frame = await asyncio.wait_for(asyncio.to_thread(read_back, url), READ_TIMEOUT_S)
+        await alice.resume_svr_mixer()
+        again = await asyncio.wait_for(asyncio.to_thread(read_back, url), READ_TIMEOUT_S)
+        await alice.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await alice.leave()
+    assert not shows_color(frame, (0, 0, 640, 360), RED[1]), "nothing of the room while paused"
+    assert frame.mean() < SLATE_MAX_MEAN and frame.max() > SLATE_TEXT_MIN, "a dark slate, with text"
+    assert shows_color(again, (0, 0, 640, 360), RED[1]), "the room again once resumed"

@@ -1,6 +1,6 @@
 // The demo page: join, publish, record with a preset layout, follow the
 // recording's state and outputs, and list, play, download and delete files.
-import { CloudrecClient } from "/web/cloudrec.js";
+import { CloudrecClient, MixerState } from "/web/cloudrec.js";
 import { BoardView } from "/web/board.js";
 import { LayoutEditor } from "/web/editor.js";
 import { PRESETS } from "/web/presets.js";
@@ -75,6 +75,16 @@ async function stop() {
   const err = await client.stopSvrMixer();
   if (err) showError(`Could not stop: ${client.lastError.message} (error ${err})`);
   await refresh();
+}
+
+/** Pauses a running recording, or resumes a paused one. */
+async function pauseOrResume() {
+  const resuming = mixerState === MixerState.PAUSED;
+  const err = await (resuming ? client.resumeSvrMixer() : client.pauseSvrMixer());
+  if (err) {
+    const what = resuming ? "resume" : "pause";
+    showError(`Could not ${what}: ${client.lastError.message} (error ${err})`);
+  }
 }
 
 function renderPeople(list) {
@@ -193,7 +203,8 @@ function showRecording(status) {
   const tick = () => {
     const s = Math.max(0, Math.floor((Date.now() - status.since) / 1000));
     const clock = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-    indicator.textContent = `Recording, started by ${status.startedBy}, ${clock}`;
+    const what = status.paused ? "Recording paused" : "Recording";
+    indicator.textContent = `${what}, started by ${status.startedBy}, ${clock}`;
   };
   tick();
   recordingTimer = setInterval(tick, 1000);
@@ -321,6 +332,10 @@ function showState(state) {
   const on = state !== 0;
   $("record").setAttribute("aria-pressed", String(on));
   $("record").textContent = on ? "Stop recording" : "Record";
+  const paused = state === MixerState.PAUSED;
+  $("pause").hidden = state !== MixerState.RUNNING && !paused;
+  $("pause").setAttribute("aria-pressed", String(paused));
+  $("pause").textContent = paused ? "Resume" : "Pause";
 }
 
 /** Mutes or unmutes the microphone (or turns the camera off and on): the
@@ -385,6 +400,7 @@ async function init() {
   $("start").addEventListener("click", start);
   $("update").addEventListener("click", update);
   $("stop").addEventListener("click", stop);
+  $("pause").addEventListener("click", pauseOrResume);
   $("refresh").addEventListener("click", refresh);
   $("preview-button").addEventListener("click", async () => {
     try {

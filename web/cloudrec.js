@@ -128,6 +128,15 @@ export class CloudrecClient {
     return this._call({ type: "stopSvrMixer" });
   }
 
+  /** Nothing of the room is recorded until resumed (state 3, MIXER_PAUSED). */
+  pauseSvrMixer() {
+    return this._call({ type: "pauseSvrMixer" });
+  }
+
+  resumeSvrMixer() {
+    return this._call({ type: "resumeSvrMixer" });
+  }
+
   /** The mix as it is recorded, sent back by the recorder: resolves to a MediaStream. */
   async startPreview() {
     const recorder = this.participants.find((p) => p.role === "recorder");
