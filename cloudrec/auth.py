@@ -30,6 +30,7 @@ class Identity:
     user: str
     room: str
     grants: frozenset[str]
+    operator: bool = False  # the API key (or --dev): beyond any room
 
     def may(self, grant: str, room: str | None = None) -> bool:
         in_room = room is None or self.room in (ALL_ROOMS, room)
@@ -41,8 +42,8 @@ class Identity:
             raise CloudrecError(ErrorCode.PERMISSIONDENIED, f"the '{grant}' grant{where} is needed")
 
 
-API_KEY_IDENTITY = Identity("api", ALL_ROOMS, frozenset(GRANTS))
-DEV_IDENTITY = Identity("dev", ALL_ROOMS, frozenset(GRANTS))
+API_KEY_IDENTITY = Identity("api", ALL_ROOMS, frozenset(GRANTS), operator=True)
+DEV_IDENTITY = Identity("dev", ALL_ROOMS, frozenset(GRANTS), operator=True)
 
 
 def mint_token(
@@ -91,6 +92,35 @@ def secret_key(comp_id: str, comp_secret: str) -> str:
 
 def webhook_signature(comp_id: str, comp_secret: str, when: str) -> str:
     return hashlib.md5(f"{comp_id}&{comp_secret}&{when}".encode()).hexdigest()
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def webhook_secret(api_secret: str) -> str:
+    """The key lifecycle webhooks are signed with when none is set, derived from
+    the API secret (the Standard Webhooks form: whsec_ and base64 of the key)."""
+    key = hmac.new(api_secret.encode(), b"cloudrec webhook signing key", hashlib.sha256).digest()
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(key).decode()
+
+
+def valid_webhook_secret(secret: str) -> bool:
+    """A whsec_ key of 24 to 64 bytes, as Standard Webhooks recommends."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(key) <= 64
+
+
+def standard_webhook_signature(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """The webhook-signature header of Standard Webhooks: v1, then base64 of
+    HMAC-SHA256 over ``id.timestamp.body`` with the secret's key."""
+    key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.{body}".encode()
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def basic_header(key: str, secret: str) -> str:

@@ -53,6 +53,8 @@ class Config:
     api_key: str = ""
     api_secret: str = ""
     webhook_url: str = ""
+    webhook_secret: str = ""
+    retention_days: float = 0.0
     download_ttl_s: int = 3600
     auto_record: str = ""
     auto_record_size: tuple[int, int] = (1280, 720)
@@ -119,7 +121,20 @@ _KNOBS: dict[str, tuple[str, type]] = {
     "storage_quota_mb": ("total size of all recordings, 0 = none (908 past it)", int),
     "api_key": ("API key (netdisk CompID); made and kept in the data dir if unset", str),
     "api_secret": ("API secret (netdisk CompSecret, token signing key); as above", str),
-    "webhook_url": ("POST RECORD_FINISH here for each finished file", str),
+    "webhook_url": (
+        "POST each recording's lifecycle events (Standard Webhooks) and RECORD_FINISH here",
+        str,
+    ),
+    "webhook_secret": (
+        "whsec_... key the lifecycle events are signed with; derived from the API"
+        " secret if unset (cloudrec webhook-secret prints it)",
+        str,
+    ),
+    "retention_days": (
+        "delete finished recordings this many days after they began, 0 = keep"
+        " (a recording's own expiresAt wins)",
+        float,
+    ),
     "download_ttl_s": ("lifetime of signed download links (downUrl)", int),
     "auto_record": ("rooms whose name matches this pattern (fnmatch) record themselves", str),
     "auto_record_fps": ("frame rate of auto-recordings", int),

@@ -25,6 +25,7 @@ from signaling.recordings import Recordings
 from signaling.resources_api import ResourcesApi
 from signaling.rest import RestApi
 from signaling.rooms import RoomRegistry
+from signaling.webhooks_api import WebhooksApi
 from signaling.ws import SignalingEndpoint
 
 
@@ -62,9 +63,10 @@ def make_app(
     app[RECORDINGS_KEY] = recordings
     app.router.add_get("/ws", endpoint.handle)
     app.router.add_routes(RestApi(rooms, control).routes())
-    app.router.add_routes(FilesApi(config, recordings.index, recordings.store).routes())
-    app.router.add_routes(Netdisk(config, recordings.index, recordings.store).routes())
+    app.router.add_routes(FilesApi(config, recordings).routes())
+    app.router.add_routes(Netdisk(config, recordings).routes())
     app.router.add_routes(ResourcesApi(resources).routes())
+    app.router.add_routes(WebhooksApi(recordings.webhook).routes())
 
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(openapi_document())

@@ -27,6 +27,7 @@ from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
 from cloudrec.client import Participant
 from cloudrec.cluster.node import WorkerNode
 from cloudrec.config import ConfigError
+from cloudrec.storage.webhook import signing_key
 from cloudrec.synthetic import (
     AUDIO_PTIME_S,
     AUDIO_RATE,
@@ -164,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=int, default=DEMO_TOKEN_TTL_S, help="lifetime in seconds")
     config_module.add_arguments(token)
+
+    secret = commands.add_parser(
+        "webhook-secret",
+        help="print the key lifecycle webhooks are signed with (whsec_..., to verify them)",
+    )
+    config_module.add_arguments(secret)
 
     recs = commands.add_parser("recordings", help="list, get, download or delete recordings")
     recs.add_argument("action", choices=["list", "get", "download", "delete"])
@@ -326,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_peer(args))
         elif args.command == "token":
             _token(args)
+        elif args.command == "webhook-secret":
+            config = config_module.with_credentials(config_module.from_arguments(args))
+            print(signing_key(config))
         else:
             return asyncio.run(_recordings(args))
     except ConfigError as exc:

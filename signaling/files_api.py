@@ -13,17 +13,12 @@ from aiohttp import web
 from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
-from cloudrec.storage.index import RECORDING, Recording, RecordingIndex
-from cloudrec.storage.objects import ObjectStore
-from cloudrec.storage.paths import (
-    HLS_CONTAINER,
-    HLS_SEGMENT,
-    hls_segment_dir,
-    remove_recording_files,
-    served_file,
-)
+from cloudrec.storage.index import Recording
+from cloudrec.storage.paths import HLS_CONTAINER, HLS_SEGMENT, hls_segment_dir, served_file
 from cloudrec.storage.posters import poster_jpeg
+from signaling.bodies import json_object
 from signaling.http_auth import identity
+from signaling.recordings import Recordings
 
 MAX_PAGE_SIZE = 100
 CONTENT_TYPES = {
@@ -73,7 +68,29 @@ def _number(query: Any, name: str, kind: type, default: Any, lo: float, hi: floa
     return value
 
 
+def page_params(query: Any) -> tuple[int, int]:
+    """``page`` (from 1) and ``pageSize`` of a listing."""
+    return (
+        _number(query, "page", int, 1, 1, 1_000_000),
+        _number(query, "pageSize", int, 20, 1, MAX_PAGE_SIZE),
+    )
+
+
 MAX_ID = 2**63 - 1  # SQLite's INTEGER
+MAX_EPOCH_S = 1e11  # the year 5138: past any expiry a person means
+
+
+def _epoch(value: object, name: str) -> float | None:
+    """A time in epoch seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be epoch seconds or null")
+    if not 0 <= value <= MAX_EPOCH_S:  # NaN fails this too
+        raise CloudrecError(ErrorCode.PARAM_ERR, f"{name} must be between 0 and {MAX_EPOCH_S:.0f}")
+    return float(value)
+
+
 MAX_QUERY_TEXT_BYTES = 255
 
 
@@ -157,12 +174,11 @@ class FilesApi:
     bytes do not pass through this node (the store must be reachable by whoever
     downloads; docs/deploy.md)."""
 
-    def __init__(
-        self, config: Config, index: RecordingIndex, store: ObjectStore | None = None
-    ) -> None:
+    def __init__(self, config: Config, recordings: Recordings) -> None:
         self._config = config
-        self._index = index
-        self._store = store
+        self._recordings = recordings
+        self._index = recordings.index
+        self._store = recordings.store
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -172,6 +188,7 @@ class FilesApi:
             web.get("/api/v1/recordings/{id}/poster", self.poster),
             web.get("/api/v1/recordings/{id}/{folder}/{segment}", self.segment),
             web.delete("/api/v1/recordings/{id}", self.delete),
+            web.patch("/api/v1/recordings/{id}", self.patch),
             web.get("/download/{id}", self.signed_download),
             web.get("/download/{id}/{folder}/{segment}", self.signed_segment),
         ]
@@ -199,8 +216,7 @@ class FilesApi:
         if who.room != "*":
             room = room or who.room
         who.require("files", room)
-        page = _number(q, "page", int, 1, 1, 1_000_000)
-        size = _number(q, "pageSize", int, 20, 1, MAX_PAGE_SIZE)
+        page, size = page_params(q)
         result = self._index.query(
             room=room,
             since=_number(q, "since", float, None, 0, 1e11),
@@ -300,8 +316,21 @@ class FilesApi:
 
     async def delete(self, request: web.Request) -> web.Response:
         rec = self._visible(request)
-        await delete_recording(self._index, rec, self._store)
+        await self._recordings.delete(rec, "api")
         return web.json_response({"deleted": rec.id})
+
+    async def patch(self, request: web.Request) -> web.Response:
+        """Sets when the recording is deleted (``expiresAt``, epoch seconds; null
+        goes back to the retention period)."""
+        rec = self._visible(request)
+        body = await json_object(request)
+        if set(body) != {"expiresAt"}:
+            raise CloudrecError(ErrorCode.PARAM_ERR, 'the body must be {"expiresAt": ...}')
+        self._recordings.expire_at(rec, _epoch(body["expiresAt"], "expiresAt"))
+        updated = self._index.get(rec.id)
+        if updated is None:  # swept at once: it was due
+            raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no recording {rec.id}")
+        return web.json_response(self._json(request, updated))
 
     def _signed(self, request: web.Request) -> Recording:
         """The recording a signed link names, if its signature holds."""
@@ -329,22 +358,3 @@ class FilesApi:
     async def signed_segment(self, request: web.Request) -> web.StreamResponse:
         rec = self._signed(request)
         return await self._segment(rec, request.match_info["folder"], request.match_info["segment"])
-
-
-async def delete_recording(
-    index: RecordingIndex, rec: Recording, store: ObjectStore | None = None
-) -> None:
-    """The file (and its object), then the row; a recording still being
-    written is refused."""
-    if rec.state == RECORDING:
-        raise CloudrecError(
-            ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
-        )
-    if store is not None and rec.object_key:
-        keys = [rec.object_key]
-        if rec.container == HLS_CONTAINER:
-            segments = store.config.key(rec.directory + hls_segment_dir(Path(rec.path)).name + "/")
-            keys += [key for key, _ in await store.keys(segments)]
-        await store.delete(keys)
-    remove_recording_files(Path(rec.path))
-    index.delete(rec.id)

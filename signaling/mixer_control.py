@@ -29,9 +29,9 @@ from cloudrec.contract import (
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
-from cloudrec.wire import MixerState, StartRequest, parse_contents, parse_start
+from cloudrec.wire import MixerState, OutputType, StartRequest, parse_contents, parse_start
 from signaling.metrics import ControlMetrics
-from signaling.recordings import Recordings
+from signaling.recordings import Recordings, stream_of
 from signaling.resources_api import check_pictures
 from signaling.room_mixer import RECORDING, TRANSITIONS, RoomMixer
 from signaling.rooms import Peer, Room, RoomRegistry
@@ -201,9 +201,15 @@ class MixerControl:
         mixer.state = state
         changed = {"state": int(state), "err": err, "operatorID": operator}
         await self._emit(mixer.room, "svrMixerStateChanged", changed)
+        self._tell(mixer, "recording.stateChanged", changed)
         if mixer.recording() != was_recording:
             # Everyone in the room has a right to know they are recorded.
             await self._emit(mixer.room, "recording", mixer.recording())
+
+    def _tell(self, mixer: RoomMixer, kind: str, data: dict[str, Any]) -> None:
+        """A webhook event of the room's recording."""
+        about = {"room": mixer.room, "session": mixer.session, "part": mixer.part}
+        self._recordings.webhook.event(kind, stream_of(mixer.room, mixer.session), about | data)
 
     # -- calls -----------------------------------------------------------------
 
@@ -272,6 +278,7 @@ class MixerControl:
                 ) from exc
             await self._move(mixer, MixerState.RUNNING, 0, operator)
             await self._remember(mixer)
+            self._tell(mixer, "recording.started", {"operatorID": operator, **_files(request)})
             log.info("room %s: recording started by %s", room, operator)
 
     async def update(self, room: str, operator: str, body: dict[str, Any]) -> None:
@@ -487,6 +494,7 @@ class MixerControl:
             "worker": mixer.worker,
         }
         await self._emit(mixer.room, "svrMixerStateChanged", moved)
+        self._tell(mixer, "recording.stateChanged", moved)
         # What the lost bot left is settled once the new part runs: probing
         # reads whole files, and the gap between parts should not wait on it.
         await self._recordings.settle_lost(unfinished)
@@ -508,3 +516,15 @@ class MixerControl:
                     # Its connection may never close (a machine gone): it leaves now.
                     await self._drop(bot)
 
+
+def _files(request: StartRequest) -> dict[str, Any]:
+    """What a recording writes, for a webhook (no live URL: they carry stream keys)."""
+    return {
+        "mixers": [
+            {
+                "id": mixer.id,
+                "fileNames": [o.filename for o in mixer.output if o.type is OutputType.FILE],
+            }
+            for mixer in request.outputs
+        ]
+    }

@@ -13,10 +13,10 @@ from aiohttp import web
 from cloudrec.auth import same, secret_key
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError
-from cloudrec.storage.index import Recording, RecordingIndex
-from cloudrec.storage.objects import ObjectStore
+from cloudrec.storage.index import Recording
 from signaling.bodies import json_object
-from signaling.files_api import delete_recording, download_url, origin, parse_id
+from signaling.files_api import download_url, origin, parse_id
+from signaling.recordings import Recordings
 
 RSP_OK, RSP_NO_PERMISSION, RSP_NO_ACCOUNT, RSP_BAD_SECRET, RSP_BAD_PARAM, RSP_UNKNOWN = range(6)
 CTIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -86,12 +86,10 @@ def _directory(value: Any) -> str | None:
 
 
 class Netdisk:
-    def __init__(
-        self, config: Config, index: RecordingIndex, store: ObjectStore | None = None
-    ) -> None:
+    def __init__(self, config: Config, recordings: Recordings) -> None:
         self._config = config
-        self._index = index
-        self._store = store
+        self._recordings = recordings
+        self._index = recordings.index
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -172,7 +170,7 @@ class Netdisk:
                 raise NetdiskError(RSP_BAD_PARAM, "FileName or FileID is required")
             if rec is None:
                 raise NetdiskError(RSP_BAD_PARAM, "no such file")
-            await delete_recording(self._index, rec, self._store)
+            await self._recordings.delete(rec, "netdisk")
         except NetdiskError as exc:
             return _answer(request_id, exc.code, exc.desc)
         except CloudrecError as exc:

@@ -32,6 +32,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "a grant is missing",
         404: "not found",
         409: "conflict (already recording, file exists)",
+        500: "the server failed, or the room's recorder is reconnecting",
         501: "feature not enabled",
         503: "no recorder capacity",
         507: "disk or quota full",
@@ -168,6 +169,10 @@ SCHEMAS: dict[str, Any] = {
             "session": {**_STR, "description": "shared by the parts of one recording"},
             "part": {**_INT, "description": "1, or past it once the recording moved worker"},
             "stored": {"type": "boolean", "description": "whether it is in the object store"},
+            "expiresAt": {
+                "type": ["number", "null"],
+                "description": "when it is deleted (epoch s); null: as --retention-days says",
+            },
             "parts": {
                 "type": "array",
                 "description": "GET of one recording: every part of it, in order",
@@ -175,6 +180,36 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Expiry": {
+        "type": "object",
+        "required": ["expiresAt"],
+        "additionalProperties": False,
+        "properties": {
+            "expiresAt": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "maximum": 1e11,
+                "description": "epoch seconds; null: as the retention period says",
+            }
+        },
+    },
+    "Delivery": _record(
+        id={**_STR, "description": "the webhook-id header; RECORD_FINISH: sdk_..."},
+        type=_STR,
+        state={"type": "string", "enum": ["pending", "delivered", "givenUp"]},
+        attempts=_INT,
+        lastError=_STR,
+        createdAt=_NUM,
+        nextAttemptAt={"type": ["number", "null"]},
+        deliveredAt={"type": ["number", "null"]},
+        body={"type": "object", "description": "what is (or was) sent"},
+    ),
+    "DeliveryPage": _record(
+        deliveries={"type": "array", "items": _ref("Delivery")},
+        total=_INT,
+        page=_INT,
+        pageSize=_INT,
+    ),
     "Readiness": _record(ready={"type": "boolean"}, problems={"type": "array", "items": _STR}),
     "RecordingPage": _record(
         recordings={"type": "array", "items": _ref("Recording")},
@@ -232,6 +267,16 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_PAGING = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "pageSize",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+    },
+]
+
+
 def _page_params() -> list[dict[str, Any]]:
     return [
         {"name": "room", "in": "query", "schema": _STR},
@@ -254,12 +299,7 @@ def _page_params() -> list[dict[str, Any]]:
             "schema": _NUM,
             "description": "pin paging to recordings created by then (answer's asOf)",
         },
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {
-            "name": "pageSize",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
+        *_PAGING,
     ]
 
 
@@ -319,6 +359,22 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _MIXER_STATE, **_errors(401, 403)},
                 },
             },
+            f"{mixer}/pause": {
+                "parameters": [_ROOM],
+                "post": {
+                    "summary": "pauseSvrMixer: nothing of the room is recorded until resumed",
+                    "operationId": "pauseSvrMixer",
+                    "responses": {"200": _MIXER_STATE, **_errors(400, 401, 403, 500)},
+                },
+            },
+            f"{mixer}/resume": {
+                "parameters": [_ROOM],
+                "post": {
+                    "summary": "resumeSvrMixer: the files go on from where they paused",
+                    "operationId": "resumeSvrMixer",
+                    "responses": {"200": _MIXER_STATE, **_errors(400, 401, 403, 500)},
+                },
+            },
             "/api/v1/rooms/{room}": {
                 "parameters": [_ROOM],
                 "get": {
@@ -354,6 +410,40 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_record(deleted=_INT), "deleted"),
                         **_errors(400, 401, 403, 404),
+                    },
+                },
+                "patch": {
+                    "summary": "set when the recording is deleted",
+                    "operationId": "setRecordingExpiry",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Expiry")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("Recording"), "the recording"),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/webhooks/deliveries": {
+                "get": {
+                    "summary": "the webhook outbox, newest first: each delivery's attempts"
+                    " and last error (the API key only)",
+                    "operationId": "listWebhookDeliveries",
+                    "parameters": [
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["pending", "delivered", "givenUp"],
+                            },
+                        },
+                        *_PAGING,
+                    ],
+                    "responses": {
+                        "200": _json(_ref("DeliveryPage"), "a page"),
+                        **_errors(400, 401, 403),
                     },
                 },
             },

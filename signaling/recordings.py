@@ -1,12 +1,15 @@
 """Keeps the index in step with the mixer: every output's life, reported by the
-bot as svrMixerOutputInfo, becomes a row; a finished file fires the webhook."""
+bot as svrMixerOutputInfo, becomes a row and a webhook event; recordings past
+their expiry are deleted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 from cloudrec.config import Config
 from cloudrec.contract import OutputInfo
@@ -20,7 +23,13 @@ from cloudrec.storage.index import (
     RecordingIndex,
 )
 from cloudrec.storage.objects import ObjectStore, StoreError
-from cloudrec.storage.paths import recording_path, served_file
+from cloudrec.storage.paths import (
+    HLS_CONTAINER,
+    hls_segment_dir,
+    recording_path,
+    remove_recording_files,
+    served_file,
+)
 from cloudrec.storage.reconcile import probe_cut_short, settle_interrupted
 from cloudrec.storage.stored import adopt, settle_from_store
 from cloudrec.storage.uploading import UploadCounters, sweep, upload_closed
@@ -30,8 +39,26 @@ from cloudrec.wire import AUDIO_CODECS, OutputState, StartRequest, is_file_outpu
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+DAY_S = 86_400.0
 # How often files that failed to go up to the store are tried again.
 SWEEP_S = 30.0
+# The retention sweep wakes when the next recording expires, when an expiry is
+# set, and at least this often (expiries come from other nodes' rows too).
+EXPIRY_CHECK_S = 60.0
+EXPIRY_RETRY_S = 1.0
+# The webhook events of an output's states.
+OUTPUT_EVENTS = {
+    OutputState.CREATED: "output.started",
+    OutputState.CLOSED: "output.finished",
+    OutputState.ERR: "output.failed",
+    OutputState.UPLOADSUCCESS: "upload.finished",
+    OutputState.UPLOADERR: "upload.failed",
+}
+
+
+def stream_of(room: str, session: str) -> str:
+    """What orders webhook deliveries: one recording's events go in turn."""
+    return f"{room}/{session}"
 
 
 class Recordings:
@@ -47,10 +74,17 @@ class Recordings:
         self.webhook = webhook
         self.store = store
         self.upload_counters = UploadCounters()  # this node's own (the sweep's)
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._expiry_changed = asyncio.Event()
+        days = config.retention_days
+        self._retention_s = days * DAY_S if days > 0 else None
 
-    def start_sweeping(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_forever())
+    def start(self) -> None:
+        """The background work: the retention sweep; with a store, sending up
+        what did not go up."""
+        self._tasks.append(asyncio.create_task(self._expire_forever()))
+        if self.store is not None:
+            self._tasks.append(asyncio.create_task(self._sweep_forever()))
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -58,10 +92,11 @@ class Recordings:
             await self.sweep()
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
         if self.store is not None:
             await self.store.close()
         self.index.close()
@@ -105,6 +140,7 @@ class Recordings:
         name, size, duration = info.file_name, info.file_size, info.duration
         if request is not None and not is_file_output(request, name):
             return  # a live push: nothing is kept
+        stream = stream_of(room, session)
         if info.state is OutputState.CREATED and request is not None:
             self._created(room, request, info.id, name, session, part)
         elif info.state is OutputState.WRITING:
@@ -112,15 +148,72 @@ class Recordings:
         elif info.state is OutputState.CLOSED:
             rec = self.index.finish(name, FINISHED, size, duration)
             if rec is not None:
-                self.webhook.record_finished(rec.room, rec.directory, rec.base_name)
+                self.webhook.record_finished(stream, rec.room, rec.directory, rec.base_name)
+            self._expiry_changed.set()  # it may be due already
         elif info.state is OutputState.ERR:
             self.index.finish(name, FAILED, size, duration, info.err_code)
+            self._expiry_changed.set()
         elif info.state is OutputState.UPLOADSUCCESS and self.store is not None:
             rec = self.index.by_name(name)
             if rec is not None:
                 self.index.stored(rec.id, self.store.config.key(name))
         elif info.state is OutputState.UPLOADERR:
             log.warning("%s did not go up to the store; it stays on its disk, retried", name)
+        kind = OUTPUT_EVENTS.get(info.state)
+        rec = self.index.by_name(name) if kind is not None else None
+        if kind is not None and rec is not None:
+            self.webhook.event(kind, stream, {**_about(rec), "output": info.event()})
+
+    # -- deleting --------------------------------------------------------------------
+
+    async def delete(self, rec: Recording, reason: str) -> None:
+        """The file (and its object), then the row; a recording still being
+        written is refused. ``reason``: who or what deleted it, as the event says."""
+        if rec.state == RECORDING:
+            raise CloudrecError(
+                ErrorCode.PERMISSIONDENIED, f"recording {rec.id} is still being written"
+            )
+        if self.store is not None and rec.object_key:
+            keys = [rec.object_key]
+            if rec.container == HLS_CONTAINER:
+                folder = hls_segment_dir(Path(rec.path)).name
+                segments = self.store.config.key(rec.directory + folder + "/")
+                keys += [key for key, _ in await self.store.keys(segments)]
+            await self.store.delete(keys)
+        remove_recording_files(Path(rec.path))
+        self.index.delete(rec.id)
+        log.info("recording %d (%s) deleted by %s", rec.id, rec.file_name, reason)
+        self.webhook.event(
+            "recording.deleted",
+            stream_of(rec.room, rec.session or f"recording-{rec.id}"),
+            {**_about(rec), "reason": reason},
+        )
+
+    def expire_at(self, rec: Recording, when: float | None) -> None:
+        """The recording is deleted at ``when`` (epoch seconds); None: as the
+        retention period says."""
+        self.index.expire_at(rec.id, when)
+        self._expiry_changed.set()
+
+    async def expire(self) -> None:
+        """Deletes every recording past its expiry (none still being written)."""
+        for rec in self.index.expired(time.time(), self._retention_s):
+            try:
+                await self.delete(rec, "retention")
+            except StoreError as exc:  # OSError among them
+                log.warning("expired recording %d not deleted yet: %s", rec.id, exc)
+
+    async def _expire_forever(self) -> None:
+        while True:
+            self._expiry_changed.clear()
+            await self.expire()
+            wait = EXPIRY_CHECK_S
+            upcoming = self.index.next_expiry(self._retention_s)
+            if upcoming is not None:
+                # Not at once again: a file that could not be deleted waits a little.
+                wait = min(wait, max(EXPIRY_RETRY_S, upcoming - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._expiry_changed.wait(), wait)
 
     def being_recorded(self, room: str) -> list[Recording]:
         return [rec for rec in self.index.all() if rec.room == room and rec.state == RECORDING]
@@ -129,6 +222,11 @@ class Recordings:
         """Files whose bot died mid-recording are settled now as a restart would
         settle them ('interrupted' with their real length), not left 'recording'."""
         for rec in lost:
+            self.webhook.event(
+                "output.failed",
+                stream_of(rec.room, rec.session),
+                {**_about(rec), "interrupted": True},
+            )
             path = Path(rec.path)
             if served_file(self._config.recordings_dir, path) is None:
                 # Its disk is elsewhere, or gone: what reached the store is the part.
@@ -189,3 +287,15 @@ class Recordings:
             session=session,
             part=part,
         )
+
+
+def _about(rec: Recording) -> dict[str, Any]:
+    """Which recording a webhook event is of."""
+    return {
+        "room": rec.room,
+        "session": rec.session,
+        "mixerId": rec.mixer_id,
+        "recordingId": rec.id,
+        "fileName": rec.file_name,
+        "part": rec.part,
+    }

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from cloudrec.auth import valid_webhook_secret
 from cloudrec.config import X264_PRESETS, Config, ConfigError, with_credentials
 from cloudrec.storage.index import RecordingIndex
 from cloudrec.storage.objects import open_store
+from cloudrec.storage.outbox import Outbox
 from cloudrec.storage.reconcile import reconcile
 from cloudrec.storage.stored import reconcile_store
 from cloudrec.storage.webhook import Webhook
@@ -55,6 +57,10 @@ async def start_server(config: Config) -> RunningServer:
         raise ConfigError(
             f"--dev serves without any access control: loopback only, not {config.host}"
         )
+    if config.webhook_secret and not valid_webhook_secret(config.webhook_secret):
+        raise ConfigError("--webhook-secret must be whsec_ followed by base64 of 24 to 64 bytes")
+    if config.retention_days < 0:
+        raise ConfigError("--retention-days must be 0 (keep) or more")
     if config.x264_preset not in X264_PRESETS:
         raise ConfigError(
             f"--x264-preset must be one of {', '.join(X264_PRESETS)}, not {config.x264_preset!r}"
@@ -95,12 +101,13 @@ async def start_server(config: Config) -> RunningServer:
         found.missing,
         found.unplayable,
     )
-    webhook = Webhook(config.webhook_url, config.api_key, config.api_secret)
+    webhook = Webhook(config, Outbox(config.index_path) if config.webhook_url else None)
     recordings = Recordings(config, index, webhook, store)
     if store is not None:
         settled = await reconcile_store(index, store, recordings.scratch, recording)
         log.info("index: %d settled from bucket %s", settled, config.s3_bucket)
-        recordings.start_sweeping()
+    recordings.start()
+    webhook.start()
     app = make_app(config, launcher, recordings, metrics)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -108,7 +115,8 @@ async def start_server(config: Config) -> RunningServer:
         await web.TCPSite(runner, config.host, config.port).start()
     except OSError as exc:
         await runner.cleanup()
-        index.close()
+        await webhook.close()
+        await recordings.close()
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(
                 f"port {config.port} on {config.host} is in use (another cloudrec?): "

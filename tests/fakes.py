@@ -129,7 +129,7 @@ def memory_server(data_dir: Path, **overrides: Any) -> MemoryServer:
     config = Config(data_dir=data_dir, api_key=API_KEY, api_secret=API_SECRET, **overrides)
     rooms = RoomRegistry(config.max_rooms, config.max_peers_per_room, config.max_message_bytes)
     index = RecordingIndex(config.index_path)
-    recordings = Recordings(config, index, Webhook("", API_KEY, API_SECRET))
+    recordings = Recordings(config, index, Webhook(config, None))
     launcher = MemoryLauncher(rooms)
     resources = ResourceStore(config.resources_dir)
     control = MixerControl(config, rooms, launcher, recordings, resources)

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     error       INTEGER NOT NULL DEFAULT 0,
     session     TEXT    NOT NULL DEFAULT '',
     part        INTEGER NOT NULL DEFAULT 1,
-    object_key  TEXT    NOT NULL DEFAULT ''
+    object_key  TEXT    NOT NULL DEFAULT '',
+    expires_at  REAL
 );
 CREATE INDEX IF NOT EXISTS recordings_room ON recordings (room, created_at);
 CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at, id);
@@ -45,6 +46,7 @@ ADDED_COLUMNS = {
     "session": "TEXT NOT NULL DEFAULT ''",
     "part": "INTEGER NOT NULL DEFAULT 1",
     "object_key": "TEXT NOT NULL DEFAULT ''",
+    "expires_at": "REAL",
 }
 
 # Row states. "interrupted": the recorder died mid-way; the file plays up to its
@@ -83,6 +85,7 @@ class Recording:
     session: str = ""
     part: int = 1
     object_key: str = ""  # its object in the store, once there ("" on disk only)
+    expires_at: float | None = None  # set for this recording; else the retention's
 
     @property
     def directory(self) -> str:
@@ -116,6 +119,7 @@ class Recording:
             "session": self.session,
             "part": self.part,
             "stored": bool(self.object_key),
+            "expiresAt": self.expires_at,
         }
 
 
@@ -224,6 +228,28 @@ class RecordingIndex:
         self._db.execute(
             "UPDATE recordings SET object_key = ? WHERE id = ?", (object_key, recording_id)
         )
+
+    def expire_at(self, recording_id: int, when: float | None) -> None:
+        """None: as the retention period says."""
+        self._db.execute("UPDATE recordings SET expires_at = ? WHERE id = ?", (when, recording_id))
+
+    def expired(self, now: float, retention_s: float | None) -> list[Recording]:
+        """Recordings past their own expiry, or, without one, older than
+        ``retention_s``; never one still being written."""
+        rows = self._db.execute(
+            "SELECT * FROM recordings WHERE state != ?"
+            " AND COALESCE(expires_at, created_at + ?) <= ? ORDER BY id",
+            (RECORDING, retention_s, now),
+        )
+        return [Recording(**r) for r in rows]
+
+    def next_expiry(self, retention_s: float | None) -> float | None:
+        """When the next recording not being written expires, if any does."""
+        (when,) = self._db.execute(
+            "SELECT MIN(COALESCE(expires_at, created_at + ?)) FROM recordings WHERE state != ?",
+            (retention_s, RECORDING),
+        ).fetchone()
+        return None if when is None else float(when)
 
     def get(self, recording_id: int) -> Recording | None:
         row = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,)).fetchone()
