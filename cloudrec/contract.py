@@ -108,14 +108,30 @@ def contents_from_wire(raw: Sequence[Wire]) -> tuple[MixerContents, ...]:
 def _output_to_wire(spec: OutputSpec) -> Wire:
     if spec.type is OutputType.LIVE:
         return {"type": int(spec.type), "liveUrl": spec.filename, "errRetryTimes": spec.retries}
-    return {"type": int(spec.type), "filename": spec.filename}
+    out: Wire = {"type": int(spec.type), "filename": spec.filename}
+    # Only what was asked for: a request without them reads as the SDK writes it.
+    for key, value in (
+        ("interval", spec.interval),
+        ("maxFileSeconds", spec.max_seconds),
+        ("maxFileBytes", spec.max_bytes),
+    ):
+        if value:
+            out[key] = value
+    return out
 
 
 def _output_from_wire(raw: Wire) -> OutputSpec:
     if raw["type"] == OutputType.LIVE:
         return OutputSpec(OutputType.LIVE, raw["liveUrl"], "flv", raw["errRetryTimes"])
     name = raw["filename"]
-    return OutputSpec(OutputType.FILE, name, name.rsplit(".", 1)[-1].lower())
+    return OutputSpec(
+        OutputType.FILE,
+        name,
+        name.rsplit(".", 1)[-1].lower(),
+        max_seconds=raw.get("maxFileSeconds", 0),
+        max_bytes=raw.get("maxFileBytes", 0),
+        interval=raw.get("interval", 0),
+    )
 
 
 def request_to_wire(request: StartRequest) -> Wire:

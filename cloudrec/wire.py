@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 from functools import cached_property
 from typing import Any
@@ -79,6 +79,15 @@ class OutputState(IntEnum):
 
 MAX_TEXT_LENGTH = 2000
 VIDEO_CONTAINERS = frozenset({"mp4", "ts", "flv", "mkv", "m3u8"})
+# A snapshot output: a JPEG of the composite every ``interval`` seconds.
+SNAPSHOT_CONTAINER = "jpg"
+DEFAULT_SNAPSHOT_INTERVAL_S = 10
+MAX_SNAPSHOT_INTERVAL_S = 3600
+# Split files: a part at least this long or large, at most a day.
+MIN_FILE_SECONDS = 1
+MAX_FILE_SECONDS = 24 * 3600
+MIN_FILE_BYTES = 64 << 10
+MAX_FILE_BYTES = 1 << 40
 MAX_FILENAME_BYTES = 255
 # One name between slashes: the file system's NAME_MAX, less the room the
 # recorder needs beside it ("." + name + ".segments" for an HLS playlist).
@@ -139,7 +148,7 @@ class MixerCfg:
     def file_types(self) -> frozenset[str]:
         if self.video is None:
             return frozenset({AUDIO_CONTAINERS[self.audio.format]})
-        return VIDEO_CONTAINERS
+        return VIDEO_CONTAINERS | {SNAPSHOT_CONTAINER}
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,14 @@ class OutputSpec:
     filename: str  # a file name, or the URL of a live push
     container: str
     retries: int = 0  # errRetryTimes of a live push
+    # A file goes on in a new part past either (0: never); not a playlist's.
+    max_seconds: int = 0
+    max_bytes: int = 0
+    interval: int = 0  # a snapshot output's seconds between pictures
+
+    @property
+    def splits(self) -> bool:
+        return bool(self.max_seconds or self.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -489,7 +506,7 @@ def individual_spec(spec: OutputSpec, user: str) -> OutputSpec:
         f"filename for user '{user}'",
         frozenset({spec.container}),
     )
-    return OutputSpec(spec.type, filename, container, spec.retries)
+    return replace(spec, filename=filename, container=container)
 
 
 def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[MixerOutputs, ...]:
@@ -554,12 +571,41 @@ def parse_outputs(raw: Any, cfgs: Sequence[MixerCfg], limits: Limits) -> tuple[M
                     ErrorCode.FILEALREADYEXISTS, f"{opath}.filename '{filename}' is used twice"
                 )
             seen_files.add(filename)
-            specs.append(OutputSpec(OutputType.FILE, filename, container))
+            specs.append(_file_spec(oobj, opath, filename, container))
         result.append(MixerOutputs(mixer_id, tuple(specs)))
     missing = [c.id for c in cfgs if all(o.id != c.id for o in result)]
     if missing:
         raise param_error(f"outputs has no entry for mixer id '{missing[0]}'")
     return tuple(result)
+
+
+def _file_spec(obj: Mapping[str, Any], path: str, filename: str, container: str) -> OutputSpec:
+    """A file output's own limits: a snapshot's interval, a file's split points."""
+    if container == SNAPSHOT_CONTAINER:
+        for key in ("maxFileSeconds", "maxFileBytes"):
+            if key in obj:
+                raise param_error(f"{path}.{key}: a snapshot output (.jpg) is not split")
+        interval = _int(obj, "interval", path, DEFAULT_SNAPSHOT_INTERVAL_S)
+        _in_range(interval, 1, MAX_SNAPSHOT_INTERVAL_S, f"{path}.interval")
+        return OutputSpec(OutputType.FILE, filename, container, interval=interval)
+    if "interval" in obj:
+        raise param_error(f"{path}.interval is for a snapshot output (.jpg) only")
+    limits = {}
+    for key, lo, hi in (
+        ("maxFileSeconds", MIN_FILE_SECONDS, MAX_FILE_SECONDS),
+        ("maxFileBytes", MIN_FILE_BYTES, MAX_FILE_BYTES),
+    ):
+        if key in obj:
+            if container == "m3u8":
+                raise param_error(f"{path}.{key}: a playlist (.m3u8) is segmented already")
+            limits[key] = _in_range(_int(obj, key, path), lo, hi, f"{path}.{key}")
+    return OutputSpec(
+        OutputType.FILE,
+        filename,
+        container,
+        max_seconds=limits.get("maxFileSeconds", 0),
+        max_bytes=limits.get("maxFileBytes", 0),
+    )
 
 
 def parse_start(cfgs: Any, contents: Any, outputs: Any, limits: Limits) -> StartRequest:
@@ -588,6 +634,12 @@ def first_part_name(name: str) -> str:
     return _PART_SUFFIX.sub(r"\2", name)
 
 
+def part_of(name: str) -> int:
+    """Which part of its recording the file ``name`` is (1 for the first)."""
+    found = _PART_SUFFIX.search(name)
+    return int(found.group(1)) if found else 1
+
+
 def request_for_part(request: StartRequest, part: int) -> StartRequest:
     """The same recording, its files renamed for ``part``; live pushes go on
     to the same URL."""
@@ -595,7 +647,7 @@ def request_for_part(request: StartRequest, part: int) -> StartRequest:
         MixerOutputs(
             mixer.id,
             tuple(
-                OutputSpec(spec.type, part_name(spec.filename, part), spec.container, spec.retries)
+                replace(spec, filename=part_name(spec.filename, part))
                 if spec.type is OutputType.FILE
                 else spec
                 for spec in mixer.output
@@ -616,8 +668,9 @@ def is_file_output(request: StartRequest, name: str) -> bool:
 
 
 def _names_file(template: str, name: str) -> bool:
-    """A file name, or a mode-1 template ("/d/{userid}.mp4") that names it."""
+    """A file name (or a later part of it), or a mode-1 template
+    ("/d/{userid}.mp4") that names it."""
     if USER_SLOT not in template:
-        return template == name
+        return first_part_name(template) == first_part_name(name)
     head, _, tail = template.partition(USER_SLOT)
     return name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail)

@@ -19,7 +19,7 @@ import av.container
 from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.contract import OutputInfo
 from cloudrec.storage.fragments import FRAGMENTED_MP4, trim_to_whole_fragments
-from cloudrec.storage.paths import HLS_SEGMENT_PATTERN, hls_segment_dir, hls_segments
+from cloudrec.storage.paths import HLS_SEGMENT_PATTERN, segment_dir, segments
 from cloudrec.wire import AudioCfg, AudioFormat, OutputSpec, OutputState, VideoCfg
 
 AUDIO_RATE = 48_000
@@ -58,9 +58,12 @@ _FORMAT_OPTIONS = {
 class Output(Protocol):
     """A destination of one mixer's encoded mix: a file, or a live push."""
 
-    mixer_id: str
-    spec: OutputSpec
-    state: OutputState
+    @property
+    def mixer_id(self) -> str: ...
+    @property
+    def spec(self) -> OutputSpec: ...
+    @property
+    def state(self) -> OutputState: ...
 
     def write_video(self, frame: av.VideoFrame) -> None: ...
     def write_audio(self, frame: av.AudioFrame) -> None: ...
@@ -77,7 +80,7 @@ def hls_options(playlist: Path) -> dict[str, str]:
     EXT-X-ENDLIST on close, so it plays both live and afterwards. Segments go
     into the playlist's own folder (reserved with it, storage/paths.py), which
     the playlist names relative to itself."""
-    folder = hls_segment_dir(playlist)
+    folder = segment_dir(playlist)
     return {
         "hls_time": str(HLS_SEGMENT_S),
         "hls_list_size": "0",
@@ -231,6 +234,22 @@ class FileOutput:
         self.state = OutputState.ERR
 
     @property
+    def has_audio(self) -> bool:
+        return self._audio is not None
+
+    @property
+    def audio_frame_size(self) -> int:
+        """Samples in a frame of the sound's codec (0: any number, as PCM)."""
+        return self._audio.codec_context.frame_size if self._audio is not None else 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (a playlist: itself alone)."""
+        with contextlib.suppress(OSError):
+            return os.path.getsize(self.path)
+        return 0
+
+    @property
     def duration_ms(self) -> int:
         """The video's length where there is video (audio may run a frame over)."""
         if self.video_cfg is not None:
@@ -238,7 +257,7 @@ class FileOutput:
         return self._audio_samples * 1000 // AUDIO_RATE
 
     def info(self) -> OutputInfo:
-        files = [self.path, *(hls_segments(self.path) if self.spec.container == "m3u8" else ())]
+        files = [self.path, *segments(self.path)]
         size = 0
         for file in files:
             with contextlib.suppress(OSError):

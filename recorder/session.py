@@ -17,6 +17,7 @@ from cloudrec.sources import SoundId, SourceId
 from cloudrec.storage.paths import check_free_disk, recording_path, remove_recording_files, reserve
 from cloudrec.whiteboard import Board
 from cloudrec.wire import (
+    SNAPSHOT_CONTAINER,
     Content,
     ContentType,
     KeepAspect,
@@ -37,6 +38,8 @@ from recorder.live import LiveOutput
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, Output
 from recorder.pauses import Pauses
+from recorder.snapshots import SnapshotOutput
+from recorder.split import SplitFile
 from recorder.tracks import VIDEO_DELAY_S, TrackRegistry
 
 log = logging.getLogger(__name__)
@@ -138,7 +141,7 @@ class RecordingSession:
         except Exception as exc:
             for made in created:
                 made.fail(0)
-                if isinstance(made, FileOutput):
+                if isinstance(made, FileOutput | SnapshotOutput | SplitFile):
                     remove_recording_files(made.path)
             self.mixers.clear()
             if isinstance(exc, CloudrecError):
@@ -156,22 +159,44 @@ class RecordingSession:
     ) -> list[Output]:
         outputs: list[Output] = []
         for spec in specs:
+            output: Output
             if spec.type is OutputType.LIVE:
-                output: Output = LiveOutput(
-                    cfg.id, spec, cfg.video, self._from_worker, self._x264_preset
-                )
-            else:
+                output = LiveOutput(cfg.id, spec, cfg.video, self._from_worker, self._x264_preset)
+            elif spec.container == SNAPSHOT_CONTAINER:
+                assert cfg.video is not None  # the wire allows .jpg with video only
                 path = recording_path(self._recordings_dir, spec.filename)
                 reserve(path, spec.filename)
-                try:
-                    audio = cfg.audio if cfg.has_audio else None
-                    output = FileOutput(cfg.id, spec, path, cfg.video, audio, self._x264_preset)
-                except Exception:
-                    remove_recording_files(path)
-                    raise
+                output = SnapshotOutput(cfg.id, spec, path, cfg.video)
+            elif spec.splits:
+                first = self._file(cfg, spec)
+                output = SplitFile(first, self._part_opener(cfg), cfg.video, self._from_worker)
+            else:
+                output = self._file(cfg, spec)
             created.append(output)
             outputs.append(output)
         return outputs
+
+    def _file(self, cfg: MixerCfg, spec: OutputSpec) -> FileOutput:
+        path = recording_path(self._recordings_dir, spec.filename)
+        reserve(path, spec.filename)
+        try:
+            audio = cfg.audio if cfg.has_audio else None
+            return FileOutput(cfg.id, spec, path, cfg.video, audio, self._x264_preset)
+        except Exception:
+            remove_recording_files(path)
+            raise
+
+    def _part_opener(self, cfg: MixerCfg) -> Callable[[OutputSpec], FileOutput]:
+        """How a split file opens each part (on the mixer's thread, mid-recording:
+        a part that cannot be made fails its output as a full disk would)."""
+
+        def open_part(spec: OutputSpec) -> FileOutput:
+            try:
+                return self._file(cfg, spec)
+            except CloudrecError as exc:
+                raise OSError(exc.message) from exc
+
+        return open_part
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -14,23 +14,22 @@ from cloudrec.auth import check_download, sign_download
 from cloudrec.config import Config
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.index import Recording
-from cloudrec.storage.paths import HLS_CONTAINER, HLS_SEGMENT, hls_segment_dir, served_file
+from cloudrec.storage.media_types import CONTENT_TYPES, content_type
+from cloudrec.storage.objects import ObjectStore
+from cloudrec.storage.paths import (
+    HLS_CONTAINER,
+    SNAPSHOT_CONTAINER,
+    is_segment_name,
+    segment_dir,
+    segments,
+    served_file,
+)
 from cloudrec.storage.posters import poster_jpeg
 from signaling.bodies import json_object
 from signaling.http_auth import identity
 from signaling.recordings import Recordings
 
 MAX_PAGE_SIZE = 100
-CONTENT_TYPES = {
-    "mp4": "video/mp4",
-    "ts": "video/mp2t",
-    "flv": "video/x-flv",
-    "mkv": "video/x-matroska",
-    "m4a": "audio/mp4",
-    "m3u8": "application/vnd.apple.mpegurl",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-}
 
 
 def origin(request: web.Request) -> str:
@@ -136,7 +135,7 @@ def file_response(config: Config, rec: Recording) -> web.FileResponse:
     return web.FileResponse(
         recorded_file(config, rec),
         headers={
-            "Content-Type": CONTENT_TYPES.get(rec.container, "application/octet-stream"),
+            "Content-Type": content_type(rec.file_name),
             "Content-Disposition": content_disposition(rec.base_name),
         },
     )
@@ -151,21 +150,32 @@ def content_disposition(name: str) -> str:
 
 
 def valid_segment(rec: Recording, folder: str, name: str) -> bool:
-    """Whether ``folder/name`` can be a segment of the HLS recording ``rec``."""
-    return (
-        rec.container == HLS_CONTAINER
-        and folder == hls_segment_dir(Path(rec.path)).name
-        and HLS_SEGMENT.match(name) is not None
-    )
+    """Whether ``folder/name`` can be a segment of the HLS recording ``rec``,
+    or one of the pictures of the snapshot output ``rec``."""
+    path = Path(rec.path)
+    return folder == segment_dir(path).name and is_segment_name(path, name)
 
 
 def segment_file(config: Config, rec: Recording, folder: str, name: str) -> Path:
-    """One segment of an HLS recording, found in that recording's own folder."""
+    """One segment of an HLS recording (or a picture of snapshots), found in
+    that recording's own folder."""
     if valid_segment(rec, folder, name):
-        found = served_file(config.recordings_dir, hls_segment_dir(Path(rec.path)) / name)
+        found = served_file(config.recordings_dir, segment_dir(Path(rec.path)) / name)
         if found is not None:
             return found
     raise CloudrecError(ErrorCode.FILEORDIRECTORYNOTEXISTS, f"no segment '{folder}/{name}'")
+
+
+async def pictures(rec: Recording, store: ObjectStore | None) -> list[str]:
+    """A snapshot output's pictures, in order, each named as the segment route
+    serves it (``.../recordings/{id}/{folder}/{name}``); from ``store`` if given."""
+    folder = segment_dir(Path(rec.path)).name
+    if store is not None:
+        keys = await store.keys(store.config.key(f"{rec.directory}{folder}/"))
+        names = [key.rsplit("/", 1)[-1] for key, _ in keys]
+    else:
+        names = [p.name for p in segments(Path(rec.path))]
+    return [f"{folder}/{name}" for name in names if valid_segment(rec, folder, name)]
 
 
 class FilesApi:
@@ -241,7 +251,11 @@ class FilesApi:
         parts = [
             {"id": p.id, "part": p.part, "fileName": p.file_name} for p in self._index.parts(rec)
         ]
-        return web.json_response({**self._json(request, rec), "parts": parts})
+        answer = {**self._json(request, rec), "parts": parts}
+        if rec.container == SNAPSHOT_CONTAINER:
+            store = self._store if self._from_store(rec) else None
+            answer["pictures"] = await pictures(rec, store)
+        return web.json_response(answer)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(self._visible(request))
@@ -293,7 +307,7 @@ class FilesApi:
             if url is not None:
                 raise web.HTTPFound(url)
         path = segment_file(self._config, rec, folder, name)
-        return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES["ts"]})
+        return web.FileResponse(path, headers={"Content-Type": content_type(name)})
 
     async def poster(self, request: web.Request) -> web.Response:
         """A picture of a video recording (JPEG), for a list of recordings."""

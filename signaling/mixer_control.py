@@ -29,7 +29,15 @@ from cloudrec.contract import (
 )
 from cloudrec.errors import CloudrecError, ErrorCode
 from cloudrec.storage.resources import ResourceStore
-from cloudrec.wire import MixerState, OutputType, StartRequest, parse_contents, parse_start
+from cloudrec.wire import (
+    MixerState,
+    OutputState,
+    OutputType,
+    StartRequest,
+    parse_contents,
+    parse_start,
+    part_of,
+)
 from signaling.metrics import ControlMetrics
 from signaling.recordings import Recordings, stream_of
 from signaling.resources_api import check_pictures
@@ -416,10 +424,13 @@ class MixerControl:
         said = bot_message(message)
         if isinstance(said, OutputInfo):
             mixer.outputs[said.key] = said
-            self._recordings.on_output_info(
-                mixer.room, mixer.part_request, said, mixer.session, mixer.part
-            )
+            self._recordings.on_output_info(mixer.room, mixer.part_request, said, mixer.session)
             await self._emit(mixer.room, "svrMixerOutputInfo", said.event())
+            if said.state is OutputState.CREATED and part_of(said.file_name) > mixer.part:
+                # A file split into a later part: a recording moved to another
+                # worker goes on past it.
+                mixer.part = part_of(said.file_name)
+                await self._remember(mixer)
         elif isinstance(said, MixerStats):
             self.metrics.count_stats(mixer.stats, said)
             mixer.stats = said

@@ -173,6 +173,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["number", "null"],
                 "description": "when it is deleted (epoch s); null: as --retention-days says",
             },
+            "pictures": {
+                "type": "array",
+                "description": "GET of a snapshot output (.jpg): its pictures in order, each"
+                " served at /api/v1/recordings/{id}/{picture}",
+                "items": _STR,
+            },
             "parts": {
                 "type": "array",
                 "description": "GET of one recording: every part of it, in order",

@@ -24,17 +24,24 @@ from cloudrec.storage.index import (
 )
 from cloudrec.storage.objects import ObjectStore, StoreError
 from cloudrec.storage.paths import (
-    HLS_CONTAINER,
-    hls_segment_dir,
+    has_segments,
     recording_path,
     remove_recording_files,
+    segment_dir,
     served_file,
 )
 from cloudrec.storage.reconcile import probe_cut_short, settle_interrupted
 from cloudrec.storage.stored import adopt, settle_from_store
 from cloudrec.storage.uploading import UploadCounters, sweep, upload_closed
 from cloudrec.storage.webhook import Webhook
-from cloudrec.wire import AUDIO_CODECS, OutputState, StartRequest, is_file_output
+from cloudrec.wire import (
+    AUDIO_CODECS,
+    SNAPSHOT_CONTAINER,
+    OutputState,
+    StartRequest,
+    is_file_output,
+    part_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +141,15 @@ class Recordings:
         request: StartRequest | None,
         info: OutputInfo,
         session: str = "",
-        part: int = 1,
     ) -> None:
-        """``session`` and ``part`` tie a file to the other parts of its recording."""
+        """``session`` ties a file to the other parts of its recording (its
+        name says which part it is)."""
         name, size, duration = info.file_name, info.file_size, info.duration
         if request is not None and not is_file_output(request, name):
             return  # a live push: nothing is kept
         stream = stream_of(room, session)
         if info.state is OutputState.CREATED and request is not None:
-            self._created(room, request, info.id, name, session, part)
+            self._created(room, request, info.id, name, session)
         elif info.state is OutputState.WRITING:
             self.index.progress(name, size, duration)
         elif info.state is OutputState.CLOSED:
@@ -175,8 +182,8 @@ class Recordings:
             )
         if self.store is not None and rec.object_key:
             keys = [rec.object_key]
-            if rec.container == HLS_CONTAINER:
-                folder = hls_segment_dir(Path(rec.path)).name
+            if has_segments(Path(rec.path)):
+                folder = segment_dir(Path(rec.path)).name
                 segments = self.store.config.key(rec.directory + folder + "/")
                 keys += [key for key, _ in await self.store.keys(segments)]
             await self.store.delete(keys)
@@ -267,25 +274,27 @@ class Recordings:
             log.warning("the store sweep stopped: %s", exc)
 
     def _created(
-        self, room: str, request: StartRequest, mixer_id: str, name: str, session: str, part: int
+        self, room: str, request: StartRequest, mixer_id: str, name: str, session: str
     ) -> None:
         cfg = next((c for c in request.cfgs if c.id == mixer_id), None)
         if cfg is None or self.index.by_name(name) is not None:
             return
         video = cfg.video
+        container = name.rsplit(".", 1)[-1].lower()
+        pictures = container == SNAPSHOT_CONTAINER
         self.index.add(
             room=room,
             mixer_id=mixer_id,
             file_name=name,
             path=recording_path(self._config.recordings_dir, name),
-            container=name.rsplit(".", 1)[-1].lower(),
-            video_codec="h264" if video else None,
-            audio_codec=AUDIO_CODECS[cfg.audio.format] if cfg.has_audio else None,
+            container=container,
+            video_codec=("mjpeg" if pictures else "h264") if video else None,
+            audio_codec=AUDIO_CODECS[cfg.audio.format] if cfg.has_audio and not pictures else None,
             width=video.width if video else None,
             height=video.height if video else None,
             fps=float(video.frame_rate) if video else None,
             session=session,
-            part=part,
+            part=part_of(name),
         )
 
 

@@ -54,9 +54,11 @@ REQUESTS: list[dict[str, Any]] = [
                 "output": [
                     {"type": 0, "filename": "/x/v.m3u8"},
                     {"type": 1, "liveUrl": "rtmp://127.0.0.1/live/k", "errRetryTimes": 2},
+                    {"type": 0, "filename": "/x/v.jpg", "interval": 30},
+                    {"type": 0, "filename": "/x/v.mp4", "maxFileSeconds": 60},
                 ],
             },
-            {"id": "a", "output": [{"type": 0, "filename": "/x/a.mp3"}]},
+            {"id": "a", "output": [{"type": 0, "filename": "/x/a.mp3", "maxFileBytes": 1 << 30}]},
             {"id": "m", "output": [{"type": 0, "filename": "/x/{userid}.mkv"}]},
         ],
     },

@@ -17,8 +17,29 @@ from pathlib import Path
 from cloudrec.errors import CloudrecError, ErrorCode
 
 HLS_CONTAINER = "m3u8"
-HLS_SEGMENT = re.compile(r"^[0-9]{5}\.ts$")
 HLS_SEGMENT_PATTERN = "%05d.ts"  # FFmpeg's name for the segments it writes
+SNAPSHOT_CONTAINER = "jpg"
+SNAPSHOT_PATTERN = "%05d.jpg"  # a snapshot output's pictures, in order
+# Recordings made of many files keep them in a folder of their own: an HLS
+# playlist its segments, a snapshot output its pictures.
+SEGMENT_NAMES = {
+    HLS_CONTAINER: re.compile(r"^[0-9]{5}\.ts$"),
+    SNAPSHOT_CONTAINER: re.compile(r"^[0-9]{5}\.jpg$"),
+}
+
+
+def container_of(path: Path) -> str:
+    return path.suffix.lstrip(".").lower()
+
+
+def has_segments(path: Path) -> bool:
+    return container_of(path) in SEGMENT_NAMES
+
+
+def is_segment_name(path: Path, name: str) -> bool:
+    """Whether ``name`` can be one of the files of the recording at ``path``."""
+    pattern = SEGMENT_NAMES.get(container_of(path))
+    return pattern is not None and pattern.match(name) is not None
 
 
 def recording_path(recordings_dir: Path, filename: str) -> Path:
@@ -36,28 +57,29 @@ def recording_path(recordings_dir: Path, filename: str) -> Path:
     return path
 
 
-def hls_segment_dir(playlist: Path) -> Path:
-    """``x/demo.m3u8`` -> ``x/.demo.m3u8.segments``: a folder of the playlist's
+def segment_dir(path: Path) -> Path:
+    """``x/demo.m3u8`` -> ``x/.demo.m3u8.segments``: a folder of the recording's
     own, named as no output can be (cloudrec/wire.py refuses a leading '.'), so
     no other recording's name can reach its segments."""
-    return playlist.with_name(f".{playlist.name}.segments")
+    return path.with_name(f".{path.name}.segments")
 
 
-def hls_segments(playlist: Path) -> list[Path]:
-    """The segments the recorder wrote for ``playlist``, in order; never a link."""
-    folder = hls_segment_dir(playlist)
-    if folder.is_symlink() or not folder.is_dir():
+def segments(path: Path) -> list[Path]:
+    """The segments (or pictures) the recorder wrote for ``path``, in order;
+    never a link."""
+    folder = segment_dir(path)
+    if not has_segments(path) or folder.is_symlink() or not folder.is_dir():
         return []
     return sorted(
         p
         for p in folder.iterdir()
-        if HLS_SEGMENT.match(p.name) and not p.is_symlink() and p.is_file()
+        if is_segment_name(path, p.name) and not p.is_symlink() and p.is_file()
     )
 
 
 def reserve(path: Path, filename: str) -> None:
-    """Creates the file exclusively (and an HLS playlist's segment folder), so
-    two recordings never write one file; a link in its place is refused."""
+    """Creates the file exclusively (and the folder of a recording made of many
+    files), so two recordings never write one file; a link in its place is refused."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL fails on any existing name, a dangling symlink included.
@@ -69,9 +91,9 @@ def reserve(path: Path, filename: str) -> None:
     except OSError as exc:
         raise _create_error(exc, filename) from None
     os.close(fd)
-    if path.suffix == "." + HLS_CONTAINER:
+    if has_segments(path):
         try:
-            hls_segment_dir(path).mkdir()
+            segment_dir(path).mkdir()
         except OSError as exc:
             path.unlink(missing_ok=True)
             if isinstance(exc, FileExistsError):
@@ -94,11 +116,12 @@ def _create_error(exc: OSError, filename: str) -> CloudrecError:
 
 
 def remove_recording_files(path: Path) -> None:
-    """A recording's file and, for a playlist, its segments and their folder."""
-    if path.suffix == "." + HLS_CONTAINER:
-        for segment in hls_segments(path):
+    """A recording's file and, for a playlist or snapshots, its segments and
+    their folder."""
+    if has_segments(path):
+        for segment in segments(path):
             segment.unlink(missing_ok=True)
-        folder = hls_segment_dir(path)
+        folder = segment_dir(path)
         if not folder.is_symlink():
             with contextlib.suppress(OSError):
                 folder.rmdir()

@@ -18,9 +18,9 @@ from cloudrec.storage.index import (
     Recording,
     RecordingIndex,
 )
+from cloudrec.storage.media_types import content_type
 from cloudrec.storage.objects import ObjectStore, StoreError
 from cloudrec.storage.reconcile import probe_cut_short
-from cloudrec.storage.uploading import content_type
 
 log = logging.getLogger(__name__)
 

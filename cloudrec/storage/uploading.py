@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudrec.storage.media_types import content_type
 from cloudrec.storage.objects import ObjectStore, StoreError
 from cloudrec.storage.paths import (
     HLS_CONTAINER,
-    hls_segment_dir,
-    hls_segments,
+    has_segments,
     remove_recording_files,
+    segment_dir,
+    segments,
 )
 
 log = logging.getLogger(__name__)
@@ -32,16 +34,6 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 # A marked file is the sweep's once its mark is this old: past every try of
 # the sender that marked it (touched again when those fail).
 SWEEP_AFTER_S = 60.0
-CONTENT_TYPES = {
-    "mp4": "video/mp4",
-    "m4a": "audio/mp4",
-    "ts": "video/mp2t",
-    "flv": "video/x-flv",
-    "mkv": "video/x-matroska",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "m3u8": "application/vnd.apple.mpegurl",
-}
 
 
 @dataclass
@@ -56,12 +48,9 @@ def pending_marker(path: Path) -> Path:
     return path.with_name(f".{path.name}.upload")
 
 
-def content_type(file_name: str) -> str:
-    return CONTENT_TYPES.get(file_name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
-
-
 def segment_name(file_name: str, segment: Path) -> str:
-    """The store's name of an HLS segment: beside its playlist, in its folder."""
+    """The store's name of an HLS segment (or a snapshot): beside its
+    recording's file, in its folder."""
     folder = file_name.rsplit("/", 1)[0]
     return f"{folder}/{segment.parent.name}/{segment.name}"
 
@@ -77,11 +66,11 @@ async def _put_checked(store: ObjectStore, file_name: str, path: Path) -> int:
 
 
 async def put_closed(store: ObjectStore, file_name: str, path: Path) -> int:
-    """One try at uploading a closed file (a playlist with its segments first)."""
+    """One try at uploading a closed file (a playlist's segments, or
+    snapshots' pictures, first)."""
     total = 0
-    if path.suffix == "." + HLS_CONTAINER:
-        for segment in hls_segments(path):
-            total += await _put_checked(store, segment_name(file_name, segment), segment)
+    for segment in segments(path):
+        total += await _put_checked(store, segment_name(file_name, segment), segment)
     return total + await _put_checked(store, file_name, path)
 
 
@@ -150,7 +139,8 @@ def _read_range(path: Path, start: int, end: int) -> bytes:
 
 class PieceFollower:
     """Sends a file as it grows: each call, the bytes written since the last as
-    the next piece (an HLS playlist: its closed segments, then itself)."""
+    the next piece (an HLS playlist: its closed segments, then itself;
+    snapshots: each new picture, then the latest)."""
 
     def __init__(self, store: ObjectStore, file_name: str, path: Path) -> None:
         self._store = store
@@ -161,8 +151,8 @@ class PieceFollower:
         self._segments: set[str] = set()
 
     async def step(self, counters: UploadCounters) -> None:
-        if self._path.suffix == "." + HLS_CONTAINER:
-            await self._step_playlist(counters)
+        if has_segments(self._path):
+            await self._step_segmented(counters)
             return
         size = self._path.stat().st_size
         if size <= self._sent:
@@ -173,17 +163,21 @@ class PieceFollower:
         self._sent += len(data)
         counters.bytes += len(data)
 
-    async def _step_playlist(self, counters: UploadCounters) -> None:
-        playlist = self._path.read_text(errors="replace")
-        folder = hls_segment_dir(self._path).name
-        # The playlist names a segment once it is closed.
-        for segment in hls_segments(self._path):
-            if segment.name in self._segments or f"{folder}/{segment.name}" not in playlist:
+    async def _step_segmented(self, counters: UploadCounters) -> None:
+        main = await asyncio.to_thread(self._path.read_bytes)
+        folder = segment_dir(self._path).name
+        playlist = self._path.suffix == "." + HLS_CONTAINER
+        for segment in segments(self._path):
+            if segment.name in self._segments:
+                continue
+            # A playlist names a segment once it is closed; a picture is whole
+            # from the moment it has its name.
+            if playlist and f"{folder}/{segment.name}".encode() not in main:
                 continue
             counters.bytes += await _put_checked(
                 self._store, segment_name(self._file_name, segment), segment
             )
             self._segments.add(segment.name)
         await self._store.put(
-            self._store.config.key(self._file_name), playlist.encode(), content_type(".m3u8")
+            self._store.config.key(self._file_name), main, content_type(self._file_name)
         )
