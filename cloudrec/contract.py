@@ -371,6 +371,34 @@ class OutputInfo:
 
 
 @dataclass(frozen=True)
+class TileStats:
+    """What one video content of a mixer showed so far (ms of recording): in
+    all, frozen on a frame that arrived over 250 ms before, and a placeholder
+    (the source sent nothing for 3 s, or is not there)."""
+
+    mixer_id: str
+    source: str
+    shown_ms: int
+    frozen_ms: int
+    placeholder_ms: int
+
+    def to_wire(self) -> Wire:
+        return {
+            "mixerId": self.mixer_id,
+            "source": self.source,
+            "shownMs": self.shown_ms,
+            "frozenMs": self.frozen_ms,
+            "placeholderMs": self.placeholder_ms,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: Wire) -> TileStats:
+        return cls(
+            raw["mixerId"], raw["source"], raw["shownMs"], raw["frozenMs"], raw["placeholderMs"]
+        )
+
+
+@dataclass(frozen=True)
 class MixerStats:
     """The bot's counters, once a second: a late tick or a dropped frame means
     the machine is short of CPU for what it records."""
@@ -388,10 +416,15 @@ class MixerStats:
     upload_bytes: int = 0
     upload_retries: int = 0
     upload_failures: int = 0
+    # Over every tile, and tile by tile.
+    frozen_ms: int = 0
+    placeholder_ms: int = 0
+    tiles: tuple[TileStats, ...] = ()
 
     def counters(self) -> Wire:
         """camelCase, as getSvrMixerState and the REST state answer them."""
-        return {_camel(f.name): getattr(self, f.name) for f in fields(self)}
+        counted = {_camel(f.name): getattr(self, f.name) for f in fields(self) if f.name != "tiles"}
+        return {**counted, "tiles": [tile.to_wire() for tile in self.tiles]}
 
     def to_wire(self) -> Wire:
         return {"type": self.TYPE, "data": self.counters()}
@@ -399,7 +432,8 @@ class MixerStats:
     @classmethod
     def from_wire(cls, raw: Wire) -> MixerStats:
         data = raw["data"]
-        return cls(**{f.name: data[_camel(f.name)] for f in fields(cls)})
+        counted = {f.name: data[_camel(f.name)] for f in fields(cls) if f.name != "tiles"}
+        return cls(**counted, tiles=tuple(TileStats.from_wire(t) for t in data["tiles"]))
 
 
 @dataclass(frozen=True)

@@ -195,13 +195,14 @@ class RecorderBot:
         self._post(stats.to_wire())
 
     async def _stop_session(self) -> None:
-        """Every output finalised and, with a store, gone up (or given up on)."""
+        """Every output finalised and, with a store, gone up (or given up on);
+        then the final counters, before the answer."""
         if self._session is not None:
             await self._session.stop()
         if self._uploads is not None:
             await self._uploads.drain()
-            if self._session is not None:  # the counters as the uploads left them
-                self._post_stats(self._session.stats())
+        if self._session is not None:
+            self._post_stats(self._session.stats())
 
     # -- mixer requests from the server -----------------------------------------
 

@@ -40,6 +40,7 @@ from recorder.outputs import FileOutput, Output
 from recorder.pauses import Pauses
 from recorder.snapshots import SnapshotOutput
 from recorder.split import SplitFile
+from recorder.tiles import TileMeter
 from recorder.tracks import VIDEO_DELAY_S, TrackRegistry
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class RecordingSession:
         self.audio_clock = ClockStats()
         self._tasks: list[asyncio.Task[None]] = []
         self._clocks: dict[Mixer, asyncio.Task[None]] = {}
+        self._tile_meters: dict[Mixer, TileMeter] = {}
         self._recordings_dir = Path()
         self._from_worker: Callable[[OutputInfo], None] = emit
         self._failed_in_worker: Callable[[], None] = lambda: None
@@ -328,7 +330,11 @@ class RecordingSession:
         return None
 
     def stats(self) -> MixerStats:
+        tiles = tuple(tile for meter in self._tile_meters.values() for tile in meter.stats())
         return MixerStats(
+            frozen_ms=sum(t.frozen_ms for t in tiles),
+            placeholder_ms=sum(t.placeholder_ms for t in tiles),
+            tiles=tiles,
             video_ticks=self.video_clock.ticks,
             late_video_ticks=self.video_clock.late_ticks,
             late_audio_ticks=self.audio_clock.late_ticks,
@@ -349,10 +355,12 @@ class RecordingSession:
     ) -> None:
         loop = asyncio.get_running_loop()
         period = Fraction(1, frame_rate)
+        meter = self._tile_meters[mixer] = TileMeter(mixer.cfg.id, frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
             # Paused or not by the tick's scheduled time, as its audio is.
             paused = self.pauses.covers(start + float(tick * period))
             frames = {} if paused else self._registry.snapshot(mixer.sources(), loop.time())
+            meter.count(frames)
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
             board = self._board.snapshot()

@@ -62,10 +62,12 @@ class CameraSlot:
 
 @dataclass(frozen=True)
 class FrameRef:
-    """What a video content shows at one tick: a frame, or a placeholder label."""
+    """What a video content shows at one tick: a frame, or a placeholder label;
+    ``age``: how long before the tick's media time the frame arrived."""
 
     frame: av.VideoFrame | None
     label: str
+    age: float = 0.0
 
 
 class TrackRegistry:
@@ -143,10 +145,10 @@ class TrackRegistry:
         for source in sources:
             slot = self.resolve(source)
             label = source.user
-            shown = None
+            shown, age = None, 0.0
             if slot is not None and not slot.gone:
                 item = slot.frame_at(now - self._delay)
                 if item is not None and now - item[0] <= STALL_SECONDS:
-                    shown = item[1]
-            refs[source] = FrameRef(shown, label)
+                    shown, age = item[1], max(0.0, now - self._delay - item[0])
+            refs[source] = FrameRef(shown, label, age)
         return refs

@@ -16,6 +16,8 @@ STATS_COUNTERS = {
     "upload_bytes": "bytes sent to the object store",
     "upload_retries": "uploads to the object store tried again",
     "upload_failures": "files that could not go up to the object store (kept, retried later)",
+    "frozen_ms": "ms of recording a tile showed a frame that arrived over 250 ms before",
+    "placeholder_ms": "ms of recording a tile showed a placeholder (no video from its source)",
 }
 
 

@@ -95,10 +95,25 @@ SCHEMAS: dict[str, Any] = {
         outputs={"type": "array", "items": _ref("OutputInfo")},
         stats={
             "type": "object",
+            "properties": {
+                "tiles": {
+                    "type": "array",
+                    "description": "each video content of each mixer: ms shown, frozen"
+                    " (on a frame that arrived over 250 ms before) and as a placeholder",
+                    "items": _record(
+                        mixerId=_STR,
+                        source=_STR,
+                        shownMs=_INT,
+                        frozenMs=_INT,
+                        placeholderMs=_INT,
+                    ),
+                }
+            },
             "additionalProperties": {"type": "integer"},
             "description": "the recorder's counters: videoTicks, lateVideoTicks, "
             "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
-            "audioUnderruns, liveFramesDropped, uploadBytes, uploadRetries, uploadFailures",
+            "audioUnderruns, liveFramesDropped, uploadBytes, uploadRetries, uploadFailures, "
+            "frozenMs, placeholderMs (over all tiles), and tiles",
         },
         worker={
             "type": ["string", "null"],

@@ -80,9 +80,10 @@ async def test_try_it_as_written(tmp_path: Path) -> None:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        started, state, updated, stopped, listed = _answers(done.stdout)
+        started, state, updated, paused, resumed, stopped, listed = _answers(done.stdout)
         assert started["state"] == 2 and state["state"] == 2, done.stdout
         assert "err" not in updated and updated["state"] == 2, updated
+        assert paused["state"] == 3 and resumed["state"] == 2, (paused, resumed)
         assert stopped["state"] == 0
         (recording,) = listed["recordings"]
         assert recording["fileName"] == "/2026-11-25/demo.mp4"
