@@ -83,11 +83,11 @@ async def test_a_held_camera_is_measured_frozen(server: RunningServer) -> None:
     try:
         await alice.start_svr_mixer(CFG_360P15, side_by_side("alice", "bob"), file_output(name))
         await asyncio.wait_for(bob.connected_to_recorder.wait(), 20)
-        await log.wait_output(name, duration=2000)
+        await log.wait_output(name, duration=1000)
         camera.sending.clear()
-        held = (await log.wait_output(name, duration=2000 + int(HOLD_S * 1000))).data
+        held = (await log.wait_output(name, duration=1000 + int(HOLD_S * 1000))).data
         camera.sending.set()
-        await log.wait_output(name, duration=held["duration"] + 1500)
+        await log.wait_output(name, duration=held["duration"] + 1000)
         await alice.stop_svr_mixer()
         await log.wait_state(0)
     finally:
