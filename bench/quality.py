@@ -119,16 +119,38 @@ def _document(width: int, height: int) -> np.ndarray:
     page = np.full((height * 3, width, 3), 250, np.uint8)
     for line in range(0, height * 3 // 28):
         y = 40 + line * 28
-        text = f"{line:03d}  The recorder composes every tile on its own clock; text must stay sharp."
-        cv2.putText(page, text, (30, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20, 20, 20), 1, cv2.LINE_AA)
+        text = (
+            f"{line:03d}  The recorder composes every tile on its own clock; text must stay sharp."
+        )
+        cv2.putText(
+            page, text, (30, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20, 20, 20), 1, cv2.LINE_AA
+        )
     return page
 
 
 def _slide(width: int, height: int) -> np.ndarray:
     slide = np.full((height, width, 3), (90, 40, 20), np.uint8)
-    cv2.putText(slide, "Quarterly review", (60, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 3, cv2.LINE_AA)
+    cv2.putText(
+        slide,
+        "Quarterly review",
+        (60, 90),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.6,
+        (255, 255, 255),
+        3,
+        cv2.LINE_AA,
+    )
     for i, bullet in enumerate(("Recordings up 40 %", "Cost per hour down", "Next: lip sync")):
-        cv2.putText(slide, f"- {bullet}", (90, 180 + 60 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (230, 230, 230), 2, cv2.LINE_AA)
+        cv2.putText(
+            slide,
+            f"- {bullet}",
+            (90, 180 + 60 * i),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.0,
+            (230, 230, 230),
+            2,
+            cv2.LINE_AA,
+        )
     cv2.rectangle(slide, (width - 420, 160), (width - 80, 400), (40, 160, 220), -1)
     return slide
 
@@ -160,16 +182,23 @@ def scenes(width: int, height: int) -> dict[str, tuple[list[dict[str, object]], 
     document, slide = _document(width, height), _slide(width, height)
 
     def heads(n: int) -> dict[SourceId, VideoSource]:
-        return {SourceId.camera(u): VideoSource(_yuv(c.frame(n)), u) for u, c in zip(users, cameras, strict=True)}
+        return {
+            SourceId.camera(u): VideoSource(_yuv(c.frame(n)), u)
+            for u, c in zip(users, cameras, strict=True)
+        }
 
     def panning(n: int) -> dict[SourceId, VideoSource]:
         x = (3 * n) % width
-        return {SourceId.camera("u0"): VideoSource(_yuv(big[:, x : x + width].astype(np.uint8)), "u0")}
+        return {
+            SourceId.camera("u0"): VideoSource(_yuv(big[:, x : x + width].astype(np.uint8)), "u0")
+        }
 
     def screen(n: int) -> dict[SourceId, VideoSource]:
         y = (2 * n) % (height * 2)
         return {
-            SourceId.camera("u0"): VideoSource(_yuv(np.ascontiguousarray(document[y : y + height])), "u0"),
+            SourceId.camera("u0"): VideoSource(
+                _yuv(np.ascontiguousarray(document[y : y + height])), "u0"
+            ),
             SourceId.camera("u1"): VideoSource(_yuv(cameras[1].frame(n)), "u1"),
         }
 
@@ -188,7 +217,9 @@ def scenes(width: int, height: int) -> dict[str, tuple[list[dict[str, object]], 
     }
 
 
-def canvases(width: int, height: int, fps: int, count: int) -> Iterator[tuple[str, list[np.ndarray]]]:
+def canvases(
+    width: int, height: int, fps: int, count: int
+) -> Iterator[tuple[str, list[np.ndarray]]]:
     cfgs = parse_start(
         [{"id": "1", "cfg": {"width": width, "height": height, "frameRate": fps}}],
         [],
@@ -231,7 +262,9 @@ def encode(
     packets += [bytes(p) for p in codec.encode(None)]
     spent = time.process_time() - start
     decoder = av.CodecContext.create("h264", "r")
-    decoded = [f.to_ndarray(format="yuv420p") for p in packets for f in decoder.decode(av.Packet(p))]
+    decoded = [
+        f.to_ndarray(format="yuv420p") for p in packets for f in decoder.decode(av.Packet(p))
+    ]
     decoded += [f.to_ndarray(format="yuv420p") for f in decoder.decode(None)]
     h = video.height
     psnr = [_psnr(a[:h], b[:h]) for a, b in zip(frames, decoded, strict=True)]
@@ -250,13 +283,16 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 100.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
+def _blur(image: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(image, (11, 11), 1.5)
+
+
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two luma planes (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5)."""
     x, y = a.astype(np.float64), b.astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    blur = lambda img: cv2.GaussianBlur(img, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    mx, my = _blur(x), _blur(y)
+    sxx, syy, sxy = _blur(x * x) - mx * mx, _blur(y * y) - my * my, _blur(x * y) - mx * my
     score = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(score.mean())
 
@@ -265,7 +301,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--sizes", default="640x360@15,1280x720@30")
-    parser.add_argument("--repeat", type=int, default=2, help="encodes per candidate; the fastest counts")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="encodes per candidate; the fastest counts"
+    )
     args = parser.parse_args()
     print("VMAF: not measured (this FFmpeg has no libvmaf)")
     for size in args.sizes.split(","):
@@ -296,7 +334,8 @@ def main() -> None:
                 j.recorded.ms_per_frame for j in base.values()
             )
             changes = {
-                s: by_scene[s].psnr_at(base[s].recorded.kbps) - base[s].psnr_at(base[s].recorded.kbps)
+                s: by_scene[s].psnr_at(base[s].recorded.kbps)
+                - base[s].psnr_at(base[s].recorded.kbps)
                 for s in base
             }
             worst = min(changes, key=lambda s: changes[s])

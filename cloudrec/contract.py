@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from cloudrec.config import Config, config_from_wire, config_to_wire
 from cloudrec.errors import ErrorCode, param_error
@@ -273,59 +273,45 @@ class UpdateMixer:
 
 
 @dataclass(frozen=True)
-class StopMixer:
+class _Request:
+    """A request that is its type alone."""
+
+    TYPE: ClassVar[str]
+
+    def to_wire(self) -> Wire:
+        return {"type": self.TYPE}
+
+    @classmethod
+    def from_wire(cls, raw: Wire) -> Self:
+        return cls()
+
+
+@dataclass(frozen=True)
+class StopMixer(_Request):
     """Finalise every output; the bot answers once they are closed."""
 
     TYPE: ClassVar[str] = "mixer.stop"
 
-    def to_wire(self) -> Wire:
-        return {"type": self.TYPE}
-
-    @classmethod
-    def from_wire(cls, raw: Wire) -> StopMixer:
-        return cls()
-
 
 @dataclass(frozen=True)
-class PauseMixer:
+class PauseMixer(_Request):
     """Nothing of the room reaches a file until resumed; live pushes show a slate."""
 
     TYPE: ClassVar[str] = "mixer.pause"
 
-    def to_wire(self) -> Wire:
-        return {"type": self.TYPE}
-
-    @classmethod
-    def from_wire(cls, raw: Wire) -> PauseMixer:
-        return cls()
-
 
 @dataclass(frozen=True)
-class ResumeMixer:
+class ResumeMixer(_Request):
     """The files go on from where they paused."""
 
     TYPE: ClassVar[str] = "mixer.resume"
 
-    def to_wire(self) -> Wire:
-        return {"type": self.TYPE}
-
-    @classmethod
-    def from_wire(cls, raw: Wire) -> ResumeMixer:
-        return cls()
-
 
 @dataclass(frozen=True)
-class LeaveRoom:
+class LeaveRoom(_Request):
     """The server is done with this bot."""
 
     TYPE: ClassVar[str] = "mixer.leave"
-
-    def to_wire(self) -> Wire:
-        return {"type": self.TYPE}
-
-    @classmethod
-    def from_wire(cls, raw: Wire) -> LeaveRoom:
-        return cls()
 
 
 # -- bot to server ---------------------------------------------------------------
