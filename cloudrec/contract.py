@@ -246,15 +246,19 @@ class RunningRecording:
 
 @dataclass(frozen=True)
 class StartMixer:
+    """``paused``: the recording was paused when it moved to this bot, and
+    goes on paused from its first tick."""
+
     TYPE: ClassVar[str] = "mixer.start"
     request: StartRequest
+    paused: bool = False
 
     def to_wire(self) -> Wire:
-        return {"type": self.TYPE, **request_to_wire(self.request)}
+        return {"type": self.TYPE, **request_to_wire(self.request), "paused": self.paused}
 
     @classmethod
     def from_wire(cls, raw: Wire) -> StartMixer:
-        return cls(request_from_wire(raw))
+        return cls(request_from_wire(raw), bool(raw["paused"]))
 
 
 @dataclass(frozen=True)

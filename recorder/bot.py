@@ -240,6 +240,7 @@ class RecorderBot:
             self._ask_to_end,
             self._board,
             on_stats=self._post_stats,
+            paused=start.paused,
         )
 
     async def _update(self, update: UpdateMixer) -> None:

@@ -210,13 +210,12 @@ class Mixer:
         board: BoardSnapshot,
         paused: bool = False,
     ) -> None:
+        """``paused``: a tick of paused time, whose ``frames`` are none."""
         with self._pending_lock:
             if self._pending_video >= MAX_PENDING_VIDEO_JOBS and not paused:
                 self.stats.frames_dropped += 1
                 return
             self._pending_video += 1
-        if paused:
-            frames = {}
         job = VideoJob(tick, wallclock, self.contents, frames, board, self.pictures, paused)
         self._queue.put(job)
 

@@ -25,6 +25,13 @@ class Pauses:
             raise ValueError("already paused")
         self._starts.append(now + self._delay)
 
+    def pause_from(self, when: float) -> None:
+        """Paused from output time ``when`` on, with nothing before it to play out
+        (a recording that starts paused)."""
+        if self.paused:
+            raise ValueError("already paused")
+        self._starts.append(when)
+
     def resume(self, now: float) -> None:
         if not self.paused:
             raise ValueError("not paused")

@@ -98,9 +98,11 @@ class RecordingSession:
         on_end: Callable[[ErrorCode], None],
         board: Board,
         on_stats: Callable[[MixerStats], None] = lambda _stats: None,
+        paused: bool = False,
     ) -> RecordingSession:
         """A session recording ``request``: its outputs opened (none left behind
-        on failure), the layouts set, the clocks running."""
+        on failure), the layouts set, the clocks running; ``paused``: from
+        their first tick."""
         session = cls(
             request,
             registry,
@@ -114,7 +116,7 @@ class RecordingSession:
         )
         session._open(config.recordings_dir, config.min_free_disk_mb)
         session.update(request.contents, pictures)
-        session._start()
+        session._start(paused)
         return session
 
     def _open(self, recordings_dir: Path, min_free_mb: int) -> None:
@@ -200,9 +202,11 @@ class RecordingSession:
 
         return open_part
 
-    def _start(self) -> None:
+    def _start(self, paused: bool) -> None:
         loop = asyncio.get_running_loop()
         start, wall_start = loop.time(), time.time()
+        if paused:
+            self.pauses.pause_from(start)
         for mixer in self.mixers:
             self._start_mixer(mixer, start, wall_start)
         for cfg in self.request.cfgs:

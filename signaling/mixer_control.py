@@ -311,13 +311,15 @@ class MixerControl:
 
     async def pause(self, room: str, operator: str) -> None:
         """RUNNING -> PAUSED: nothing of the room reaches a file until resumed."""
-        await self._pause(room, operator, MixerState.RUNNING, MixerState.PAUSED)
+        await self._pause_or_resume(room, operator, MixerState.RUNNING, MixerState.PAUSED)
 
     async def resume(self, room: str, operator: str) -> None:
         """PAUSED -> RUNNING: the files go on from where they paused."""
-        await self._pause(room, operator, MixerState.PAUSED, MixerState.RUNNING)
+        await self._pause_or_resume(room, operator, MixerState.PAUSED, MixerState.RUNNING)
 
-    async def _pause(self, room: str, operator: str, was: MixerState, to: MixerState) -> None:
+    async def _pause_or_resume(
+        self, room: str, operator: str, was: MixerState, to: MixerState
+    ) -> None:
         mixer = self._mixers.get(room)
         if mixer is None:
             raise CloudrecError(ErrorCode.PARAM_ERR, f"room '{room}' is not recording")
@@ -471,9 +473,8 @@ class MixerControl:
             try:
                 bot = await self._bring_bot(mixer, avoid=lost_worker)
                 assert mixer.part_request is not None
-                await bot.request(StartMixer(mixer.part_request).to_wire())
-                if mixer.state is MixerState.PAUSED:  # the new part starts as paused
-                    await bot.request(PauseMixer().to_wire())
+                paused = mixer.state is MixerState.PAUSED
+                await bot.request(StartMixer(mixer.part_request, paused).to_wire())
                 break
             except CloudrecError as exc:
                 if mixer.bot is not None:  # it joined, then failed: not this one

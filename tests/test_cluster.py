@@ -49,6 +49,10 @@ FAILOVER_S = 10.0
 # What a killed worker's part may have lost at its end: the fragment being
 # written (FRAGMENT_MS, 500 ms) and the time between its last one and the kill.
 LAST_FRAGMENT_S = 1.0
+# A part moved while paused runs this many ticks (2 s at 15 fps) before it resumes.
+PAUSED_TICKS = 30
+# A resumed file against the time after the resume: a frame, the calls' trips.
+RESUME_TOLERANCE_S = 0.3
 # A worker told SIGTERM with its recording stopped exits within this.
 DRAIN_EXIT_S = 30.0
 
@@ -251,6 +255,49 @@ async def test_a_killed_workers_recording_goes_on_in_a_new_part_on_another(
         one = min(listing["recordings"], key=lambda r: r["part"])
         _, got = await _get(f"{server.base_url}/api/v1/recordings/{one['id']}")
         assert [p["fileName"] for p in got["parts"]] == ["/c/fo.mp4", "/c/fo.part2.mp4"]
+
+
+async def test_a_recording_moved_while_paused_goes_on_paused(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    async with (
+        running_redis(tmp_path) as redis,
+        workers(redis.url, tmp_path, {"w1": 2.0, "w2": 2.0}) as started,
+    ):
+        server = await make_server(redis=redis.url)
+        alice = await synthetic_participant(server.base_url, "fp", "alice", RED[0], RED[2])
+        log = EventLog()
+        log.attach(alice)
+        try:
+            await alice.start_svr_mixer(
+                CFG_360P15, side_by_side("alice", "bob"), file_output("/c/fp.mp4")
+            )
+            await log.wait_output("/c/fp.mp4", duration=1000)
+            await alice.pause_svr_mixer()
+            started[(await _mixer(server, "fp"))["worker"]].signal(signal.SIGKILL)
+            moved = await log.wait_for(
+                lambda e: e.name == "svrMixerStateChanged" and e.data.get("part") == 2,
+                FAILOVER_S,
+            )
+            assert moved.data["state"] == int(MixerState.PAUSED)
+            assert await alice.get_svr_mixer_state() == MixerState.PAUSED
+
+            async def ticked() -> bool:  # the new bot's clocks ran a while, paused
+                return (await _mixer(server, "fp"))["stats"].get("videoTicks", 0) >= PAUSED_TICKS
+
+            await wait_until(ticked, FAILOVER_S, "the moved recording's clock running")
+            loop = asyncio.get_running_loop()
+            await alice.resume_svr_mixer()
+            resumed = loop.time()
+            await log.wait_output("/c/fp.part2.mp4", duration=1000)
+            await alice.stop_svr_mixer()
+            stopped = loop.time()
+            await log.wait_output("/c/fp.part2.mp4", state=int(OutputState.CLOSED))
+        finally:
+            await alice.leave()
+        part2 = decode(server.config.recordings_dir / "c" / "fp.part2.mp4")
+        # Its paused ticks left out: as long as it ran after the resume.
+        assert 1.0 <= part2.duration <= stopped - resumed + RESUME_TOLERANCE_S
 
 
 async def test_sigterm_drains_a_worker(tmp_path: Path, make_server: ServerFactory) -> None:

@@ -74,7 +74,9 @@ def test_the_start_the_bot_gets_is_the_request_the_server_parsed(body: dict[str,
     request = parse_start(body["cfgs"], body["contents"], body["outputs"], LIMITS)
     sent = _through_json(StartMixer(request).to_wire())
     got = server_message(sent)
-    assert isinstance(got, StartMixer) and got.request == request
+    assert isinstance(got, StartMixer) and got.request == request and not got.paused
+    moved = server_message(_through_json(StartMixer(request, paused=True).to_wire()))
+    assert isinstance(moved, StartMixer) and moved.paused, "a part moved while paused"
     again = request_to_wire(request)
     assert parse_start(again["cfgs"], again["contents"], again["outputs"], LIMITS) == request
     update = server_message(_through_json(UpdateMixer(request.contents).to_wire()))

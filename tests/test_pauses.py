@@ -39,3 +39,11 @@ def test_pausing_twice_or_resuming_running_is_a_bug() -> None:
     pauses.pause(1.0)
     with pytest.raises(ValueError):
         pauses.pause(2.0)
+
+
+def test_a_recording_that_starts_paused_records_nothing_from_its_first_tick() -> None:
+    pauses = Pauses(DELAY)
+    pauses.pause_from(100.0)
+    assert pauses.covers(100.0) and pauses.covers(100.0 + DELAY / 2)
+    pauses.resume(102.0)
+    assert not pauses.covers(102.0 + DELAY)
