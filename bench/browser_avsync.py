@@ -1,0 +1,169 @@
+"""A/V offset with real Chromium publishers through the demo page.
+
+Each publisher is a page of Debian's Chromium that joins the room as a person
+would, its camera and microphone replaced by a source of our own on one
+clock: a canvas drawn at the frame rate and WebAudio, both read from the
+page's AudioContext. The first publisher flashes white on its first frame at
+or after each whole second of that clock, and starts a 50 ms 1 kHz beep at
+the audio time the flash is drawn (a page's timers run late under load, so
+the beep follows the frame rather than the second); the others send a moving
+picture and a quiet tone, for load.
+The recording is decoded and each flash paired with its beep (bench/avsync.py):
+the offset is audio minus video, positive when the sound comes late.
+
+The source's own picture and sound leave it together to within a WebAudio
+render quantum (128 samples, 2.7 ms).
+
+    python -m bench.browser_avsync [--publishers 1,4] [--runs 3] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+from pathlib import Path
+
+import numpy as np
+from playwright.async_api import Browser, async_playwright
+
+from bench.avsync import SETTLE_S, beep_times, flash_times, offsets
+from bench.harness import bench_server, start_body
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # The source's AudioContext starts without a person's click.
+    "--autoplay-policy=no-user-gesture-required",
+]
+ROOM = "browsersync"
+SIZE = (640, 360)
+JOIN_TIMEOUT_MS = 30_000
+# The source, installed before the page's own scripts: getUserMedia answers it.
+SOURCE = """
+(() => {
+  const FPS = %(fps)d, FLASH = %(flash)s, COLOR = "%(color)s", TONE = %(tone)f;
+  navigator.mediaDevices.getUserMedia = async () => {
+    const canvas = Object.assign(document.createElement("canvas"), { width: %(w)d, height: %(h)d });
+    const g = canvas.getContext("2d");
+    const audio = new AudioContext({ sampleRate: 48000 });
+    await audio.resume();
+    const out = audio.createMediaStreamDestination();
+    const bed = audio.createOscillator();
+    const bedGain = audio.createGain();
+    bed.frequency.value = TONE;
+    bedGain.gain.value = 0.05;
+    bed.connect(bedGain).connect(out);
+    bed.start();
+    const beep = audio.createOscillator();
+    const gain = audio.createGain();
+    beep.frequency.value = 1000;
+    gain.gain.value = 0;
+    beep.connect(gain).connect(out);
+    beep.start();
+    let flashed = Math.floor(audio.currentTime), x = 0;
+    setInterval(() => {
+      const t = audio.currentTime;
+      const second = Math.floor(t);
+      const flash = FLASH && second > flashed;
+      if (flash) {
+        flashed = second;
+        gain.gain.setValueAtTime(0.8, t);
+        gain.gain.setValueAtTime(0, t + 0.05);
+      }
+      g.fillStyle = flash ? "#ffffff" : COLOR;
+      g.fillRect(0, 0, canvas.width, canvas.height);
+      g.fillStyle = "#000000";
+      g.fillRect(x, 20, 40, 40);
+      x = (x + 4) %% (canvas.width - 40);
+    }, 1000 / FPS);
+    const video = canvas.captureStream(FPS).getVideoTracks()[0];
+    return new MediaStream([video, ...out.stream.getAudioTracks()]);
+  };
+})();
+"""
+COLORS = ("#d04040", "#4060d0", "#40a040", "#a040a0")
+
+
+async def joined(browser: Browser, base_url: str, n: int, fps: int) -> None:
+    page = await (await browser.new_context()).new_page()
+    page.set_default_timeout(JOIN_TIMEOUT_MS)
+    source = {
+        "fps": fps,
+        "flash": "true" if n == 0 else "false",
+        "color": COLORS[n % len(COLORS)],
+        "tone": 300.0 + 110 * n,
+        "w": SIZE[0],
+        "h": SIZE[1],
+    }
+    await page.add_init_script(SOURCE % source)
+    await page.goto(f"{base_url}/")
+    await page.fill("#room", ROOM)
+    await page.fill("#user", f"p{n}")
+    await page.click("#join-form button[type=submit]")
+    await page.wait_for_selector("#room-panel:not([hidden])")
+
+
+async def one_run(publishers: int, seconds: float, fps: int) -> list[float]:
+    """The flash/beep offsets of one recording, in seconds."""
+    async with bench_server() as bench, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for n in range(publishers):
+                await joined(browser, bench.base_url, n, fps)
+            await bench.wait_for_tracks(ROOM, publishers)
+            users = [f"p{n}" for n in range(publishers)]
+            await bench.start(ROOM, start_body(*SIZE, fps, users, "/browser/s.mp4"))
+            await asyncio.sleep(SETTLE_S + seconds)
+            await bench.stop(ROOM)
+        finally:
+            await browser.close()
+        path = str(Path(bench.data_dir) / "recordings" / "browser" / "s.mp4")
+        return offsets(flash_times(path), beep_times(path), SETTLE_S)
+
+
+async def run(counts: list[int], runs: int, seconds: float, fps: int) -> None:
+    for publishers in counts:
+        means, worst = [], 0.0
+        for number in range(1, runs + 1):
+            found = await one_run(publishers, seconds, fps)
+            if not found:
+                print(f"{publishers} publisher(s), run {number}: no flash/beep pairs found")
+                continue
+            ms = np.array(found) * 1000
+            means.append(float(ms.mean()))
+            worst = max(worst, float(np.abs(ms).max()))
+            each = " ".join(f"{v:+.0f}" for v in ms)
+            print(
+                f"{publishers} publisher(s), run {number}: {len(ms)} pairs, mean {ms.mean():+.1f}"
+                f" ms, max |offset| {np.abs(ms).max():.1f} ms; {each}"
+            )
+        if means:
+            runs_text = ", ".join(f"{m:+.1f}" for m in means)
+            print(
+                f"browser_avsync_{publishers}p mean of runs {statistics.fmean(means):+.1f} ms"
+                f" (run means {runs_text}), max |offset| {worst:.1f} ms"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--publishers", default="1,4", help="publisher counts, comma-separated")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured recording time")
+    parser.add_argument("--fps", type=int, default=30)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.publishers.split(",")]
+    asyncio.run(run(counts, args.runs, args.seconds, args.fps))
+
+
+if __name__ == "__main__":
+    main()
