@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import bisect
+import math
+from fractions import Fraction
+
+# Ticks and boundaries are sums of float seconds: within this they are one instant.
+ON_GRID_S = 1e-6
+
+
+def common_grid(frame_rates: list[int], audio_tick: Fraction) -> Fraction:
+    """The shortest span that is a whole number of every clock's ticks: the
+    video clocks' (1 / frame rate) and the audio clock's."""
+    rates = [*frame_rates, int(1 / audio_tick)]
+    return Fraction(1, math.gcd(*rates))
 
 
 class Pauses:
     """The paused spans of one session. A span starts ``delay`` after the pause
-    call and ends ``delay`` after the resume call: the clocks play media that
-    much after it arrives, so what arrives while paused is what is left out,
-    and audio and video skip the same span, staying in sync."""
+    call and ends ``delay`` after the resume call (the clocks play media that
+    much after it arrives, so what arrives while paused is what is left out),
+    each boundary put off to the next point of ``grid`` from the clocks'
+    start: every clock then skips the same whole number of its ticks, so sound
+    and picture leave out exactly the same time and stay in sync to the sample."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, grid: Fraction) -> None:
         self._delay = delay
+        self._grid = float(grid)
+        self.origin = 0.0  # when the clocks started (their tick 0)
         self._starts: list[float] = []
         self._ends: list[float] = []  # one fewer than starts while paused
 
@@ -23,7 +39,7 @@ class Pauses:
     def pause(self, now: float) -> None:
         if self.paused:
             raise ValueError("already paused")
-        self._starts.append(now + self._delay)
+        self._starts.append(self._on_grid(now + self._delay))
 
     def pause_from(self, when: float) -> None:
         """Paused from output time ``when`` on, with nothing before it to play out
@@ -35,9 +51,14 @@ class Pauses:
     def resume(self, now: float) -> None:
         if not self.paused:
             raise ValueError("not paused")
-        self._ends.append(now + self._delay)
+        self._ends.append(self._on_grid(now + self._delay))
 
     def covers(self, when: float) -> bool:
         """Whether output time ``when`` falls in a paused span."""
+        when += ON_GRID_S  # a tick on a boundary, computed a hair before it, is on it
         i = bisect.bisect_right(self._starts, when) - 1
         return i >= 0 and (i >= len(self._ends) or when < self._ends[i])
+
+    def _on_grid(self, when: float) -> float:
+        steps = math.ceil(round((when - self.origin) / self._grid, 9))
+        return self.origin + steps * self._grid

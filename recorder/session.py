@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
@@ -37,7 +38,7 @@ from recorder.clock import ClockStats, ticks
 from recorder.live import LiveOutput
 from recorder.mixer import Mixer
 from recorder.outputs import FileOutput, Output
-from recorder.pauses import Pauses
+from recorder.pauses import Pauses, common_grid
 from recorder.snapshots import SnapshotOutput
 from recorder.split import SplitFile
 from recorder.tiles import TileMeter
@@ -84,7 +85,8 @@ class RecordingSession:
         self._stopped = False
         # On the output timeline: media is played VIDEO_DELAY_S after it
         # arrives, so a pause covers what arrives from the call on.
-        self.pauses = Pauses(VIDEO_DELAY_S)
+        rates = [c.video.frame_rate for c in request.cfgs if c.video is not None]
+        self.pauses = Pauses(VIDEO_DELAY_S, common_grid(rates, AUDIO_PERIOD))
 
     @classmethod
     def begin(
@@ -205,6 +207,7 @@ class RecordingSession:
     def _start(self, paused: bool) -> None:
         loop = asyncio.get_running_loop()
         start, wall_start = loop.time(), time.time()
+        self.pauses.origin = start
         if paused:
             self.pauses.pause_from(start)
         for mixer in self.mixers:
@@ -276,7 +279,13 @@ class RecordingSession:
                     continue
                 mine[user] = mixer
                 self.mixers.append(mixer)
-                self._start_mixer(mixer, loop.time(), time.time())
+                # On the session's ticks, so that a pause leaves the same span
+                # out of this mixer's picture as of its sound.
+                now, wall = loop.time(), time.time()
+                period = Fraction(1, cfg.video.frame_rate) if cfg.video else AUDIO_PERIOD
+                ahead = float(period) * math.ceil((now - self.pauses.origin) / float(period))
+                start = self.pauses.origin + ahead
+                self._start_mixer(mixer, start, wall + start - now)
             for user in list(mine.keys() - present):
                 left = mine.pop(user)
                 if left is not None and left in self.mixers:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
-from recorder.pauses import Pauses
+from recorder.pauses import Pauses, common_grid
 
 DELAY = 0.14
+AUDIO_TICK = Fraction(20, 1000)
+# A fine grid, for the tests of the spans themselves.
+FINE = Fraction(1, 1000)
+
+
+def test_the_grid_is_a_whole_number_of_every_clocks_ticks() -> None:
+    assert common_grid([15], AUDIO_TICK) == Fraction(1, 5)  # 3 frames, 10 audio ticks
+    assert common_grid([30], AUDIO_TICK) == Fraction(1, 10)
+    assert common_grid([25], AUDIO_TICK) == Fraction(1, 25)
+    assert common_grid([15, 30, 24], AUDIO_TICK) == Fraction(1)
+    assert common_grid([], AUDIO_TICK) == AUDIO_TICK  # sound alone
 
 
 def test_a_span_runs_from_each_call_plus_the_delay() -> None:
-    pauses = Pauses(DELAY)
+    pauses = Pauses(DELAY, FINE)
     assert not pauses.covers(5.0)
     pauses.pause(10.0)
     assert pauses.paused
@@ -23,8 +36,23 @@ def test_a_span_runs_from_each_call_plus_the_delay() -> None:
     assert not pauses.covers(13.0 + DELAY)
 
 
+def test_spans_begin_and_end_on_the_grid_from_the_clocks_start() -> None:
+    pauses = Pauses(0.0, Fraction(1, 5))
+    pauses.origin = 100.05
+    pauses.pause(101.0)  # on to 101.05
+    pauses.resume(102.3)  # on to 102.45
+    assert [t for t in (101.0, 101.04, 101.05, 102.44, 102.45) if pauses.covers(t)] == [
+        101.05,
+        102.44,
+    ]
+    # Every clock skips whole ticks: 7 frames at 15 fps, 70 ticks of 20 ms.
+    frames = sum(pauses.covers(100.05 + n / 15) for n in range(100))
+    ticks = sum(pauses.covers(100.05 + n * 0.02) for n in range(300))
+    assert (frames / 15, ticks * 0.02) == pytest.approx((1.4, 1.4))
+
+
 def test_several_spans_and_a_late_tick_between_them() -> None:
-    pauses = Pauses(0.0)
+    pauses = Pauses(0.0, FINE)
     for start, end in ((1.0, 2.0), (4.0, 4.5), (9.0, 12.0)):
         pauses.pause(start)
         pauses.resume(end)
@@ -33,7 +61,7 @@ def test_several_spans_and_a_late_tick_between_them() -> None:
 
 
 def test_pausing_twice_or_resuming_running_is_a_bug() -> None:
-    pauses = Pauses(DELAY)
+    pauses = Pauses(DELAY, FINE)
     with pytest.raises(ValueError):
         pauses.resume(1.0)
     pauses.pause(1.0)
@@ -42,7 +70,7 @@ def test_pausing_twice_or_resuming_running_is_a_bug() -> None:
 
 
 def test_a_recording_that_starts_paused_records_nothing_from_its_first_tick() -> None:
-    pauses = Pauses(DELAY)
+    pauses = Pauses(DELAY, FINE)
     pauses.pause_from(100.0)
     assert pauses.covers(100.0) and pauses.covers(100.0 + DELAY / 2)
     pauses.resume(102.0)
