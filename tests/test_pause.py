@@ -36,9 +36,11 @@ CANVAS = (0, 0, 640, 360)
 # Each phase lasts this many output info events (one a second while writing).
 PHASE_INFOS = 3
 # The file's length against the time recorded less the time paused, both as
-# this test's calls saw them: one frame, plus the one-way trips of four calls
-# on a shared machine.
-LENGTH_TOLERANCE_S = 1 / FPS + 0.1
+# this test's calls saw them: one frame; the pause's ends, each put off to the
+# clocks' common grid (200 ms at 15 fps); the one-way trips of four calls on a
+# shared machine.
+PAUSE_GRID_S = 0.2
+LENGTH_TOLERANCE_S = 1 / FPS + PAUSE_GRID_S + 0.1
 # Sound against picture: a part of an audio frame (AAC's 21 ms) either side;
 # both leave out the same whole ticks.
 SOUND_LENGTH_TOLERANCE_S = 1 / FPS + 0.02
