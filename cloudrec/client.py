@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -59,6 +59,15 @@ def follow_presence(participants: list[dict[str, Any]], message: Message) -> lis
     return [*participants, who]
 
 
+class Route(Protocol):
+    """What a publisher's media goes through on its way to a recorder (an
+    impairing relay, cloudrec/impair.py): it rewrites where each side is told
+    the other is."""
+
+    def offer(self, sdp: str) -> str: ...
+    def answer(self, sdp: str) -> str: ...
+
+
 class Participant:
     def __init__(
         self,
@@ -68,8 +77,10 @@ class Participant:
         token: str = "",
         *,
         follow_size_requests: bool = True,
+        route: Route | None = None,
     ) -> None:
         self.room = room
+        self._route = route
         self._follow_sizes = follow_size_requests
         self.user = user
         self._token = token
@@ -260,6 +271,8 @@ class Participant:
             await pc.setLocalDescription(await pc.createOffer())
             tracks = [{**info, "mid": t.mid} for t, info in meta]
             local = pc.localDescription
+            if self._route is not None:
+                local = RTCSessionDescription(self._route.offer(local.sdp), local.type)
             try:
                 await self._client.request(
                     {
@@ -281,7 +294,10 @@ class Participant:
         sdp = data.get("sdp")
         pc = self._pcs.get(str(message.get("from")))
         if pc is not None and isinstance(sdp, dict) and sdp.get("type") == "answer":
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp["sdp"], type="answer"))
+            answer = str(sdp["sdp"])
+            if self._route is not None:
+                answer = self._route.answer(answer)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         elif pc is not None and self._follow_sizes and isinstance(data.get("video"), list):
             await _fit_senders(pc, data["video"])
 

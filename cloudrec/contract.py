@@ -401,6 +401,10 @@ class MixerStats:
     frames_dropped: int = 0
     frames_repeated: int = 0
     audio_underruns: int = 0
+    # Sound lost on the way and made up for (FEC, concealment or silence).
+    audio_concealed_ms: int = 0
+    # What media is recorded after its capture now (recorder/capture.py).
+    playout_delay_ms: int = 0
     live_frames_dropped: int = 0  # frames a slow or reconnecting live push could not take
     # Object storage: bytes sent, tries repeated, files given up on (for now).
     upload_bytes: int = 0

@@ -109,10 +109,16 @@ class _Paced:
     """Shared pacing: the n-th item is due at start + n * period on the wall clock.
     The start is a whole multiple of the period, so every track of a period
     (however many publishers a process holds) is due at the same instants and
-    one wake-up of the event loop sends them all."""
+    one wake-up of the event loop sends them all.
 
-    def __init__(self, period: float) -> None:
+    ``skew_ppm``: the publisher's media clock runs this many parts per million
+    fast (negative: slow) against the wall clock, as a sound card's or a
+    camera's crystal does: the n-th item is then due at start + n * period /
+    (1 + skew), while its content and timestamps keep to the media clock."""
+
+    def __init__(self, period: float, skew_ppm: float = 0.0) -> None:
         self._period = period
+        self._rate = 1 + skew_ppm * 1e-6
         self._start: float | None = None
         self._n = 0
 
@@ -122,28 +128,34 @@ class _Paced:
         return self._n
 
     async def next(self) -> tuple[int, float]:
+        """The next item's number, and when it is captured on the media clock."""
         if self._start is None:
             self._start = math.ceil(time.time() / self._period) * self._period
-        due = self._start + self._n * self._period
-        delay = due - time.time()
+        delay = self._start + self._n * self._period / self._rate - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         n = self._n
         self._n += 1
-        return n, due
+        return n, self._start + n * self._period
 
 
 class ColorVideoTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, color: str, width: int, height: int, fps: int, flash: FlashSchedule | None = None
+        self,
+        color: str,
+        width: int,
+        height: int,
+        fps: int,
+        flash: FlashSchedule | None = None,
+        skew_ppm: float = 0.0,
     ) -> None:
         super().__init__()
         self._yuv = rgb_to_yuv(parse_hex_color(color))
         self._width, self._height, self._fps, self._flash = width, height, fps, flash
         self._full = (width, height)
-        self._pace = _Paced(1 / fps)
+        self._pace = _Paced(1 / fps, skew_ppm)
         self._planes = self._fill(self._yuv)
         self._white = self._fill(rgb_to_yuv((255, 255, 255)))
 
@@ -220,12 +232,14 @@ class ScreenTrack(MediaStreamTrack):
 class ToneAudioTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, tone_hz: float, flash: FlashSchedule | None = None) -> None:
+    def __init__(
+        self, tone_hz: float, flash: FlashSchedule | None = None, skew_ppm: float = 0.0
+    ) -> None:
         super().__init__()
         self._tone = tone_hz
         self._flash = flash
         self._samples = int(AUDIO_RATE * AUDIO_PTIME_S)
-        self._pace = _Paced(AUDIO_PTIME_S)
+        self._pace = _Paced(AUDIO_PTIME_S, skew_ppm)
 
     def retune(self, tone_hz: float) -> None:
         """Sends another tone from the next packet on."""

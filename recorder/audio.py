@@ -1,136 +1,257 @@
-"""Per-participant audio buffers on the 48 kHz timeline, and the mix: planar
-float32 stereo throughout, what the decoders give (recorder/opus.py) and the
-AAC encoder takes."""
+"""Per-participant sound on the recording's timeline, and the mix: planar
+float32 stereo throughout, what the decoder gives (recorder/opus.py) and the
+AAC encoder takes.
+
+Each participant's Opus packets are kept as they come, by RTP timestamp, and
+decoded only when the audio clock is about to play them: by then whatever was
+merely late has come, the order is the senders', and what is still missing
+is truly lost and is made up for, from the next packet's forward error
+correction or by concealment. The sample played at our time t is the one
+captured at t - the playout delay (recorder/capture.py), read at a rate a
+little above or below the sender's where the two drift apart.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Iterable
 
 import av
 import numpy as np
 
-from recorder.receive import BATCH_S
+from recorder.capture import Playout, StreamClock
+from recorder.opus import CONCEAL_STEP, OpusDecoder, packet_channels, packet_samples
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
 TICK_MS = 20
 TICK_SAMPLES = SAMPLE_RATE * TICK_MS // 1000
-# How long after it reaches a buffer a sample is played: a batch (packets come
-# a batch's worth at once, every BATCH_S: recorder/receive.py), a tick for the
-# phase between batches and our clock, and three ticks for a sender or network
-# that stalls. aiortc's receiver holds 4 packets but hands one on only when a
-# later one comes, so a stall upstream reaches us whole; a recording is better
-# a little later than with gaps in its sound. Fixed rather than "whatever was
-# buffered when playing began", which varied by up to a batch from one
-# recording (or underrun) to the next and moved the sound against the picture
-# with it: 7 to 36 ms in four runs of bench.avsync.
-PLAYOUT_DELAY_SAMPLES = round(BATCH_S * SAMPLE_RATE) + 4 * TICK_SAMPLES
-# Beyond this a buffer drops its oldest samples: a sender whose clock runs fast
-# must not push its audio ever later against the video.
-MAX_BUFFER_SAMPLES = 12 * TICK_SAMPLES
 FULL_SCALE = 1.0
 # The mix is rounded to 16-bit steps. FFmpeg's AAC encoder took half as long
 # again on the decoders' unrounded float samples (1.40 against 0.91 ms per
 # 100 ms of four voices), and 16-bit is what reached it when the mix was s16.
 S16_STEPS = 32768
+# How the reading follows the capture time. It reads at the speed the target
+# moves at (a sender's clock that drifts, a playout delay that falls back),
+# averaged over about SPEED_SMOOTHING_S so that the estimates' wobbles are
+# not heard; and off by e seconds, it reads RATE_GAIN * e slower or faster,
+# so an error halves in 1.4 s. Both together stay within MAX_RATE_CHANGE of
+# the sender's own rate (0.5 %: a pitch change of 9 cents, below what a
+# listener hears, and twice what a 0.1 % drift and a falling delay need).
+SPEED_SMOOTHING_S = 1.0
+RATE_GAIN = 0.5
+MAX_RATE_CHANGE = 0.005
+# A target that moves further than this from the speed in one tick jumped.
+SPEED_JUMP = 0.05
+# Closer than these (in error, and in speed against the sender's) the reading
+# holds the sender's rate on whole samples, as a copy; sub-sample reading is
+# interpolation, a slight low-pass.
+EXACT_WITHIN_S = 0.0002
+EXACT_SPEED = 1e-5
+# Off by more than this, the reading jumps rather than slewing for seconds:
+# early, it waits (a silence as long as it is early), late, it skips. A new
+# stream, a sender that stalled, a playout delay that rose: video follows
+# such a change at once, and sound must too to stay with it. Below it are the
+# estimates' own wobbles (a few ms), which slewing absorbs unheard.
+JUMP_S = 0.020
+# A gap made up by concealment at most: libopus fades a concealment to
+# silence over this much anyway; longer gaps are left silent.
+MAX_CONCEAL_SAMPLES = 5 * TICK_SAMPLES
+# How much later than its capture a sample leaves the decoder: an Opus encoder
+# looks ahead 2.5 ms and its decoder adds 4 (libopus's OPUS_GET_LOOKAHEAD for
+# the voip and audio applications, which browsers use), so the sample captured
+# at timestamp ts is decoded at ts + this.
+OPUS_DELAY_SAMPLES = 312
+# Packets kept at most: ~2 s of 20 ms packets, more than the longest playout
+# delay; a stream that nobody plays (no recording) keeps no more.
+MAX_PACKETS = 100
 
 
-class AudioBuffer:
-    """One participant's audio at 48 kHz, as a FIFO of (2, n) float32 blocks.
+class AudioStream:
+    """One participant's sound: their Opus packets in (:meth:`push`, as they
+    come), 48 kHz stereo float32 out (:meth:`pull`, each tick of the audio
+    clock). Both on the event loop."""
 
-    Lives on the event loop: push() as frames are decoded (see recorder/ingest.py),
-    pull() from the session's audio clock. ``clock``: seconds, as time.monotonic().
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        # With the kind of input it was made for: a resampler takes one kind only.
-        self._resampler: tuple[tuple[str, str, int], av.AudioResampler] | None = None
+    def __init__(self, clock: StreamClock, playout: Playout) -> None:
         self._clock = clock
-        self._chunks: deque[np.ndarray] = deque()
-        self._buffered = 0
-        self._newest_at = 0.0  # when the newest sample arrived
-        self._primed = False
+        self._playout = playout
+        self._packets: dict[int, bytes] = {}  # extended timestamp -> packet
+        self._decoder: OpusDecoder | None = None
+        self._frame = TICK_SAMPLES  # the last packet's length, for a lost one's
+        # Decoded samples not yet played; column 0 is timestamp _start.
+        self._pcm = np.zeros((CHANNELS, 0), np.float32)
+        self._start = 0
+        self._read: float | None = None  # the timestamp played next
+        self._delay = 0.0  # the playout delay at the last pull
+        self._target: float | None = None  # the target at the last pull
+        self._speed = 1.0  # sender samples per one of ours, smoothed
+        self._owed = 0  # samples of silence still to wait, for a delay that rose
+        self._concealing = 0  # samples made up in a row
         self.underruns = 0
-        self.dropped_samples = 0
+        self.concealed_samples = 0
+        # Lost, and decoded through the next packet: from its FEC copy where
+        # it carries one, else concealed by libopus.
+        self.recovered_packets = 0
+        self.late_packets = 0  # came after their time was played
 
-    def push(self, frame: av.AudioFrame) -> None:
-        for samples in self._planar_48k(frame):
-            self._chunks.append(samples)
-            self._buffered += samples.shape[1]
-            self._newest_at = self._clock()
-        excess = self._buffered - MAX_BUFFER_SAMPLES
-        if excess > 0:
-            self._take(excess)
-            self.dropped_samples += excess
+    def push(self, timestamp: int, packet: bytes, handled: float) -> None:
+        """An RTP packet's payload, stamped ``timestamp``, handled at ``handled``."""
+        extended, _ = self._clock.place(timestamp, handled)
+        if not packet:
+            return
+        if extended < self._start + self._pcm.shape[1]:
+            self.late_packets += 1
+            return
+        self._packets[extended] = packet
+        if len(self._packets) > MAX_PACKETS:
+            del self._packets[min(self._packets)]
 
-    def _planar_48k(self, frame: av.AudioFrame) -> list[np.ndarray]:
-        channels = frame.layout.nb_channels
-        # What the Opus decoder gives, mono or stereo: no resampler pass needed.
-        if frame.format.name == "fltp" and frame.sample_rate == SAMPLE_RATE and channels <= 2:
-            return [_stereo(frame)]
-        kind = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if self._resampler is None or self._resampler[0] != kind:
-            # Mono stays mono, to be heard at full level on both channels as a
-            # decoded mono stream is; a resampler's upmix would lower it by 3 dB.
-            layout = "mono" if channels == 1 else "stereo"
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-            self._resampler = (kind, resampler)
-        return [_stereo(out) for out in self._resampler[1].resample(frame)]
+    def pull(self, count: int, at: float) -> np.ndarray | None:
+        """The ``count`` samples (2 x count float32) to play from our time
+        ``at``; None while there is nothing to play."""
+        delay = self._playout.delay(at)
+        captured = self._clock.extended_at(at - delay)
+        if captured is None:
+            return None
+        target = captured + OPUS_DELAY_SAMPLES
+        read = self._read
+        if read is None:
+            read = self._jump(target)
+        elif delay > self._delay:
+            # The delay rose, and video with it at once: so does sound, by
+            # waiting exactly as long (a silence), however little.
+            self._owed += round((delay - self._delay) * SAMPLE_RATE)
+        self._delay = delay
+        wait = min(count, self._owed)
+        self._owed -= wait
+        # What waiting does not make up for, slewing does (or a jump).
+        error_s = (read - target + wait + self._owed) / self._clock.rate
+        if error_s < -JUMP_S:
+            read = self._jump(target)
+            error_s = 0.0
+            wait = self._owed = 0
+        elif error_s > JUMP_S:
+            # Early: silence until the capture time catches up, then on.
+            more = min(count - wait, round(error_s * SAMPLE_RATE))
+            wait += more
+            error_s -= more / SAMPLE_RATE
+        # Sender samples per one of ours: how fast the target moves, and the
+        # correction.
+        speed = self._track_speed(target, count)
+        step = speed * (1.0 - max(-MAX_RATE_CHANGE, min(MAX_RATE_CHANGE, RATE_GAIN * error_s)))
+        if abs(error_s) < EXACT_WITHIN_S and abs(speed - 1.0) < EXACT_SPEED:
+            step, read = 1.0, float(round(read))
+        end = read + (count - wait) * step
+        self._decode_until(math.floor(end) + 2)
+        self._read = end
+        if not wait:
+            return self._resample(read, step, count)
+        played = self._resample(read, step, count - wait) if wait < count else None
+        out = np.zeros((CHANNELS, count), np.float32)
+        if played is not None:
+            out[:, wait:] = played
+        return out
 
-    def pull(self, count: int) -> np.ndarray | None:
-        """``count`` samples (2 x count float32, read-only), or None while
-        silent or re-priming."""
-        if not self._primed:
-            # Play once the newest sample would leave PLAYOUT_DELAY after it
-            # came, dropping the oldest of what is more than that.
-            waited = round((self._clock() - self._newest_at) * SAMPLE_RATE)
-            keep = max(PLAYOUT_DELAY_SAMPLES - waited, count)
-            if self._buffered < keep:
-                return None
-            if self._buffered > keep:
-                self._take(self._buffered - keep)
-            self._primed = True
-        if self._buffered < count:
-            self._primed = False
+    def _track_speed(self, target: float, count: int) -> float:
+        moved = (target - self._target) / count if self._target is not None else self._speed
+        self._target = target
+        # A jump (a delay that rose, a new mapping) is no speed: left out.
+        if abs(moved - self._speed) < SPEED_JUMP:
+            self._speed += (moved - self._speed) * count / (SPEED_SMOOTHING_S * SAMPLE_RATE)
+        return self._speed
+
+    def _jump(self, target: float) -> float:
+        """Starts reading at ``target``: what was decoded is let go, and packets
+        that end before it."""
+        floor = math.floor(target)
+        self._pcm = self._pcm[:, :0]
+        self._start = floor
+        for stale in [ts for ts in self._packets if ts + self._frame <= floor]:
+            del self._packets[stale]
+        return target
+
+    def _decode_until(self, end: int) -> None:
+        while (have := self._start + self._pcm.shape[1]) < end:
+            covering = [ts for ts in self._packets if ts + self._frame > have]
+            if not covering:
+                return  # not here (yet): an underrun, unless it comes in time
+            ts = min(covering)
+            if ts > have:
+                self._fill(have, ts)
+                continue
+            packet = self._packets.pop(ts)
+            for stale in [t for t in self._packets if t < ts]:
+                del self._packets[stale]
+            samples = self._decode(packet)
+            if samples is not None:
+                self._concealing = 0
+                self._append(samples[:, have - ts :])
+
+    def _fill(self, have: int, next_ts: int) -> None:
+        """The gap before the packet at ``next_ts``: lost, or (before the
+        first packet) from before the stream began."""
+        gap = next_ts - have
+        decoder = self._decoder
+        if decoder is None:
+            self._append(np.zeros((1, gap), np.float32))
+            return
+        made: np.ndarray | None = None
+        if self._concealing < MAX_CONCEAL_SAMPLES:
+            if gap == self._frame:
+                made = decoder.recover(self._packets[next_ts], gap)
+                self.recovered_packets += made is not None
+            elif gap >= CONCEAL_STEP:
+                made = decoder.conceal(min(gap, self._frame) // CONCEAL_STEP * CONCEAL_STEP)
+        if made is None:
+            made = np.zeros((1, gap), np.float32)
+        made = made[:, :gap]
+        self._concealing += made.shape[1]
+        self.concealed_samples += made.shape[1]
+        self._append(made)
+
+    def _decode(self, packet: bytes) -> np.ndarray | None:
+        if self._decoder is None:
+            self._decoder = OpusDecoder(packet_channels(packet))
+        samples = self._decoder.decode(packet)
+        if samples is not None:
+            self._frame = packet_samples(packet) or samples.shape[1]
+        return samples
+
+    def _append(self, samples: np.ndarray) -> None:
+        if samples.shape[0] == 1:
+            samples = np.broadcast_to(samples, (CHANNELS, samples.shape[1]))
+        self._pcm = np.concatenate((self._pcm, samples), axis=1)
+
+    def _resample(self, read: float, step: float, count: int) -> np.ndarray | None:
+        offset = read - self._start
+        have = self._pcm.shape[1]
+        if not have:
             self.underruns += 1
-            if not self._buffered:
+            return None
+        if step == 1.0 and offset == int(offset):
+            first = int(offset)
+            out = self._pcm[:, first : first + count]
+        else:
+            positions = offset + np.arange(count) * step
+            out = np.empty((CHANNELS, count), np.float32)
+            source = np.arange(have)
+            for channel in range(CHANNELS):
+                out[channel] = np.interp(positions, source, self._pcm[channel], right=0.0)
+        # What is played is let go, bar a sample for the next interpolation.
+        done = max(0, min(have, math.floor(offset + count * step) - 1))
+        self._pcm = self._pcm[:, done:]
+        self._start += done
+        if out.shape[1] < count or offset + count * step > have:
+            self.underruns += 1
+            if out.shape[1] == 0 or offset >= have:
                 return None
-            # Play out what is left, padded, rather than holding it back.
-            out = np.zeros((CHANNELS, count), np.float32)
-            have = self._take(self._buffered)
-            out[:, : have.shape[1]] = have
-            return out
-        return self._take(count)
+            padded = np.zeros((CHANNELS, count), np.float32)
+            padded[:, : out.shape[1]] = out[:, :count]
+            return padded
+        return out
 
-    def _take(self, count: int) -> np.ndarray:
-        parts: list[np.ndarray] = []
-        need = count
-        while need:
-            head = self._chunks[0]
-            if head.shape[1] <= need:
-                parts.append(self._chunks.popleft())
-                need -= head.shape[1]
-            else:
-                parts.append(head[:, :need])
-                self._chunks[0] = head[:, need:]
-                need = 0
-        self._buffered -= count
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-
-
-def _stereo(frame: av.AudioFrame) -> np.ndarray:
-    """A mono or stereo fltp frame's samples as 2 x n. Mono is read in place, its
-    one channel seen as both (a stride of 0 between them); the array keeps the
-    frame's buffer alive. to_ndarray() and broadcast_to() took 13 us a 20 ms
-    frame together, as long as decoding it."""
-    planes = frame.planes
-    if len(planes) == 1:
-        both = np.ndarray((CHANNELS, frame.samples), np.float32, memoryview(planes[0]), 0, (0, 4))
-        both.flags.writeable = False
-        return both
-    return np.stack([np.frombuffer(memoryview(p), np.float32, frame.samples) for p in planes])
+    def close(self) -> None:
+        self._clock.close()
 
 
 def mix(blocks: Iterable[np.ndarray], count: int) -> np.ndarray:

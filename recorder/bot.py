@@ -34,7 +34,7 @@ from cloudrec.whiteboard import Board
 from cloudrec.wire import ContentType, MixerContents, StartRequest, is_file_output
 from compositor.picture import Picture, load_picture
 from compositor.planes import I420
-from recorder.audio import AudioBuffer
+from recorder.audio import AudioStream
 from recorder.demand import shown_boxes, size_requests
 from recorder.publisher import Publisher
 from recorder.session import RecordingSession
@@ -280,7 +280,7 @@ class RecorderBot:
                 publisher.asked = video
                 self._post({"type": "signal", "to": user, "data": {"video": video}})
 
-    def _sounds(self) -> dict[SoundId, AudioBuffer]:
+    def _sounds(self) -> dict[SoundId, AudioStream]:
         """Every sound received now, for the session's audio clock."""
         return {s: b for p in self._publishers.values() for s, b in p.sounds.items()}
 

@@ -6,13 +6,13 @@ queue hop per frame) for a reader task to store. In a recorder that loop also
 carries every RTP packet of the room, and the hops cost it a third of its time
 (bench/README.md). A :class:`DecodeTap` takes
 the encoded frames where aiortc would queue them for its decoder, decodes them
-(large video frames on a thread per track, as aiortc does; audio and small
-video frames in place) and hands each frame to a sink that stores it (a camera
-slot, an audio buffer), with no hop.
+(large frames on a thread per track, as aiortc does; small ones in place) and
+hands each frame to a sink that stores it (a camera slot), with no hop.
 
 The tap takes the place of aiortc's decoder queue (recorder/aiortc_hooks.py
-holds that hook) and uses aiortc's own decoders for video (Opus is decoded as
-recorder/opus.py says).
+holds that hook) and uses aiortc's own decoders. Audio packets skip it: they go
+straight to the recorder's audio streams (recorder/audio.py), which decode
+them when they are played.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpCodecParameters, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
-from recorder.aiortc_hooks import Decoder, JitterFrame, take_decoder_queue
-from recorder.opus import decoder_for
+from recorder.aiortc_hooks import Decoder, JitterFrame, get_decoder, take_decoder_queue
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ class DecodeTap:
                 return
             self._resuming = False
         if self._decoder is None or codec.name != self._codec_name:
-            self._decoder, self._codec_name = decoder_for(codec, encoded_frame.data), codec.name
+            self._decoder, self._codec_name = get_decoder(codec), codec.name
         try:
             frames = self._decoder.decode(encoded_frame)
         except av.FFmpegError as exc:

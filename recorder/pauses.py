@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from fractions import Fraction
 
 # Ticks and boundaries are sums of float seconds: within this they are one instant.
@@ -18,19 +19,24 @@ def common_grid(frame_rates: list[int], audio_tick: Fraction) -> Fraction:
 
 
 class Pauses:
-    """The paused spans of one session. A span starts ``delay`` after the pause
-    call and ends ``delay`` after the resume call (the clocks play media that
-    much after it arrives, so what arrives while paused is what is left out),
-    each boundary put off to the next point of ``grid`` from the clocks'
+    """The paused spans of one session. A span starts ``delay(now)`` after the
+    pause call and ends ``delay(now)`` after the resume call (the clocks play
+    media that much after its capture, so what is captured while paused is
+    what is left out), each boundary on a point of ``grid`` from the clocks'
     start: every clock then skips the same whole number of its ticks, so sound
-    and picture leave out exactly the same time and stay in sync to the sample."""
+    and picture leave out exactly the same time and stay in sync to the sample.
+    A start is put off to the next grid point, an end likewise; between the
+    start's own instant and its grid point the recording goes on but shows
+    nothing new (:meth:`hidden_from`: silence, and the picture as it was), so
+    that nothing captured after the pause call reaches a recording."""
 
-    def __init__(self, delay: float, grid: Fraction) -> None:
+    def __init__(self, delay: Callable[[float], float], grid: Fraction) -> None:
         self._delay = delay
         self._grid = float(grid)
         self.origin = 0.0  # when the clocks started (their tick 0)
         self._starts: list[float] = []
         self._ends: list[float] = []  # one fewer than starts while paused
+        self._instants: list[float] = []  # each start's own instant, before its grid point
 
     @property
     def paused(self) -> bool:
@@ -39,7 +45,9 @@ class Pauses:
     def pause(self, now: float) -> None:
         if self.paused:
             raise ValueError("already paused")
-        self._starts.append(self._on_grid(now + self._delay))
+        instant = now + self._delay(now)
+        self._starts.append(self._on_grid(instant))
+        self._instants.append(instant)
 
     def pause_from(self, when: float) -> None:
         """Paused from output time ``when`` on, with nothing before it to play out
@@ -47,17 +55,26 @@ class Pauses:
         if self.paused:
             raise ValueError("already paused")
         self._starts.append(when)
+        self._instants.append(when)
 
     def resume(self, now: float) -> None:
         if not self.paused:
             raise ValueError("not paused")
-        self._ends.append(self._on_grid(now + self._delay))
+        self._ends.append(self._on_grid(now + self._delay(now)))
 
     def covers(self, when: float) -> bool:
         """Whether output time ``when`` falls in a paused span."""
         when += ON_GRID_S  # a tick on a boundary, computed a hair before it, is on it
         i = bisect.bisect_right(self._starts, when) - 1
         return i >= 0 and (i >= len(self._ends) or when < self._ends[i])
+
+    def hidden_from(self, when: float) -> float | None:
+        """Where output time ``when`` is between a pause's own instant and its
+        span's start: that instant, from which nothing new is shown."""
+        i = bisect.bisect_right(self._starts, when + ON_GRID_S)
+        if i < len(self._starts) and self._instants[i] <= when < self._starts[i]:
+            return self._instants[i]
+        return None
 
     def _on_grid(self, when: float) -> float:
         steps = math.ceil(round((when - self.origin) / self._grid, 9))

@@ -22,8 +22,10 @@ from aiortc.sdp import candidate_from_sdp
 from cloudrec.contract import TrackMeta
 from cloudrec.sources import SHARE_KINDS, SoundId, SourceId
 from compositor.planes import I420
-from recorder.arrival import ArrivalClock
-from recorder.audio import AudioBuffer
+from recorder.aiortc_hooks import keep_sent_timestamps, observe_sender_reports, take_audio_packets
+from recorder.arrival import LeastDelay
+from recorder.audio import SAMPLE_RATE, AudioStream
+from recorder.capture import VIDEO_CLOCK_RATE, StreamClock
 from recorder.demand import Shown
 from recorder.ingest import Sink, drain, tap_receiver
 from recorder.preview import PreviewTrack
@@ -53,7 +55,9 @@ class Publisher:
         self._preview: RTCPeerConnection | None = None
         self._tracks: dict[str | None, TrackMeta] = {}
         self._videos: dict[SourceId, tuple[str, CameraSlot]] = {}  # source -> (mid, slot)
-        self.sounds: dict[SoundId, AudioBuffer] = {}
+        self.sounds: dict[SoundId, AudioStream] = {}
+        # Their wall clock on ours, shared by all they send (recorder/capture.py).
+        self._sender = LeastDelay()
         self.asked: SizeRequest | None = None  # the last size request they heard
         self._readers: set[asyncio.Task[None]] = set()
 
@@ -77,6 +81,7 @@ class Publisher:
         if self._pc is not None:
             await self._pc.close()
         pc = self._pc = RTCPeerConnection(rtc_configuration())
+        self._sender = LeastDelay()  # a new connection: its senders start over
         pc.on("track", lambda track: self._on_track(pc, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
@@ -122,6 +127,7 @@ class Publisher:
         meta = self._tracks.get(mid)
         said = meta.source if meta is not None else None
         wanted = None
+        playout = self._registry.playout
         if track.kind == "video":
             cam = meta.cam_id if meta is not None and meta.cam_id is not None else 0
             source = (
@@ -132,18 +138,26 @@ class Publisher:
             slot = self._registry.add(source)
             if mid is not None:
                 self._videos[source] = (mid, slot)
-            sink: Sink = _video_sink(slot)
+            clock = StreamClock(VIDEO_CLOCK_RATE, self._sender, playout)
+            sink: Sink = _video_sink(slot, clock)
             wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
             follow = self._follow_video(source, slot, track, sink)
             name = str(source)
         else:
             sound = SoundId(self.user, shared_file=said == "media")
-            buffer = self.sounds[sound] = AudioBuffer()
-            sink = buffer.push
-            follow = self._follow_audio(sound, buffer, track)
+            clock = StreamClock(SAMPLE_RATE, self._sender, playout)
+            stream = self.sounds[sound] = AudioStream(clock, playout)
+            sink = _no_frames  # its packets go straight to the stream:
+            follow = self._follow_audio(sound, stream, track)
             name = str(sound)
         if transceiver is not None:
-            tap_receiver(transceiver.receiver, name, sink, wanted)
+            receiver = transceiver.receiver
+            tap_receiver(receiver, name, sink, wanted)
+            observe_sender_reports(receiver, clock.report)
+            if track.kind == "video":
+                keep_sent_timestamps(receiver)
+            else:
+                take_audio_packets(receiver, partial(_push_packet, stream))
         task = asyncio.create_task(follow)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
@@ -159,19 +173,27 @@ class Publisher:
                 del self._videos[source]
 
     async def _follow_audio(
-        self, sound: SoundId, buffer: AudioBuffer, track: MediaStreamTrack
+        self, sound: SoundId, stream: AudioStream, track: MediaStreamTrack
     ) -> None:
-        await drain(track, buffer.push)
-        if self.sounds.get(sound) is buffer:
+        await drain(track, _no_frames)
+        stream.close()
+        if self.sounds.get(sound) is stream:
             del self.sounds[sound]
 
 
-def _video_sink(slot: CameraSlot) -> Sink:
-    clock = ArrivalClock()
-
+def _video_sink(slot: CameraSlot, clock: StreamClock) -> Sink:
     def store(frame: av.VideoFrame) -> None:
         now = time.monotonic()
-        # Shown by when it arrived, not when its batch was handled (recorder/arrival.py).
-        slot.push(clock.arrival(frame.pts, now) if frame.pts is not None else now, frame)
+        # Shown by when it was captured (recorder/capture.py).
+        captured = clock.place(frame.pts, now)[1] if frame.pts is not None else now
+        slot.push(captured, frame, now)
 
     return store
+
+
+def _push_packet(stream: AudioStream, timestamp: int, packet: bytes) -> None:
+    stream.push(timestamp, packet, time.monotonic())
+
+
+def _no_frames(_frame: Any) -> None:
+    """An audio receiver's tap: aiortc decodes none of its packets."""

@@ -33,7 +33,7 @@ from cloudrec.wire import (
 )
 from compositor.picture import Picture
 from compositor.planes import I420
-from recorder.audio import TICK_MS, TICK_SAMPLES, AudioBuffer
+from recorder.audio import SAMPLE_RATE, TICK_MS, TICK_SAMPLES, AudioStream
 from recorder.clock import ClockStats, ticks
 from recorder.live import LiveOutput
 from recorder.mixer import Mixer
@@ -42,7 +42,7 @@ from recorder.pauses import Pauses, common_grid
 from recorder.snapshots import SnapshotOutput
 from recorder.split import SplitFile
 from recorder.tiles import TileMeter
-from recorder.tracks import VIDEO_DELAY_S, TrackRegistry
+from recorder.tracks import TrackRegistry
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class RecordingSession:
         self,
         request: StartRequest,
         registry: TrackRegistry,
-        sounds: Callable[[], Mapping[SoundId, AudioBuffer]],
+        sounds: Callable[[], Mapping[SoundId, AudioStream]],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         max_seconds: float,
@@ -83,10 +83,10 @@ class RecordingSession:
         self._from_worker: Callable[[OutputInfo], None] = emit
         self._failed_in_worker: Callable[[], None] = lambda: None
         self._stopped = False
-        # On the output timeline: media is played VIDEO_DELAY_S after it
-        # arrives, so a pause covers what arrives from the call on.
+        # On the output timeline: media is played the playout delay after it
+        # was captured, so a pause covers what is captured from the call on.
         rates = [c.video.frame_rate for c in request.cfgs if c.video is not None]
-        self.pauses = Pauses(VIDEO_DELAY_S, common_grid(rates, AUDIO_PERIOD))
+        self.pauses = Pauses(registry.playout.delay, common_grid(rates, AUDIO_PERIOD))
 
     @classmethod
     def begin(
@@ -95,7 +95,7 @@ class RecordingSession:
         pictures: Mapping[str, Picture],
         config: Config,
         registry: TrackRegistry,
-        sounds: Callable[[], Mapping[SoundId, AudioBuffer]],
+        sounds: Callable[[], Mapping[SoundId, AudioStream]],
         emit: Callable[[OutputInfo], None],
         on_end: Callable[[ErrorCode], None],
         board: Board,
@@ -354,7 +354,11 @@ class RecordingSession:
             frames_encoded=sum(m.stats.frames_encoded for m in self.mixers),
             frames_dropped=sum(m.stats.frames_dropped for m in self.mixers),
             frames_repeated=sum(m.stats.frames_repeated for m in self.mixers),
-            audio_underruns=sum(b.underruns for b in self._sounds().values()),
+            audio_underruns=sum(s.underruns for s in self._sounds().values()),
+            audio_concealed_ms=sum(s.concealed_samples for s in self._sounds().values())
+            * 1000
+            // SAMPLE_RATE,
+            playout_delay_ms=round(self._registry.playout.delay(time.monotonic()) * 1000),
             live_frames_dropped=sum(
                 o.frames_dropped
                 for m in self.mixers
@@ -370,9 +374,14 @@ class RecordingSession:
         period = Fraction(1, frame_rate)
         meter = self._tile_meters[mixer] = TileMeter(mixer.cfg.id, frame_rate)
         async for tick in ticks(start, period, self.video_clock, loop):
-            # Paused or not by the tick's scheduled time, as its audio is.
-            paused = self.pauses.covers(start + float(tick * period))
-            frames = {} if paused else self._registry.snapshot(mixer.sources(), loop.time())
+            # By the tick's scheduled time, as its audio is: what was captured
+            # the playout delay before it, and paused or not.
+            due = start + float(tick * period)
+            paused = self.pauses.covers(due)
+            # Between a pause's call and its span: the picture as at the call.
+            shown = self.pauses.hidden_from(due)
+            at = due if shown is None else shown - float(period) / 2
+            frames = {} if paused else self._registry.snapshot(mixer.sources(), at)
             meter.count(frames)
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
@@ -382,13 +391,16 @@ class RecordingSession:
     async def _audio_clock(self, start: float) -> None:
         loop = asyncio.get_running_loop()
         async for tick in ticks(start, AUDIO_PERIOD, self.audio_clock, loop):
+            due = start + float(tick * AUDIO_PERIOD)
             # Pulled while paused too: what was said then is dropped, never kept for later.
             blocks = {}
-            for sound, buffer in self._sounds().items():
-                block = buffer.pull(TICK_SAMPLES)
+            for sound, stream in self._sounds().items():
+                block = stream.pull(TICK_SAMPLES, due)
                 if block is not None:
                     blocks[sound] = block
-            paused = self.pauses.covers(start + float(tick * AUDIO_PERIOD))
+            paused = self.pauses.covers(due)
+            if self.pauses.hidden_from(due) is not None:
+                blocks = {}  # between a pause's call and its span: silence
             for mixer in self.mixers:
                 mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES, paused)
 

@@ -9,7 +9,7 @@ from cloudrec.contract import TileStats
 from cloudrec.sources import SourceId
 from recorder.tracks import FrameRef
 
-# A tile counts as frozen while the frame it shows arrived this long before
+# A tile counts as frozen while the frame it shows was captured this long before
 # its tick: a quarter of a second is a visible stall for a camera (a frame
 # every 33 to 67 ms), and above a sender's usual frame-to-frame jitter. A
 # screen share that sends only on change reads as frozen too, as it looks.

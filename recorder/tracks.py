@@ -11,30 +11,25 @@ from dataclasses import dataclass, field
 import av
 
 from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SourceId
+from recorder.capture import Playout
 
 # A camera silent this long shows the placeholder instead of its frozen frame.
 STALL_SECONDS = 3.0
-# The audio path holds more than the video path: aiortc prefetches 4 audio
-# packets (80 ms) and the audio buffers play a fixed delay after a batch
-# (recorder/audio.py); a video frame counts from when it arrived
-# (recorder/arrival.py). Video is shown this much late to match, as
-# bench/avsync.py measured with publishers whose flash and beep leave them in
-# sync: with the audio played 80 ms after a batch, 67 ms left sound 34, 42 and
-# 48 ms late and 100 ms +4.8, +0.7, -8.1 and +3.6 ms; with 120 ms (now), 140 ms
-# leaves it +5.2, +8.9 and +0.8 ms (the last a frame either side of its flash
-# as the two clocks' phases met). It must also exceed a batch
-# (recorder/receive.py), so that a frame is there by its time.
-VIDEO_DELAY_S = 0.140
-# Frames kept per camera: enough to look VIDEO_DELAY_S back at 60 fps.
-HISTORY_FRAMES = 16
+# Frames kept per source at most: a second's worth at 60 fps, the longest
+# playout delay (recorder/capture.py); fewer are kept while it is shorter.
+HISTORY_FRAMES = 64
+# How late a tick of the video clock may run and still find its frame kept.
+LATE_TICK_S = 0.2
 
 
 @dataclass
 class CameraSlot:
     """Filled by the source's decoding thread, read on the event loop; times are
-    ``time.monotonic()``, the clock of the loop's ``time()``."""
+    capture times on ``time.monotonic()``, the clock of the loop's ``time()``
+    (recorder/capture.py)."""
 
     user: str
+    playout: Playout
     frames: deque[tuple[float, av.VideoFrame]] = field(
         default_factory=lambda: deque(maxlen=HISTORY_FRAMES)
     )
@@ -43,27 +38,29 @@ class CameraSlot:
     shown: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def push(self, now: float, frame: av.VideoFrame) -> None:
+    def push(self, captured: float, frame: av.VideoFrame, now: float) -> None:
+        """A frame captured at ``captured``, handled at ``now``."""
+        # A late tick of the video clock may still look this far back.
+        shown_from = now - self.playout.delay(now) - LATE_TICK_S
         with self._lock:
-            self.frames.append((now, frame))
+            self.frames.append((captured, frame))
+            # Older than the one shown now, a frame is never shown again.
+            while len(self.frames) > 2 and self.frames[1][0] <= shown_from:
+                self.frames.popleft()
 
     def frame_at(self, when: float) -> tuple[float, av.VideoFrame] | None:
-        """The newest frame that arrived by ``when``, else the oldest kept."""
-        chosen = None
+        """The frame captured nearest to ``when``. The newest captured by then
+        would show every frame up to a frame period after the sound captured
+        with it (at 30 fps, 0 to 33 ms, by the phase of the sender's frames
+        against our ticks); the nearest is within half a period either way."""
         with self._lock:
-            for item in self.frames:
-                if item[0] > when:
-                    break
-                chosen = item
-            if chosen is None and self.frames:
-                chosen = self.frames[0]
-        return chosen
+            return min(self.frames, key=lambda item: abs(item[0] - when), default=None)
 
 
 @dataclass(frozen=True)
 class FrameRef:
     """What a video content shows at one tick: a frame, or a placeholder label;
-    ``age``: how long before the tick's media time the frame arrived."""
+    ``age``: how long before the tick's media time the frame was captured."""
 
     frame: av.VideoFrame | None
     label: str
@@ -76,18 +73,18 @@ class TrackRegistry:
     camera, or whoever shares a kind now. Keeps a few recent frames per
     source: the mixer samples, it never queues."""
 
-    def __init__(self, video_delay: float = VIDEO_DELAY_S) -> None:
+    def __init__(self, playout: Playout | None = None) -> None:
+        self.playout = playout or Playout()
         self._slots: dict[SourceId, CameraSlot] = {}
         self._default_cam: dict[str, int] = {}
         # Sharers of each kind in the order they started; the last one is shown.
         self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
-        self._delay = video_delay
         # Set whenever a source appears or ends: mode-1 recordings follow it.
         self.changed = asyncio.Event()
 
     def add(self, source: SourceId) -> CameraSlot:
         """``source``: one user's camera (by number) or share."""
-        slot = self._slots[source] = CameraSlot(source.user)
+        slot = self._slots[source] = CameraSlot(source.user, self.playout)
         self.changed.set()
         if source.kind in SHARE_KINDS:
             sharers = self._sharers[source.kind]
@@ -141,14 +138,17 @@ class TrackRegistry:
         return key if key in self._slots else None
 
     def snapshot(self, sources: set[SourceId], now: float) -> dict[SourceId, FrameRef]:
+        """What each source shows at output time ``now``: what was captured
+        the playout delay before."""
         refs: dict[SourceId, FrameRef] = {}
+        shown_from = now - self.playout.delay(now)
         for source in sources:
             slot = self.resolve(source)
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                item = slot.frame_at(now - self._delay)
-                if item is not None and now - item[0] <= STALL_SECONDS:
-                    shown, age = item[1], max(0.0, now - self._delay - item[0])
+                item = slot.frame_at(shown_from)
+                if item is not None and shown_from - item[0] <= STALL_SECONDS:
+                    shown, age = item[1], max(0.0, shown_from - item[0])
             refs[source] = FrameRef(shown, label, age)
         return refs

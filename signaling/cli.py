@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a white frame once a second and a 50 ms beep in sync with it, for A/V sync checks",
     )
+    peer.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        metavar="PPM",
+        help="the camera's and microphone's clock run this many parts per million fast "
+        "(negative: slow) against the wall clock, as a device's crystal does",
+    )
     peer.add_argument("--screen", action="store_true", help="also share a synthetic screen")
     peer.add_argument("--media", type=Path, help="also share this media file's video and sound")
     peer.add_argument(
@@ -268,8 +276,8 @@ async def _publish(
         audio = ReplayTrack("audio", encode_audio_loop(tone), AUDIO_PTIME_S, AUDIO_RATE)
     else:
         flash = FlashSchedule(args.fps) if args.flash else None
-        video = ColorVideoTrack(color, width, height, args.fps, flash)
-        audio = ToneAudioTrack(tone, flash)
+        video = ColorVideoTrack(color, width, height, args.fps, flash, args.clock_skew)
+        audio = ToneAudioTrack(tone, flash, args.clock_skew)
     screen = ScreenTrack() if args.screen else None
     player = MediaPlayer(str(args.media), loop=True) if args.media else None
     media = (player.video, player.audio) if player is not None else None

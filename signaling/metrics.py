@@ -12,6 +12,7 @@ STATS_COUNTERS = {
     "late_audio_ticks": "audio clock ticks that woke late",
     "frames_dropped": "output video frames dropped",
     "audio_underruns": "audio mixes that found a party's buffer empty",
+    "audio_concealed_ms": "ms of a party's sound lost on the way and made up for",
     "live_frames_dropped": "frames a live push could not take",
     "upload_bytes": "bytes sent to the object store",
     "upload_retries": "uploads to the object store tried again",

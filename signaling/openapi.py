@@ -112,7 +112,8 @@ SCHEMAS: dict[str, Any] = {
             "additionalProperties": {"type": "integer"},
             "description": "the recorder's counters: videoTicks, lateVideoTicks, "
             "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
-            "audioUnderruns, liveFramesDropped, uploadBytes, uploadRetries, uploadFailures, "
+            "audioUnderruns, audioConcealedMs, playoutDelayMs, liveFramesDropped, "
+            "uploadBytes, uploadRetries, uploadFailures, "
             "frozenMs, placeholderMs (over all tiles), and tiles",
         },
         worker={

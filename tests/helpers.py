@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 
 from cloudrec.auth import GRANTS, basic_header, mint_token
-from cloudrec.client import Participant
+from cloudrec.client import Participant, Route
 from cloudrec.storage.index import RECORDING, RecordingIndex
 from cloudrec.synthetic import ColorVideoTrack, FlashSchedule, ToneAudioTrack
 from cloudrec.wire import AV_AUDIO, MixerState, OutputSpec, OutputState, OutputType, VideoCfg
@@ -134,9 +135,17 @@ def participant(
 
 
 async def synthetic_participant(
-    base_url: str, room: str, user: str, color: str, tone: float, *, flash: bool = False
+    base_url: str,
+    room: str,
+    user: str,
+    color: str,
+    tone: float,
+    *,
+    flash: bool = False,
+    route: Route | None = None,
 ) -> Participant:
-    participant = Participant(base_url, room, user, token(room, user))
+    """``route``: what its media goes through (an impairing relay)."""
+    participant = Participant(base_url, room, user, token(room, user), route=route)
     await participant.join()
     schedule = FlashSchedule(PEER_FPS) if flash else None
     await participant.publish(
@@ -285,3 +294,11 @@ def write_media_file(path: Path) -> None:
         block = tone[k * TICK_SAMPLES : (k + 1) * TICK_SAMPLES]
         out.write_audio(to_frame(np.stack([block, block]), k * TICK_SAMPLES))
     out.close()
+
+
+async def mixer_state(base_url: str, room: str) -> dict[str, Any]:
+    """The room's mixer as the REST API answers it (its stats included)."""
+    url = f"{base_url}/api/v1/rooms/{room}/mixer"
+    async with aiohttp.ClientSession(headers=API_AUTH) as http, http.get(url) as resp:
+        answer: dict[str, Any] = await resp.json()
+        return answer

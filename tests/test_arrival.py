@@ -1,15 +1,30 @@
-"""A frame's arrival read from its RTP timestamp, whatever batch it was handled in."""
+"""When media arrived, read from its RTP timestamp whatever batch it was
+handled in: timestamps across their wrap, and the least delay."""
 
 from __future__ import annotations
 
 import itertools
 import random
 
-from recorder.arrival import RESTART_S, RISE_S_PER_S, VIDEO_CLOCK_RATE, ArrivalClock
+from recorder.arrival import RESTART_S, RISE_S_PER_S, LeastDelay, Unwrapper
+from recorder.capture import VIDEO_CLOCK_RATE
 
 FRAME_S = 1 / 30
 BATCH_S = 0.040
 TRANSIT_S = 0.005
+
+
+class ArrivalClock:
+    """A stream read on our clock by its own least delayed media."""
+
+    def __init__(self) -> None:
+        self._unwrap, self._least = Unwrapper(), LeastDelay()
+
+    def arrival(self, timestamp: int, handled: float) -> float:
+        sent = self._unwrap.extend(timestamp) / VIDEO_CLOCK_RATE
+        return sent + self._least.observe(sent, handled)
+
+
 # What the estimate may be off by: a float rounding at 90 kHz, and what it rose
 # by between the least delayed frames (a few hundred ms at RISE_S_PER_S).
 TOLERANCE_S = 0.001

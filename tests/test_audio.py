@@ -1,123 +1,238 @@
+"""A participant's sound, from Opus packets to the samples played: placed by
+capture time, whatever order and delay the packets come with, lost packets
+made up for, a drifting sender followed smoothly. Hand-built packets and clocks."""
+
 from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import av
 import numpy as np
 
+from recorder.arrival import LeastDelay
 from recorder.audio import (
-    MAX_BUFFER_SAMPLES,
-    PLAYOUT_DELAY_SAMPLES,
     S16_STEPS,
     SAMPLE_RATE,
     TICK_SAMPLES,
-    AudioBuffer,
+    AudioStream,
     mix,
     to_frame,
 )
+from recorder.capture import BASE_DELAY_S, Playout, StreamClock
 
 TICK_S = TICK_SAMPLES / SAMPLE_RATE
+EPOCH = 1000.0  # our clock when the sender starts
+TRANSIT_S = 0.003
+BEEP_LEVEL = 0.6  # beeps peak at 0.8, the tone under them at 0.1
+# How close a beep's onset is found to where it belongs: Opus smears an onset
+# over a millisecond or so, and the level is crossed within it; the least
+# delay is re-read every few hundred ms (recorder/arrival.py), rising by up to
+# a ms between.
+ONSET_WITHIN_S = 0.003
+# With 150 ms of jitter a packet that waited under a ms comes every few
+# seconds only, and the estimate rises by RISE_S_PER_S (2 ms/s) meanwhile.
+JITTERED_WITHIN_S = 0.008
+# A run of silence this long inside sound is a hole (the tone crosses zero
+# for a sample or two, never more).
+HOLE_SAMPLES = 48
+# How far a drifting sender's delay may wander: the reading follows a steady
+# drift d at an error of d / RATE_GAIN (2 ms at 0.1 %), plus onset finding.
+DRIFT_WITHIN_S = 0.006
+LOSS = 0.05
+SEED = 5
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
+@dataclass(frozen=True)
+class Packet:
+    timestamp: int
+    captured: float  # on our clock
+    payload: bytes
 
-    def __call__(self) -> float:
-        return self.now
+
+def talk(
+    seconds: float, beeps: list[float], *, fec: bool = False, skew: float = 0.0
+) -> list[Packet]:
+    """20 ms Opus packets of a 300 Hz tone with 50 ms beeps of 1 kHz starting
+    at the ``beeps`` (seconds of the sender's media clock), from a timestamp
+    near the wrap; ``skew``: how much faster the sender's clock runs than ours."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate, codec.layout, codec.format = SAMPLE_RATE, "mono", "flt"
+    codec.bit_rate = 48_000
+    if fec:
+        codec.options = {"fec": "1", "packet_loss": "10"}
+    origin = (1 << 32) - 10 * TICK_SAMPLES
+    packets: list[Packet] = []
+    for n in range(round(seconds / TICK_S)):
+        t = (n * TICK_SAMPLES + np.arange(TICK_SAMPLES)) / SAMPLE_RATE
+        signal = 0.1 * np.sin(2 * np.pi * 300 * t)
+        for beep in beeps:
+            inside = (t >= beep) & (t < beep + 0.05)
+            signal = np.where(inside, 0.8 * np.sin(2 * np.pi * 1000 * t), signal)
+        frame = av.AudioFrame.from_ndarray(
+            signal.astype(np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
+        frame.sample_rate, frame.pts = SAMPLE_RATE, n * TICK_SAMPLES
+        captured = EPOCH + n * TICK_S / (1 + skew)
+        timestamp = (origin + n * TICK_SAMPLES) % (1 << 32)
+        packets += [Packet(timestamp, captured, bytes(p)) for p in codec.encode(frame)]
+    return packets
 
 
-def tone_frame(rate: int, samples: int, hz: float, pts: int, layout: str = "mono") -> av.AudioFrame:
-    t = (pts + np.arange(samples)) / rate
-    pcm = (0.5 * np.sin(2 * np.pi * hz * t) * 32767).astype(np.int16)
-    channels = 2 if layout == "stereo" else 1
-    frame = av.AudioFrame.from_ndarray(
-        np.repeat(pcm, channels).reshape(1, -1), format="s16", layout=layout
+@dataclass
+class Played:
+    samples: np.ndarray  # mono, from our time EPOCH on
+    silent_ticks: int  # ticks with nothing to play once playing began
+    stream: AudioStream
+    delays: list[float]  # the playout delay at each tick
+
+    @property
+    def delay(self) -> float:
+        return self.delays[-1]
+
+    def delay_at(self, when: float) -> float:
+        return self.delays[min(len(self.delays) - 1, int((when - EPOCH) / TICK_S))]
+
+
+def play(
+    packets: list[Packet],
+    seconds: float,
+    delay_of: Callable[[int], float] = lambda _n: 0.0,
+    lost: set[int] = frozenset(),  # type: ignore[assignment]
+) -> Played:
+    """Packets come TRANSIT_S + ``delay_of(n)`` after their capture (those in
+    ``lost`` never); the audio clock pulls a tick every 20 ms from EPOCH."""
+    playout = Playout()
+    stream = AudioStream(StreamClock(SAMPLE_RATE, LeastDelay(), playout), playout)
+    arrivals = sorted(
+        (p.captured + TRANSIT_S + delay_of(n), n) for n, p in enumerate(packets) if n not in lost
     )
-    frame.sample_rate = rate
-    frame.pts = pts
-    return frame
+    out: list[np.ndarray] = []
+    delays: list[float] = []
+    silent = i = 0
+    for k in range(round(seconds / TICK_S)):
+        now = EPOCH + k * TICK_S
+        delays.append(playout.delay(now))
+        while i < len(arrivals) and arrivals[i][0] <= now:
+            at, n = arrivals[i]
+            stream.push(packets[n].timestamp, packets[n].payload, at)
+            i += 1
+        block = stream.pull(TICK_SAMPLES, now)
+        if block is None:
+            # Silence once sound began, while the sender still sends.
+            silent += any(np.any(b) for b in out) and now < packets[-1].captured
+            block = np.zeros((2, TICK_SAMPLES), np.float32)
+        assert block.shape == (2, TICK_SAMPLES)
+        out.append(block[0])
+    return Played(np.concatenate(out), silent, stream, delays)
 
 
-def test_resampled_to_48k_stereo_and_primed_before_playing() -> None:
-    buffer = AudioBuffer(FakeClock())
-    assert buffer.pull(TICK_SAMPLES) is None
-    pts = 0
-    while buffer.pull(TICK_SAMPLES) is None:
-        buffer.push(tone_frame(16_000, 320, 400.0, pts))  # 20 ms at 16 kHz
-        pts += 320
-    # The resampler holds back a few samples of what it was given.
-    assert pts * 3 >= PLAYOUT_DELAY_SAMPLES
-    block = buffer.pull(TICK_SAMPLES)
-    assert block is not None and block.shape == (2, TICK_SAMPLES) and block.dtype == np.float32
-    assert np.array_equal(block[0], block[1])
-    assert 0.4 < np.abs(block).max() < 0.6, "s16 full scale is 1.0"
+def onsets(samples: np.ndarray) -> list[float]:
+    """When each beep starts, in seconds of our clock."""
+    loud = np.flatnonzero(np.abs(samples) > BEEP_LEVEL)
+    starts = loud[np.insert(np.diff(loud) > SAMPLE_RATE // 4, 0, True)]
+    return [EPOCH + i / SAMPLE_RATE for i in starts]
 
 
-def float_frame(planes: np.ndarray) -> av.AudioFrame:
-    """48 kHz float planes, as the Opus decoder gives them."""
-    layout = "stereo" if len(planes) == 2 else "mono"
-    frame = av.AudioFrame.from_ndarray(planes.astype(np.float32), format="fltp", layout=layout)
-    frame.sample_rate = SAMPLE_RATE
-    return frame
+def holes(samples: np.ndarray) -> int:
+    """The longest run of silence while there is sound, in samples."""
+    quiet = np.abs(samples) < 1e-4
+    sound = np.flatnonzero(~quiet)
+    longest = run = 0
+    for q in quiet[sound[0] : sound[-1]]:
+        run = run + 1 if q else 0
+        longest = max(longest, run)
+    return longest
 
 
-def test_48k_float_passes_through_sample_exact() -> None:
-    """What the Opus decoder gives: stored as it is, sample for sample; mono is
-    heard on both channels."""
-    for channels in (1, 2):
-        clock = FakeClock()
-        buffer = AudioBuffer(clock)
-        sent = np.random.default_rng(channels).uniform(-1, 1, (channels, 3 * TICK_SAMPLES))
-        for i in range(3):
-            buffer.push(float_frame(sent[:, i * TICK_SAMPLES : (i + 1) * TICK_SAMPLES]))
-        clock.now += (PLAYOUT_DELAY_SAMPLES - 3 * TICK_SAMPLES) / SAMPLE_RATE  # none to drop
-        got = [buffer.pull(TICK_SAMPLES) for _ in range(3)]
-        blocks = [block for block in got if block is not None]
-        assert len(blocks) == len(got)
-        heard = np.concatenate(blocks, axis=1)
-        assert np.array_equal(heard, np.broadcast_to(sent.astype(np.float32), (2, sent.shape[1])))
+def test_sound_plays_the_playout_delay_after_its_capture() -> None:
+    beeps = [1.0, 2.0, 3.0]
+    batch = 0.040  # handled a batch after it came, at worst
+    played = play(talk(4, beeps), 4.1, lambda n: (n * 0.0137) % batch)
+    assert played.delay == BASE_DELAY_S
+    found = onsets(played.samples)
+    assert len(found) == len(beeps)
+    for onset, beep in zip(found, beeps, strict=True):
+        assert abs(onset - (EPOCH + beep + TRANSIT_S + BASE_DELAY_S)) < ONSET_WITHIN_S
+    assert played.silent_ticks == 0 and played.stream.underruns == 0
+    assert played.stream.concealed_samples == 0
 
 
-def test_underrun_reprimes_and_overflow_drops_oldest() -> None:
-    buffer = AudioBuffer(FakeClock())
-    for i in range(20):
-        buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, i * TICK_SAMPLES))
-    assert buffer.dropped_samples == 20 * TICK_SAMPLES - MAX_BUFFER_SAMPLES
-    pulled = 0
-    while buffer.pull(TICK_SAMPLES) is not None:
-        pulled += 1
-    # Playing began with the newest PLAYOUT_DELAY of it; the clock stood still.
-    assert pulled == PLAYOUT_DELAY_SAMPLES // TICK_SAMPLES
-    assert buffer.underruns == 1
-    buffer.push(tone_frame(48_000, TICK_SAMPLES, 300.0, 0))
-    assert buffer.pull(TICK_SAMPLES) is None, "waits to be primed again"
+def test_late_and_reordered_packets_play_in_their_place() -> None:
+    beeps = [1.5, 2.5, 3.5]
+    packets = talk(4, beeps)
+    rng = random.Random(SEED)
+    # Reordered (packets 20 ms apart, 150 ms of spread), and more than the
+    # least playout delay covers: the delay rises to the jitter measured.
+    jitter = [rng.uniform(0, 0.150) for _ in packets]
+    played = play(packets, 4.1, lambda n: jitter[n])
+    assert played.delay > BASE_DELAY_S
+    found = onsets(played.samples)
+    assert len(found) == len(beeps)
+    for onset, beep in zip(found, beeps, strict=True):
+        assert abs(onset - (EPOCH + beep + TRANSIT_S + played.delay_at(onset))) < JITTERED_WITHIN_S
+    # Before the jitter is known (the first packets), one may come after its
+    # time; none once it is.
+    stream = played.stream
+    assert stream.late_packets <= 1 and stream.concealed_samples <= TICK_SAMPLES
+    # No hole but the waits for the delay as it rose to the jitter seen.
+    rises = [b - a for a, b in zip(played.delays, played.delays[1:], strict=False)]
+    waited = round(max(rises) * SAMPLE_RATE)
+    assert holes(played.samples[SAMPLE_RATE // 2 :]) < waited + HOLE_SAMPLES
 
 
-def numbered_tick(i: int) -> av.AudioFrame:
-    """A tick of 48 kHz stereo whose every sample is ``i``."""
-    return float_frame(np.full((2, TICK_SAMPLES), i))
+def test_lost_packets_are_made_up_for_with_no_hole() -> None:
+    packets = talk(6, [2.0, 4.0], fec=True)
+    rng = random.Random(SEED)
+    lost = {n for n in range(25, len(packets) - 1) if rng.random() < LOSS}
+    lost -= {n + 1 for n in lost}  # a run of two is concealment's; one alone is FEC's
+    played = play(packets, 6.5, lost=lost)
+    assert len(lost) > 5
+    assert holes(played.samples) < HOLE_SAMPLES
+    stream = played.stream
+    assert stream.recovered_packets == len(lost)
+    assert stream.concealed_samples == len(lost) * TICK_SAMPLES
+    # The beeps stay where they were captured.
+    for onset, beep in zip(onsets(played.samples), [2.0, 4.0], strict=True):
+        assert abs(onset - (EPOCH + beep + TRANSIT_S + BASE_DELAY_S)) < ONSET_WITHIN_S
 
 
-def test_playing_begins_a_fixed_delay_after_the_audio_came() -> None:
-    """However much came at once and however long before the clock asked for
-    it, the newest sample leaves PLAYOUT_DELAY after it came (its tick is
-    pulled a tick before that): the sound keeps one offset against the picture."""
-    for pushed, waited_ticks in [(5, 0), (3, 1), (6, 2), (2, 2)]:
-        clock = FakeClock()
-        buffer = AudioBuffer(clock)
-        came = clock.now
-        for i in range(pushed):
-            buffer.push(numbered_tick(i))
-        clock.now += waited_ticks * TICK_S
-        pulled: list[int] = []
-        while not pulled or pulled[-1] != pushed - 1:
-            block = buffer.pull(TICK_SAMPLES)
-            if block is not None:
-                pulled.append(int(block[0, 0]))
-            clock.now += TICK_S
-            assert clock.now - came < 1.0, "the newest tick never came out"
-        assert pulled == list(range(pulled[0], pushed)), "in order, the oldest dropped"
-        left_after = round((clock.now - came) / TICK_S)
-        assert left_after == PLAYOUT_DELAY_SAMPLES // TICK_SAMPLES, (pushed, waited_ticks)
+def test_lost_packets_with_no_fec_copy_are_concealed() -> None:
+    packets = talk(4, [])
+    lost = set(range(60, 200, 13)) | {100, 101}
+    played = play(packets, 4.5, lost=lost)
+    assert holes(played.samples) < HOLE_SAMPLES
+    assert played.stream.concealed_samples == len(lost) * TICK_SAMPLES
+
+
+def test_a_sender_whose_clock_drifts_keeps_a_constant_delay() -> None:
+    """0.1 % either way for two minutes: 120 ms of drift, were it not followed.
+    It is followed by reading at the sender's rate, smoothly: no block is
+    skipped or played twice, nothing falls silent."""
+    beeps = [float(s) for s in range(5, 120, 10)]
+    for skew in (0.001, -0.001):
+        played = play(talk(121, beeps, skew=skew), 120.5, lambda n: (n * 0.0137) % 0.040)
+        found = onsets(played.samples)
+        assert len(found) == len(beeps)
+        late = [
+            onset - (EPOCH + beep / (1 + skew) + TRANSIT_S)
+            for onset, beep in zip(found, beeps, strict=True)
+        ]
+        assert max(late) - min(late) < DRIFT_WITHIN_S, (skew, late)
+        assert played.silent_ticks == 0 and played.stream.underruns == 0
+        assert played.stream.concealed_samples == 0
+
+
+def test_a_sender_that_stalls_comes_back_in_place() -> None:
+    """A second of nothing (its packets never come): silence, then the
+    sound again where it was captured."""
+    packets = talk(5, [4.0])
+    stalled = set(range(100, 150))
+    played = play(packets, 5.5, lost=stalled)
+    (onset,) = onsets(played.samples)
+    assert abs(onset - (EPOCH + 4.0 + TRANSIT_S + BASE_DELAY_S)) < ONSET_WITHIN_S
+    assert played.silent_ticks > 0
 
 
 def test_mix_sums_and_never_clips() -> None:
@@ -150,16 +265,3 @@ def test_to_frame() -> None:
         "fltp",
     )
     assert np.array_equal(frame.to_ndarray(), samples)
-
-
-def test_a_stream_that_changes_its_kind_of_frame_is_still_heard() -> None:
-    """A renegotiated codec brings frames of another rate and layout."""
-    clock = FakeClock()
-    buffer = AudioBuffer(clock)
-    for i in range(5):
-        buffer.push(tone_frame(16_000, 320, 400.0, i * 320))
-    for i in range(5):
-        buffer.push(tone_frame(8_000, 160, 400.0, i * 160, "stereo"))
-    clock.now += 1.0  # played at once
-    assert buffer.pull(TICK_SAMPLES) is not None
-    assert buffer.dropped_samples == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 import threading
 import tomllib
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +29,14 @@ from aiortc import (
 from packaging.requirements import Requirement
 
 from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, encode_video_loop, rgb_to_yuv
-from recorder.aiortc_hooks import JitterFrame, UnsupportedAiortcError, take_decoder_queue
+from recorder.aiortc_hooks import (
+    JitterFrame,
+    UnsupportedAiortcError,
+    keep_sent_timestamps,
+    observe_sender_reports,
+    take_audio_packets,
+    take_decoder_queue,
+)
 from recorder.ingest import DecodeTap, drain, is_keyframe, tap_receiver
 
 # Frames to see per track before a path counts as working: a few, not one, so a
@@ -134,9 +142,75 @@ async def test_a_started_receiver_is_refused() -> None:
 
 
 def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
-    """No silent fallback that would turn decode gating and keyframe resume off."""
-    with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
-        take_decoder_queue(SimpleNamespace(), object())  # type: ignore[arg-type]
+    """No silent fallback that would turn decode gating and keyframe resume
+    off, or place media by arrival instead of capture."""
+    for hook in (
+        lambda r: take_decoder_queue(r, object()),
+        keep_sent_timestamps,
+        lambda r: observe_sender_reports(r, lambda _ts, _ntp: None),
+        lambda r: take_audio_packets(r, lambda _ts, _data: None),
+    ):
+        with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
+            hook(SimpleNamespace())
+
+
+async def test_audio_packets_come_straight_and_timestamps_as_sender_reports_say() -> None:
+    """The hooks recorder/capture.py stands on, with real peers: audio packets
+    as they come (aiortc decodes none), video frames stamped as sent, and
+    sender reports of both in the same timestamps."""
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    packets: list[tuple[int, bytes]] = []
+    reports: dict[str, list[tuple[int, float]]] = {"audio": [], "video": []}
+    frames: list[Any] = []
+    decoded_audio: list[Any] = []
+    reported = asyncio.Event()
+    drains = []
+
+    def report(kind: str) -> Callable[[int, float], None]:
+        def seen(timestamp: int, ntp_s: float) -> None:
+            reports[kind].append((timestamp, ntp_s))
+            if all(reports.values()):
+                reported.set()
+
+        return seen
+
+    @receiver.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        rtp = next(t.receiver for t in receiver.getTransceivers() if t.receiver.track is track)
+        sink = frames.append if track.kind == "video" else decoded_audio.append
+        tap_receiver(rtp, f"test.{track.kind}", sink)
+        observe_sender_reports(rtp, report(track.kind))
+        if track.kind == "video":
+            keep_sent_timestamps(rtp)
+        else:
+            take_audio_packets(rtp, lambda ts, data: packets.append((ts, data)))
+        drains.append(asyncio.create_task(drain(track, sink)))
+
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
+    sender.addTrack(ToneAudioTrack(440.0))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    try:
+        await asyncio.wait_for(reported.wait(), WAIT_S)
+    finally:
+        await sender.close()
+        await receiver.close()
+        await asyncio.gather(*drains, return_exceptions=True)
+    assert len(packets) > ENOUGH_FRAMES and not decoded_audio
+    steps = {(b[0] - a[0]) % (1 << 32) for a, b in itertools.pairwise(packets)}
+    assert steps == {960}, "20 ms Opus packets, in order on loopback"
+    # A report speaks of the timestamps the media carries (aiortc's sender
+    # stamps it with the last it sent): within a second of them.
+    for kind, stamps, rate in (
+        ("audio", [ts for ts, _ in packets], 48_000),
+        ("video", [f.pts for f in frames], 90_000),
+    ):
+        timestamp, _ = reports[kind][-1]
+        nearest = min(abs((timestamp - ts + (1 << 31)) % (1 << 32) - (1 << 31)) for ts in stamps)
+        assert nearest < rate, (kind, nearest)
 
 
 def test_the_installed_aiortc_is_a_release_the_hooks_were_tested_with() -> None:

@@ -45,11 +45,18 @@ LENGTH_TOLERANCE_S = 1 / FPS + PAUSE_GRID_S + 0.1
 # both leave out the same whole ticks.
 SOUND_LENGTH_TOLERANCE_S = 1 / FPS + 0.02
 # The flashes' offset from their beeps after the resume against before it:
-# the same to the sample (both leave out the same whole ticks), read to a few
-# samples of a beep's onset.
+# the same (both leave out the same whole ticks), read to a few samples of a
+# beep's onset and allowing a ms or two of the capture-time estimates' wobble
+# (recorder/capture.py).
 SYNC_SHIFT_S = 0.005
-# From the start to the publisher's first frames in the file.
-MEDIA_SETTLE_S = 1.0
+# A flash is shown on the output tick nearest its capture, within half a frame
+# of its beep. Where the offset sits at that edge, such a wobble moves the
+# flash to the tick on the other side: a whole frame, which says nothing of
+# what the pause left out. Offsets this near the edge may so move.
+FLIP_EDGE_S = 0.010
+# From the start to the publisher's media settled in the file: the first
+# sender reports, and the capture-time estimates on them.
+MEDIA_SETTLE_S = 2.0
 # The tone sent only while paused, relative to the file's strongest: absent
 # means at the level of the encoder's noise.
 PAUSED_TONE_ABSENT = 0.01
@@ -132,7 +139,9 @@ async def test_the_paused_time_never_reaches_the_file(server: RunningServer) -> 
     after = offsets([f for f in flashes if f >= resumed_at], beeps, resumed_at)
     assert before and len(after) >= PHASE_INFOS - 1, (before, after)
     shift = statistics.fmean(after) - statistics.fmean(before)
-    assert abs(shift) <= SYNC_SHIFT_S, (before, after)
+    at_edge = all(abs(v) >= 1 / FPS / 2 - FLIP_EDGE_S for v in before + after)
+    flipped = at_edge and abs(abs(shift) - 1 / FPS) <= SYNC_SHIFT_S
+    assert abs(shift) <= SYNC_SHIFT_S or flipped, (before, after)
 
 
 async def test_every_call_that_cannot_be_made_is_refused(server: RunningServer) -> None:

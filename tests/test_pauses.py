@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 from recorder.pauses import Pauses, common_grid
 
 DELAY = 0.14
+
+
+def fixed(delay: float) -> Callable[[float], float]:
+    return lambda _now: delay
+
+
 AUDIO_TICK = Fraction(20, 1000)
 # A fine grid, for the tests of the spans themselves.
 FINE = Fraction(1, 1000)
@@ -23,7 +30,7 @@ def test_the_grid_is_a_whole_number_of_every_clocks_ticks() -> None:
 
 
 def test_a_span_runs_from_each_call_plus_the_delay() -> None:
-    pauses = Pauses(DELAY, FINE)
+    pauses = Pauses(fixed(DELAY), FINE)
     assert not pauses.covers(5.0)
     pauses.pause(10.0)
     assert pauses.paused
@@ -37,7 +44,7 @@ def test_a_span_runs_from_each_call_plus_the_delay() -> None:
 
 
 def test_spans_begin_and_end_on_the_grid_from_the_clocks_start() -> None:
-    pauses = Pauses(0.0, Fraction(1, 5))
+    pauses = Pauses(fixed(0.0), Fraction(1, 5))
     pauses.origin = 100.05
     pauses.pause(101.0)  # on to 101.05
     pauses.resume(102.3)  # on to 102.45
@@ -52,7 +59,7 @@ def test_spans_begin_and_end_on_the_grid_from_the_clocks_start() -> None:
 
 
 def test_several_spans_and_a_late_tick_between_them() -> None:
-    pauses = Pauses(0.0, FINE)
+    pauses = Pauses(fixed(0.0), FINE)
     for start, end in ((1.0, 2.0), (4.0, 4.5), (9.0, 12.0)):
         pauses.pause(start)
         pauses.resume(end)
@@ -61,7 +68,7 @@ def test_several_spans_and_a_late_tick_between_them() -> None:
 
 
 def test_pausing_twice_or_resuming_running_is_a_bug() -> None:
-    pauses = Pauses(DELAY, FINE)
+    pauses = Pauses(fixed(DELAY), FINE)
     with pytest.raises(ValueError):
         pauses.resume(1.0)
     pauses.pause(1.0)
@@ -70,8 +77,24 @@ def test_pausing_twice_or_resuming_running_is_a_bug() -> None:
 
 
 def test_a_recording_that_starts_paused_records_nothing_from_its_first_tick() -> None:
-    pauses = Pauses(DELAY, FINE)
+    pauses = Pauses(fixed(DELAY), FINE)
     pauses.pause_from(100.0)
     assert pauses.covers(100.0) and pauses.covers(100.0 + DELAY / 2)
     pauses.resume(102.0)
     assert not pauses.covers(102.0 + DELAY)
+
+
+def test_between_a_pause_and_its_span_nothing_new_is_shown() -> None:
+    """Nothing captured after the pause call may reach the file: from the
+    call's own instant to the span's grid point, the recording shows what it
+    showed at that instant."""
+    pauses = Pauses(fixed(DELAY), Fraction(1, 5))
+    pauses.origin = 100.0
+    pauses.pause(101.0)  # the instant is 101.14, the span starts at 101.2
+    assert pauses.hidden_from(101.13) is None and not pauses.covers(101.13)
+    assert pauses.hidden_from(101.14) == pytest.approx(101.14)
+    assert pauses.hidden_from(101.19) == pytest.approx(101.14)
+    assert pauses.covers(101.2) and pauses.hidden_from(101.2) is None
+    pauses.resume(102.0)  # 102.14: the span ends at 102.2, leaving out more
+    assert pauses.covers(102.19) and not pauses.covers(102.2)
+    assert pauses.hidden_from(102.2) is None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import aiohttp
 import av
 
 from cloudrec.client import Participant
@@ -15,7 +13,6 @@ from recorder.tiles import FROZEN_AFTER_S, TileMeter
 from recorder.tracks import FrameRef
 from signaling.server import RunningServer
 from tests.helpers import (
-    API_AUTH,
     BLUE,
     CFG_360P15,
     PEER_FPS,
@@ -23,6 +20,7 @@ from tests.helpers import (
     RED,
     EventLog,
     file_output,
+    mixer_state,
     side_by_side,
     synthetic_participant,
     token,
@@ -64,13 +62,6 @@ class HeldCamera(ColorVideoTrack):
         return await super().recv()
 
 
-async def state(server: RunningServer, room: str) -> dict[str, Any]:
-    url = f"{server.base_url}/api/v1/rooms/{room}/mixer"
-    async with aiohttp.ClientSession(headers=API_AUTH) as http, http.get(url) as resp:
-        answer: dict[str, Any] = await resp.json()
-        return answer
-
-
 async def test_a_held_camera_is_measured_frozen(server: RunningServer) -> None:
     alice = await synthetic_participant(server.base_url, "held", "alice", RED[0], RED[2])
     bob = Participant(server.base_url, "held", "bob", token("held", "bob"))
@@ -93,7 +84,7 @@ async def test_a_held_camera_is_measured_frozen(server: RunningServer) -> None:
     finally:
         await alice.leave()
         await bob.leave()
-    stats = (await state(server, "held"))["stats"]
+    stats = (await mixer_state(server.base_url, "held"))["stats"]
     tiles = {t["source"]: t for t in stats["tiles"]}
     frozen = tiles["bob.-1"]["frozenMs"]
     expected = (HOLD_S - FROZEN_AFTER_S) * 1000

@@ -4,16 +4,18 @@ import av
 import numpy as np
 
 from cloudrec.sources import SourceId
+from recorder.capture import Playout
 from recorder.tracks import STALL_SECONDS, FrameRef, TrackRegistry
 
 DELAY = 0.05
 S = SourceId.parse
 
 
-def push(reg: TrackRegistry, source: str, frame: av.VideoFrame, now: float) -> None:
-    """A frame of a source, as its decoding thread stores it."""
+def push(reg: TrackRegistry, source: str, frame: av.VideoFrame, captured: float) -> None:
+    """A frame of a source, captured at ``captured``, as its decoding thread
+    stores it at once."""
     slot = reg.resolve(S(source)) or reg.add(S(source))
-    slot.push(now, frame)
+    slot.push(captured, frame, captured)
 
 
 def frame() -> av.VideoFrame:
@@ -21,19 +23,20 @@ def frame() -> av.VideoFrame:
 
 
 def test_default_camera_and_video_delay() -> None:
-    reg = TrackRegistry(video_delay=DELAY)
+    reg = TrackRegistry(Playout(DELAY))
     first, second = frame(), frame()
     push(reg, "alice.2", first, 10.0)
     push(reg, "alice.2", second, 10.04)
-    # -1 is the user's first camera; the newest frame at least DELAY old is shown.
-    assert reg.snapshot({S("alice.-1")}, 10.06)[S("alice.-1")].frame is first
+    # -1 is the user's first camera; the frame captured nearest DELAY before is shown.
+    assert reg.snapshot({S("alice.-1")}, 10.069)[S("alice.-1")].frame is first
+    assert reg.snapshot({S("alice.-1")}, 10.071)[S("alice.-1")].frame is second
     assert reg.snapshot({S("alice.2")}, 10.10)[S("alice.2")].frame is second
-    # Before any frame is old enough, the oldest stands in rather than nothing.
+    # Before any frame is that old, the oldest stands in rather than nothing.
     assert reg.snapshot({S("alice.2")}, 10.01)[S("alice.2")].frame is first
 
 
 def test_unknown_stalled_and_gone_cameras_show_a_placeholder() -> None:
-    reg = TrackRegistry(video_delay=DELAY)
+    reg = TrackRegistry(Playout(DELAY))
     assert reg.snapshot({S("nobody.-1")}, 0.0)[S("nobody.-1")].frame is None
     assert reg.snapshot({S("nobody.-1")}, 0.0)[S("nobody.-1")].label == "nobody"
     push(reg, "bob.0", frame(), 1.0)
@@ -48,7 +51,7 @@ def test_unknown_stalled_and_gone_cameras_show_a_placeholder() -> None:
 
 
 def test_current_share_is_the_latest_sharer() -> None:
-    reg = TrackRegistry(video_delay=0.0)
+    reg = TrackRegistry(Playout(0.0))
     assert reg.snapshot({S("*.screen")}, 0.0)[S("*.screen")].frame is None
     alice, bob = frame(), frame()
     push(reg, "alice.screen", alice, 1.0)

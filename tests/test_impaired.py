@@ -1,0 +1,157 @@
+"""Recordings of media as real networks and devices deliver it: through a
+relay that impairs the way (cloudrec/impair.py), sound held back more than
+picture, and loss; and from a publisher whose clock runs fast."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.avsync import beep_times, flash_times, offsets
+from cloudrec.client import Participant
+from cloudrec.impair import Impairment, Relay
+from cloudrec.synthetic import ColorVideoTrack, FlashSchedule, ToneAudioTrack
+from signaling.server import RunningServer
+from tests.helpers import (
+    CFG_360P15,
+    RED,
+    EventLog,
+    file_output,
+    full_canvas,
+    mixer_state,
+    record_for,
+    synthetic_participant,
+    token,
+)
+from tests.media import decode, shows_color
+
+FPS = 15
+FRAME_S = 1 / FPS
+RECORD_MS = 7000
+# Flashes from before the media settled (the first sender reports, the
+# playout delay learning the path) are not counted.
+SETTLE_S = 2.0
+# "In sync within a frame": a flash can only be shown on a tick of the output
+# clock, so it lands up to half a frame either side of its beep.
+IN_SYNC_S = FRAME_S
+# A silence this long in a continuous tone is a hole (the issue's bound).
+MAX_GAP_S = 0.100
+LOSS = 0.05
+SEED = 11
+CANVAS = (0, 0, 640, 360)
+
+
+async def test_sound_held_back_more_than_picture_stays_in_sync(server: RunningServer) -> None:
+    """Sound 150 ms later than picture on the way (a jitter buffer upstream,
+    a slower path): placed by arrival it would be heard 150 ms late."""
+    async with Relay(audio=Impairment(delay_s=0.150), seed=SEED) as relay:
+        alice = await synthetic_participant(
+            server.base_url, "held", "alice", *RED[::2], flash=True, route=relay
+        )
+        await record_for(
+            alice,
+            CFG_360P15,
+            [{"id": "1", "content": [full_canvas("alice")]}],
+            file_output("/held/s.mp4"),
+            RECORD_MS,
+        )
+    assert relay.counts["audio"].passed > 0, "the sound went through the relay"
+    path = str(server.config.recordings_dir / "held" / "s.mp4")
+    found = offsets(flash_times(path), beep_times(path), SETTLE_S)
+    assert len(found) >= 3, found
+    assert max(abs(v) for v in found) <= IN_SYNC_S, found
+
+
+async def test_five_percent_loss_leaves_a_whole_file_with_no_hole(server: RunningServer) -> None:
+    lossy = Impairment(loss=LOSS)
+    name = "/lossy/s.mp4"
+    async with Relay(audio=lossy, video=lossy, seed=SEED) as relay:
+        alice = await synthetic_participant(
+            server.base_url, "lossy", "alice", *RED[::2], route=relay
+        )
+        log = EventLog()
+        log.attach(alice)
+        try:
+            contents = [{"id": "1", "content": [full_canvas("alice")]}]
+            await alice.start_svr_mixer(CFG_360P15, contents, file_output(name))
+            # From once the camera is shown (the first frames may still be on
+            # their way when the recording starts) to the end: never a placeholder.
+            await log.wait_output(name, duration=SETTLE_S * 1000)
+            settled = await _tile(server, "lossy")
+            await log.wait_output(name, duration=RECORD_MS)
+            await alice.stop_svr_mixer()
+            await log.wait_state(0)
+        finally:
+            await alice.leave()
+    counts = relay.counts
+    assert counts["audio"].dropped > 0 and counts["video"].dropped > 0
+    media = decode(server.config.recordings_dir / "lossy" / "s.mp4")
+    assert media.duration * 1000 >= RECORD_MS - 200
+    # The tone never stops for long once it began: lost packets are made up for.
+    level = np.abs(media.audio if media.audio.ndim == 1 else media.audio[0])
+    sound = np.flatnonzero(level > 1e-3)
+    quiet = np.diff(sound) / media.audio_rate
+    assert quiet.max() < MAX_GAP_S, quiet.max()
+    # The camera never gave way to its placeholder: NACKs and PLIs recovered it.
+    shown = media.frames[int(SETTLE_S * FPS) :]
+    assert all(shows_color(frame, CANVAS, RED[1]) for frame in shown)
+    stats = (await mixer_state(server.base_url, "lossy"))["stats"]
+    tile = await _tile(server, "lossy")
+    assert tile["placeholderMs"] == settled["placeholderMs"], (settled, tile)
+    assert stats["audioConcealedMs"] > 0, "sound was lost, and made up for"
+
+
+async def _tile(server: RunningServer, room: str) -> dict[str, int]:
+    stats = (await mixer_state(server.base_url, room))["stats"]
+    (tile,) = [t for t in stats["tiles"] if t["source"] == "alice.-1"]
+    return dict(tile)
+
+
+# A clock 0.4 % fast for 16 s drifts 64 ms: what 0.1 % does in a minute, in
+# a quarter of the time, and two frames at 30 fps were it not followed.
+SKEW_PPM = 4000
+SKEWED_MS = 16_000
+WAIT_S = 20.0  # beyond the recording's own length, for its events
+SKEW_FPS = 30
+CFG_180P30 = [
+    {"id": "1", "streamTypes": 3, "cfg": {"width": 320, "height": 180, "frameRate": SKEW_FPS}}
+]
+# Flashes land on the output's ticks, so their offsets spread over a frame as
+# the skewed frames' phase turns against the ticks; the drift must add no more
+# than the measurement's own error.
+SPREAD_WITHIN_S = 1 / SKEW_FPS + 0.010
+# The beeps' spacing in the file, against the skewed clock's second: a
+# quarter of the skew. The placement settles over the first seconds (sender
+# reports give a rate once they span 5 s), moving the sound by a few ms over
+# the ~13 s measured; sound played at its nominal rate would be off by it all.
+SPACING_WITHIN = SKEW_PPM * 1e-6 / 4
+
+
+async def test_a_publisher_whose_clock_runs_fast_keeps_its_sync(server: RunningServer) -> None:
+    alice = Participant(server.base_url, "skew", "alice", token("skew", "alice"))
+    await alice.join()
+    schedule = FlashSchedule(SKEW_FPS)
+    await alice.publish(
+        video=ColorVideoTrack(RED[0], 320, 180, SKEW_FPS, schedule, skew_ppm=SKEW_PPM),
+        audio=ToneAudioTrack(RED[2], schedule, skew_ppm=SKEW_PPM),
+    )
+    contents = [{"id": "1", "content": [full_canvas("alice", 320, 180)]}]
+    name = "/skew/s.mp4"
+    log = EventLog()
+    log.attach(alice)
+    try:
+        await alice.start_svr_mixer(CFG_180P30, contents, file_output(name))
+        await log.wait_output(name, duration=SKEWED_MS, timeout=SKEWED_MS / 1000 + WAIT_S)
+        await alice.stop_svr_mixer()
+        await log.wait_state(0)
+    finally:
+        await alice.leave()
+    path = str(server.config.recordings_dir / "skew" / "s.mp4")
+    beeps = beep_times(path)
+    found = offsets(flash_times(path), beeps, SETTLE_S)
+    assert len(found) >= 12, found
+    assert max(found) - min(found) < SPREAD_WITHIN_S, found
+    # The sound kept to the publisher's clock: its seconds are 0.4 % short of
+    # ours, and so are its beeps' in the file (no block skipped or repeated).
+    settled = [b for b in beeps if b > SETTLE_S]
+    spacing = (settled[-1] - settled[0]) / (len(settled) - 1)
+    assert abs(spacing * (1 + SKEW_PPM * 1e-6) - 1) < SPACING_WITHIN, spacing
