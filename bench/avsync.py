@@ -8,6 +8,12 @@ paired with the nearest beep onset, and the offset (audio minus video; positive
 means the sound comes late) is reported.
 
     python bench/avsync.py --seconds 20 --fps 30
+    python bench/avsync.py --seconds 1800 --clock-skew 1000   # a publisher 0.1 % fast
+
+With ``--clock-skew`` the publishers' cameras and microphones run that many
+parts per million fast against the wall clock, as a device's crystal does;
+``avsync_drift_ms`` is then the offset over the last ten flashes less the
+offset over the first ten.
 """
 
 from __future__ import annotations
@@ -66,11 +72,17 @@ def offsets(video: list[float], audio: list[float], skip_before: float) -> list[
     return result
 
 
-async def run(seconds: float, fps: int) -> None:
+# Flashes averaged at each end of a run for its drift.
+DRIFT_FLASHES = 10
+
+
+async def run(seconds: float, fps: int, skew_ppm: float) -> None:
     users = [p.user for p in PALETTE[:2]]
     async with (
         bench_server() as bench,
-        publishers(bench, "sync", PALETTE[:2], size="640x360", fps=fps, flash=True),
+        publishers(
+            bench, "sync", PALETTE[:2], size="640x360", fps=fps, flash=True, skew_ppm=skew_ppm
+        ),
     ):
         await bench.start("sync", start_body(640, 360, fps, users, "/sync/s.mp4"))
         await asyncio.sleep(SETTLE_S + seconds)
@@ -85,6 +97,9 @@ async def run(seconds: float, fps: int) -> None:
     print(f"avsync_mean_ms   {ms.mean():+.1f}")
     print(f"avsync_mean_abs_ms {np.abs(ms).mean():.1f}")
     print(f"avsync_max_abs_ms {np.abs(ms).max():.1f}")
+    if len(ms) >= 2 * DRIFT_FLASHES:
+        drift = ms[-DRIFT_FLASHES:].mean() - ms[:DRIFT_FLASHES].mean()
+        print(f"avsync_drift_ms  {drift:+.1f} (clock skew {skew_ppm:+g} ppm)")
 
 
 def main() -> None:
@@ -93,8 +108,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured recording time")
     parser.add_argument("--fps", type=int, default=30, help="output and publisher frame rate")
+    parser.add_argument(
+        "--clock-skew", type=float, default=0.0, metavar="PPM", help="publishers' clocks this fast"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.fps))
+    asyncio.run(run(args.seconds, args.fps, args.clock_skew))
 
 
 if __name__ == "__main__":

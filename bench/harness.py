@@ -162,6 +162,7 @@ async def publishers(
     replay: bool = False,
     fixed_size: bool = False,
     shown: tuple[int, int] | None = None,
+    skew_ppm: float = 0.0,
 ) -> AsyncIterator[None]:
     """The room's publishers, in one `cloudrec peer` process (they share its
     event loop and media clock: in a process each, 4 publishers took 0.098 cores
@@ -173,6 +174,8 @@ async def publishers(
     options = [flag for flag, on in flags.items() if on]
     if replay and shown is not None and not fixed_size:
         options += ["--prepare", f"{shown[0]}x{shown[1]}"]
+    if skew_ppm:
+        options += ["--clock-skew", str(skew_ppm)]
     for peer in peers:
         options += ["--user", peer.user, "--color", peer.color, "--tone", str(peer.tone)]
     proc = await cli_process(

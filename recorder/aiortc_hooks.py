@@ -1,6 +1,6 @@
 """Everything the recorder uses of aiortc beyond its public API, in one place.
 
-Four hooks, all on a receiver before it starts:
+Five hooks, all on a receiver before it starts:
 - the decode tap (recorder/ingest.py) takes the place of its decoder queue, so
   that video frames are decoded where they arrive;
 - its frames keep their RTP timestamps as sent, which sender reports speak of
@@ -8,7 +8,10 @@ Four hooks, all on a receiver before it starts:
 - its sender reports are seen as they come, for the same;
 - audio packets go straight to the recorder's own buffer (recorder/audio.py),
   which orders them itself and makes up for lost ones: aiortc's audio jitter
-  buffer holds four packets, and a lost one stalls it until sixteen wait.
+  buffer holds four packets, and a lost one stalls it until sixteen wait;
+- video packets still missing are asked for again: aiortc asks once, when
+  it sees the gap, and again only with the next gap, so a lost retransmission
+  stalls its jitter buffer (and the picture) until the next loss.
 These are name-mangled attributes and a method of the receiver. pyproject.toml
 pins aiortc to the releases they were tested with, and tests/test_ingest.py
 checks the installed one. An aiortc laid out otherwise is refused loudly,
@@ -27,14 +30,16 @@ from aiortc import RTCRtpReceiver
 from aiortc.codecs import get_decoder
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcrtpreceiver import TimestampMapper
+from aiortc.rtcrtpreceiver import NackGenerator, TimestampMapper
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 __all__ = [
     "Decoder",
     "JitterFrame",
     "get_decoder",
+    "keep_sent_timestamps",
     "observe_sender_reports",
+    "repeat_nacks",
     "take_audio_packets",
     "take_decoder_queue",
 ]
@@ -46,6 +51,7 @@ _ERROR_ATTR = "_RTCRtpReceiver__decoder_error"
 _MAPPER_ATTR = "_RTCRtpReceiver__timestamp_mapper"
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _RTX_ATTR = "_RTCRtpReceiver__rtx_ssrc"
+_NACK_ATTR = "_RTCRtpReceiver__nack_generator"
 # NTP timestamps are 32.32 fixed point (RFC 3550 4).
 _NTP_UNIT = 1 << 32
 
@@ -131,3 +137,24 @@ def take_audio_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     """Hands ``sink`` every packet an audio receiver gets, as it comes."""
     _expect(receiver, _JITTER_ATTR, JitterBuffer)
     setattr(receiver, _JITTER_ATTR, _Straight(sink))
+
+
+def repeat_nacks(receiver: RTCRtpReceiver) -> Callable[[], Awaitable[None]]:
+    """For a video receiver: a call that asks the sender again for every
+    packet still missing (once aiortc has asked for some, which names the
+    stream)."""
+    _expect(receiver, _NACK_ATTR, NackGenerator)
+    generator: NackGenerator = getattr(receiver, _NACK_ATTR)
+    send: Callable[[int, list[int]], Awaitable[None]] = receiver._send_rtcp_nack
+    stream: list[int] = []  # the media SSRC, once aiortc has named it
+
+    async def nack(media_ssrc: int, lost: list[int]) -> None:
+        stream[:] = [media_ssrc]
+        await send(media_ssrc, lost)
+
+    async def ask_again() -> None:
+        if stream and generator.missing:
+            await send(stream[0], sorted(generator.missing))
+
+    receiver._send_rtcp_nack = nack  # type: ignore[method-assign]
+    return ask_again

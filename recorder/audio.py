@@ -125,7 +125,7 @@ class AudioStream:
         wait = min(count, self._owed)
         self._owed -= wait
         # What waiting does not make up for, slewing does (or a jump).
-        error_s = (read - target + wait + self._owed) / self._clock.rate
+        error_s = (read - target - wait - self._owed) / self._clock.rate
         if error_s < -JUMP_S:
             read = self._jump(target)
             error_s = 0.0

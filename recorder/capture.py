@@ -25,6 +25,8 @@ from recorder.arrival import RESTART_S, LeastDelay, Unwrapper
 
 # RTP video payloads (VP8, H.264) are timestamped at 90 kHz (RFC 3551).
 VIDEO_CLOCK_RATE = 90_000
+# Video frames a stream's lateness is the median of: a second at 30 fps.
+VIDEO_STEADY_FRAMES = 31
 # The sender reports a stream's clock is fitted over: a minute and more at one
 # a second, long enough that a report's own jitter (a sender that stamps it
 # when it last sent, as aiortc does, is a few ms off) is averaged away, short
@@ -146,10 +148,17 @@ class StreamClock:
     """One received stream's timestamps on our clock: by its sender reports and
     ``sender``, the least delay of all its publisher's reported media (shared
     with the publisher's other streams), once it has one; by its own least
-    delayed media before. Every placement tells ``playout`` how late it came."""
+    delayed media before. Every placement tells ``playout`` how late it came;
+    ``steady``: as the median of that many placements, for video, whose frames
+    come late by themselves (a retransmission, a keyframe asked for) with the
+    frames around them on time: a picture shown a little late is better than a
+    playout delay raised for everyone, which sound pays for with a silence.
+    A path that grows longer makes most frames late, and still counts."""
 
-    def __init__(self, rate: int, sender: LeastDelay, playout: Playout) -> None:
+    def __init__(self, rate: int, sender: LeastDelay, playout: Playout, *, steady: int = 1) -> None:
         self._nominal = rate
+        # How late it comes is the median of this many (1: each as it is).
+        self._lateness: deque[float] = deque(maxlen=steady)
         self._sender = sender
         self._playout = playout
         self._unwrap = Unwrapper()
@@ -179,7 +188,9 @@ class StreamClock:
         else:
             sent = extended / self._nominal
             captured = sent + self._own.observe(sent, handled)
-        self._playout.late(self, handled - captured, handled)
+        self._lateness.append(handled - captured)
+        late = sorted(self._lateness)[len(self._lateness) // 2]
+        self._playout.late(self, late, handled)
         return extended, captured
 
     def extended_at(self, when: float) -> float | None:

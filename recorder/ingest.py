@@ -98,6 +98,7 @@ class DecodeTap:
         # after decoding, so the loop reading 0 means the decoder is free.
         self._queued = 0
         self._queued_lock = threading.Lock()
+        self._drained = threading.Condition(self._queued_lock)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -123,6 +124,12 @@ class DecodeTap:
     def get(self) -> None:
         self._stopped.wait()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether the decoding thread is left with nothing within ``timeout``:
+        from then on, frames are decoded where they are put (while small)."""
+        with self._queued_lock:
+            return self._drained.wait_for(lambda: not self._queued, timeout)
+
     # -- decoding -----------------------------------------------------------------
 
     def _run(self) -> None:
@@ -132,6 +139,8 @@ class DecodeTap:
             finally:
                 with self._queued_lock:
                     self._queued -= 1
+                    if not self._queued:
+                        self._drained.notify_all()
 
     def _decode(self, codec: RTCRtpCodecParameters, encoded_frame: JitterFrame) -> None:
         if self._wanted is not None and not self._wanted():

@@ -62,6 +62,33 @@ def _opus() -> ctypes.CDLL:
     return _lib
 
 
+def advertise_fec(sdp: str) -> str:
+    """An answer that tells the sender this receiver takes in-band FEC
+    (``useinbandfec=1`` on each Opus payload type, RFC 7587 7): a browser adds
+    its FEC copy to each packet once told of loss only where the answer says
+    so, and aiortc's answers say nothing of it."""
+    lines = sdp.split("\r\n")
+    opus = {
+        line.split()[0].removeprefix("a=rtpmap:")
+        for line in lines
+        if line.startswith("a=rtpmap:") and line.split()[1].lower().startswith("opus/")
+    }
+    with_fmtp = {
+        line.split()[0].removeprefix("a=fmtp:") for line in lines if line.startswith("a=fmtp:")
+    }
+    out: list[str] = []
+    for line in lines:
+        head = line.split(" ", 1)[0]
+        told = "useinbandfec=" in line
+        if head.startswith("a=fmtp:") and head.removeprefix("a=fmtp:") in opus and not told:
+            line += ";useinbandfec=1" if " " in line else " useinbandfec=1"
+        out.append(line)
+        pt = head.removeprefix("a=rtpmap:")
+        if head.startswith("a=rtpmap:") and pt in opus and pt not in with_fmtp:
+            out.append(f"a=fmtp:{pt} useinbandfec=1")
+    return "\r\n".join(out)
+
+
 def packet_channels(packet: bytes) -> int:
     """RFC 6716 3.1: the s bit of the TOC byte marks a stereo packet."""
     return 2 if packet and packet[0] & 0x04 else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,16 +22,27 @@ from aiortc.sdp import candidate_from_sdp
 from cloudrec.contract import TrackMeta
 from cloudrec.sources import SHARE_KINDS, SoundId, SourceId
 from compositor.planes import I420
-from recorder.aiortc_hooks import keep_sent_timestamps, observe_sender_reports, take_audio_packets
+from recorder.aiortc_hooks import (
+    keep_sent_timestamps,
+    observe_sender_reports,
+    repeat_nacks,
+    take_audio_packets,
+)
 from recorder.arrival import LeastDelay
 from recorder.audio import SAMPLE_RATE, AudioStream
-from recorder.capture import VIDEO_CLOCK_RATE, StreamClock
+from recorder.capture import VIDEO_CLOCK_RATE, VIDEO_STEADY_FRAMES, StreamClock
 from recorder.demand import Shown
 from recorder.ingest import Sink, drain, tap_receiver
+from recorder.opus import advertise_fec
 from recorder.preview import PreviewTrack
 from recorder.tracks import CameraSlot, TrackRegistry
 
 SizeRequest = list[dict[str, Any]]
+# How often packets still missing are asked for again: a lost retransmission
+# costs the picture this long, not a stall until the next loss (aiortc asks
+# only when it sees a gap). Longer than a round trip on a LAN, so a packet on
+# its way is rarely asked for twice.
+NACK_REPEAT_S = 0.100
 
 
 def rtc_configuration() -> RTCConfiguration:
@@ -85,7 +96,8 @@ class Publisher:
         pc.on("track", lambda track: self._on_track(pc, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        return pc.localDescription
+        local = pc.localDescription
+        return RTCSessionDescription(sdp=advertise_fec(local.sdp), type=local.type)
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
         if self._pc is None or not candidate.get("candidate"):
@@ -138,7 +150,7 @@ class Publisher:
             slot = self._registry.add(source)
             if mid is not None:
                 self._videos[source] = (mid, slot)
-            clock = StreamClock(VIDEO_CLOCK_RATE, self._sender, playout)
+            clock = StreamClock(VIDEO_CLOCK_RATE, self._sender, playout, steady=VIDEO_STEADY_FRAMES)
             sink: Sink = _video_sink(slot, clock)
             wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
             follow = self._follow_video(source, slot, track, sink)
@@ -156,9 +168,14 @@ class Publisher:
             observe_sender_reports(receiver, clock.report)
             if track.kind == "video":
                 keep_sent_timestamps(receiver)
+                self._spawn(_ask_again(repeat_nacks(receiver), track))
             else:
                 take_audio_packets(receiver, partial(_push_packet, stream))
-        task = asyncio.create_task(follow)
+        self._spawn(follow)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """A task that lives as long as this publisher at most."""
+        task = asyncio.create_task(work)
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
 
@@ -189,6 +206,15 @@ def _video_sink(slot: CameraSlot, clock: StreamClock) -> Sink:
         slot.push(captured, frame, now)
 
     return store
+
+
+async def _ask_again(ask: Callable[[], Awaitable[None]], track: MediaStreamTrack) -> None:
+    """Asks for missing video packets again every NACK_REPEAT_S while the
+    track lasts."""
+    while track.readyState != "ended":
+        await asyncio.sleep(NACK_REPEAT_S)
+        with contextlib.suppress(ConnectionError):
+            await ask()
 
 
 def _push_packet(stream: AudioStream, timestamp: int, packet: bytes) -> None:

@@ -100,9 +100,12 @@ def play(
     seconds: float,
     delay_of: Callable[[int], float] = lambda _n: 0.0,
     lost: set[int] = frozenset(),  # type: ignore[assignment]
+    others_late: tuple[float, float] | None = None,
 ) -> Played:
     """Packets come TRANSIT_S + ``delay_of(n)`` after their capture (those in
-    ``lost`` never); the audio clock pulls a tick every 20 ms from EPOCH."""
+    ``lost`` never); the audio clock pulls a tick every 20 ms from EPOCH.
+    ``others_late``: from that many seconds on, another stream (a camera) comes
+    that late, once."""
     playout = Playout()
     stream = AudioStream(StreamClock(SAMPLE_RATE, LeastDelay(), playout), playout)
     arrivals = sorted(
@@ -113,6 +116,8 @@ def play(
     silent = i = 0
     for k in range(round(seconds / TICK_S)):
         now = EPOCH + k * TICK_S
+        if others_late is not None and abs(now - EPOCH - others_late[0]) < TICK_S / 2:
+            playout.late("camera", others_late[1], now)
         delays.append(playout.delay(now))
         while i < len(arrivals) and arrivals[i][0] <= now:
             at, n = arrivals[i]
@@ -180,6 +185,20 @@ def test_late_and_reordered_packets_play_in_their_place() -> None:
     rises = [b - a for a, b in zip(played.delays, played.delays[1:], strict=False)]
     waited = round(max(rises) * SAMPLE_RATE)
     assert holes(played.samples[SAMPLE_RATE // 2 :]) < waited + HOLE_SAMPLES
+
+
+def test_a_delay_that_rises_is_waited_once_exactly() -> None:
+    """Another stream comes 300 ms late: the room's playout delay rises by
+    160 ms, picture follows at once, and sound waits as long, once."""
+    beeps = [1.0, 3.0]
+    played = play(talk(4, beeps), 4.1, others_late=(2.0, 0.300))
+    rise = played.delay_at(EPOCH + 2.0 + TICK_S) - played.delay_at(EPOCH + 2.0 - TICK_S)
+    assert rise > 0.1
+    found = onsets(played.samples)
+    for onset, beep in zip(found, beeps, strict=True):
+        assert abs(onset - (EPOCH + beep + TRANSIT_S + played.delay_at(onset))) < ONSET_WITHIN_S
+    assert abs(holes(played.samples) - rise * SAMPLE_RATE) < HOLE_SAMPLES
+    assert played.stream.concealed_samples == 0
 
 
 def test_lost_packets_are_made_up_for_with_no_hole() -> None:

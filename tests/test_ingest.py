@@ -298,6 +298,8 @@ def test_small_video_frames_are_decoded_in_place_and_in_order(
     release.set()
     for _ in range(burst):
         assert each.acquire(timeout=WAIT_S)
+    # The thread lets go of the last after storing it.
+    assert tap.wait_idle(WAIT_S)
     for i in range(burst, len(packets)):
         put(i)  # one at a time, as a camera's frames come
         assert each.acquire(timeout=WAIT_S)

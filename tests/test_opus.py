@@ -5,7 +5,13 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from recorder.opus import CONCEAL_STEP, OpusDecoder, packet_channels, packet_samples
+from recorder.opus import (
+    CONCEAL_STEP,
+    OpusDecoder,
+    advertise_fec,
+    packet_channels,
+    packet_samples,
+)
 
 FRAME = 960  # 20 ms at 48 kHz, what WebRTC senders packetise
 FRAMES = 25
@@ -111,3 +117,27 @@ def test_a_lost_packet_with_no_copy_is_concealed_not_silent() -> None:
     assert made is not None and made.shape == (1, FRAME)
     assert rms(made)[0] > 0.1, "the tone goes on through the gap"
     assert FRAME % CONCEAL_STEP == 0
+
+
+def test_the_answer_says_the_recorder_takes_in_band_fec() -> None:
+    answer = "\r\n".join(
+        [
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 0",
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:0 PCMU/8000",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 109",
+            "a=rtpmap:109 OPUS/48000/2",
+            "a=fmtp:109 minptime=10",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            "a=rtpmap:96 VP8/90000",
+            "a=fmtp:96 max-fs=12288",
+            "",
+        ]
+    )
+    told = advertise_fec(answer).split("\r\n")
+    assert "a=fmtp:111 useinbandfec=1" in told
+    assert told[told.index("a=rtpmap:111 opus/48000/2") + 1] == "a=fmtp:111 useinbandfec=1"
+    assert "a=fmtp:109 minptime=10;useinbandfec=1" in told
+    assert "a=fmtp:96 max-fs=12288" in told, "other codecs as they were"
+    assert not [line for line in told if line.startswith("a=fmtp:0")]
+    assert advertise_fec(advertise_fec(answer)) == advertise_fec(answer)
