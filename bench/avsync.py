@@ -46,7 +46,8 @@ def flash_times(path: str) -> list[float]:
     return times
 
 
-def beep_times(path: str) -> list[float]:
+def mono_sound(path: str) -> tuple[np.ndarray, int]:
+    """A file's sound, downmixed to one float channel, and its rate."""
     with av.open(path) as container:
         rate = container.streams.audio[0].codec_context.sample_rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -55,7 +56,12 @@ def beep_times(path: str) -> list[float]:
             for f in container.decode(audio=0)
             for o in resampler.resample(f)
         ]
-    audio = np.abs(np.concatenate(chunks))
+    return np.concatenate(chunks), rate
+
+
+def beep_times(path: str) -> list[float]:
+    sound, rate = mono_sound(path)
+    audio = np.abs(sound)
     loud = np.flatnonzero(audio > BEEP_LEVEL)
     onsets = loud[np.insert(np.diff(loud) > rate // 4, 0, True)]
     return [float(i) / rate for i in onsets]

@@ -27,7 +27,7 @@ from typing import Any
 import av
 import numpy as np
 
-from bench.avsync import SETTLE_S, beep_times, flash_times, offsets
+from bench.avsync import SETTLE_S, beep_times, flash_times, mono_sound, offsets
 from bench.harness import PALETTE, Bench, bench_server, start_body
 from cloudrec.client import Participant
 from cloudrec.impair import Impairment, Relay
@@ -83,21 +83,12 @@ async def mixer_stats(bench: Bench, room: str) -> dict[str, Any]:
         return stats
 
 
-def sound_and_length(path: Path) -> tuple[np.ndarray, int, float]:
-    """The file's sound (mono), its rate, and its video's length in seconds."""
+def video_seconds(path: Path) -> float:
+    """How long the file's picture lasts: its frames at its rate."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
-        length = frames / float(stream.average_rate or FPS)
-    with av.open(str(path)) as container:
-        rate = container.streams.audio[0].codec_context.sample_rate
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks = [
-            out.to_ndarray().reshape(-1)
-            for frame in container.decode(audio=0)
-            for out in resampler.resample(frame)
-        ]
-    return np.concatenate(chunks), rate, length
+        return frames / float(stream.average_rate or FPS)
 
 
 def longest_silence_s(audio: np.ndarray, rate: int) -> float:
@@ -121,7 +112,8 @@ async def run_one(bench: Bench, condition: Condition, seconds: float, n: int) ->
         await bench.stop(room)
         recorded = time.monotonic() - began
     path = bench.data_dir / "recordings" / room / "s.mp4"
-    audio, rate, length = sound_and_length(path)
+    audio, rate = mono_sound(str(path))
+    length = video_seconds(path)
     found = np.array(offsets(flash_times(str(path)), beep_times(str(path)), SETTLE_S)) * 1000
     before = {t["source"]: t for t in settled["tiles"] if t["source"]}
     after = {t["source"]: t for t in stats["tiles"] if t["source"]}

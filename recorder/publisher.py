@@ -159,7 +159,7 @@ class Publisher:
             sound = SoundId(self.user, shared_file=said == "media")
             clock = StreamClock(SAMPLE_RATE, self._sender, playout)
             stream = self.sounds[sound] = AudioStream(clock, playout)
-            sink = _no_frames  # its packets go straight to the stream:
+            sink = _no_frames  # aiortc decodes none: its packets go to the stream
             follow = self._follow_audio(sound, stream, track)
             name = str(sound)
         if transceiver is not None:

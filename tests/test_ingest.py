@@ -70,6 +70,16 @@ class Received:
         return store
 
 
+async def connect(sender: RTCPeerConnection, receiver: RTCPeerConnection) -> None:
+    """``sender`` sends a green camera and a tone to ``receiver``."""
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
+    sender.addTrack(ToneAudioTrack(440.0))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+
+
 @asynccontextmanager
 async def peers(*, tap: bool) -> AsyncIterator[tuple[RTCPeerConnection, Received]]:
     """A sender of a camera and a tone, and a receiver that routes both tracks
@@ -89,12 +99,7 @@ async def peers(*, tap: bool) -> AsyncIterator[tuple[RTCPeerConnection, Received
             got.taps[track.kind] = tap_receiver(rtp_receiver, f"test.{track.kind}", sink)
         got.drains.append(asyncio.create_task(drain(track, sink)))
 
-    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
-    sender.addTrack(ToneAudioTrack(440.0))
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
+    await connect(sender, receiver)
     try:
         yield receiver, got
     finally:
@@ -187,12 +192,7 @@ async def test_audio_packets_come_straight_and_timestamps_as_sender_reports_say(
             take_audio_packets(rtp, lambda ts, data: packets.append((ts, data)))
         drains.append(asyncio.create_task(drain(track, sink)))
 
-    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
-    sender.addTrack(ToneAudioTrack(440.0))
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
+    await connect(sender, receiver)
     try:
         await asyncio.wait_for(reported.wait(), WAIT_S)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import av
 
@@ -50,7 +51,9 @@ def test_a_tick_counts_as_shown_frozen_or_placeholder() -> None:
 
 
 class HeldCamera(ColorVideoTrack):
-    """A camera that stops sending while held, as a stalled browser does."""
+    """A camera that stops sending while held, as a stalled browser does: the
+    frames it would have captured meanwhile never are (they would come in a
+    burst afterwards, stamped with the held time)."""
 
     def __init__(self) -> None:
         super().__init__(BLUE[0], *PEER_SIZE, PEER_FPS)
@@ -59,7 +62,10 @@ class HeldCamera(ColorVideoTrack):
 
     async def recv(self) -> av.VideoFrame:
         await self.sending.wait()
-        return await super().recv()
+        while True:
+            n, due = await self._pace.next()
+            if due >= time.time() - 1 / PEER_FPS:
+                return self.frame(n)
 
 
 async def test_a_held_camera_is_measured_frozen(server: RunningServer) -> None:
