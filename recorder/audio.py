@@ -83,6 +83,7 @@ class AudioStream:
         self._start = 0
         self._read: float | None = None  # the timestamp played next
         self._delay = 0.0  # the playout delay at the last pull
+        self._reported = False  # whether the clock was read through sender reports
         self._target: float | None = None  # the target at the last pull
         self._speed = 1.0  # sender samples per one of ours, smoothed
         self._owed = 0  # samples of silence still to wait, for a delay that rose
@@ -115,8 +116,13 @@ class AudioStream:
             return None
         target = captured + OPUS_DELAY_SAMPLES
         read = self._read
-        if read is None:
+        reported = self._clock.reported
+        if read is None or reported != self._reported:
+            # A start, or the first sender report: the sound starts on its
+            # capture time at once, as the picture does, rather than slewing
+            # to it for seconds.
             read = self._jump(target)
+            self._reported = reported
         elif delay > self._delay:
             # The delay rose, and video with it at once: so does sound, by
             # waiting exactly as long (a silence), however little.
@@ -128,8 +134,7 @@ class AudioStream:
         error_s = (read - target - wait - self._owed) / self._clock.rate
         if error_s < -JUMP_S:
             read = self._jump(target)
-            error_s = 0.0
-            wait = self._owed = 0
+            error_s, wait = 0.0, 0
         elif error_s > JUMP_S:
             # Early: silence until the capture time catches up, then on.
             more = min(count - wait, round(error_s * SAMPLE_RATE))
@@ -164,6 +169,7 @@ class AudioStream:
         """Starts reading at ``target``: what was decoded is let go, and packets
         that end before it."""
         floor = math.floor(target)
+        self._owed = 0  # the target holds the playout delay as it is now
         self._pcm = self._pcm[:, :0]
         self._start = floor
         for stale in [ts for ts in self._packets if ts + self._frame <= floor]:

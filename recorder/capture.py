@@ -166,6 +166,12 @@ class StreamClock:
         self._own = LeastDelay()
 
     @property
+    def reported(self) -> bool:
+        """Whether the stream is read through its sender reports (else by its
+        own least delayed media, until the first)."""
+        return self._reported.anchored
+
+    @property
     def rate(self) -> float:
         """Timestamps a second: as measured against the sender's wall clock
         once reports span long enough, else the nominal rate."""
