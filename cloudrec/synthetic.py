@@ -334,14 +334,21 @@ class ReplayTrack(MediaStreamTrack):
     """Sends pre-encoded packets in a loop at their real pace: a publisher whose
     own cost is packetising alone, for load tests of the recorder."""
 
-    def __init__(self, kind: str, packets: list[bytes], period: float, clock_rate: int) -> None:
+    def __init__(
+        self,
+        kind: str,
+        packets: list[bytes],
+        period: float,
+        clock_rate: int,
+        skew_ppm: float = 0.0,
+    ) -> None:
         super().__init__()
         self.kind = kind
         self._packets = packets
         self._origin = 0  # the item at which the current loop began
         self._step = round(period * clock_rate)
         self._time_base = fractions.Fraction(1, clock_rate)
-        self._pace = _Paced(period)
+        self._pace = _Paced(period, skew_ppm)
 
     def switch(self, packets: list[bytes]) -> None:
         """Replays ``packets`` from their start (a keyframe) with the next item."""
@@ -363,10 +370,16 @@ class ReplayVideoTrack(ReplayTrack):
     as a browser would, rather than after a burst of encoding."""
 
     def __init__(
-        self, color: str, width: int, height: int, fps: int, prepare: Box | None = None
+        self,
+        color: str,
+        width: int,
+        height: int,
+        fps: int,
+        prepare: Box | None = None,
+        skew_ppm: float = 0.0,
     ) -> None:
         full = encode_video_loop(color, width, height, fps)
-        super().__init__("video", full, 1 / fps, VIDEO_CLOCK_RATE)
+        super().__init__("video", full, 1 / fps, VIDEO_CLOCK_RATE, skew_ppm)
         self._camera = (color, width, height, fps)
         self._size = (width, height)
         self._layers = {self._size: full}

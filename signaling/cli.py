@@ -272,8 +272,9 @@ async def _publish(
     video: MediaStreamTrack
     audio: MediaStreamTrack
     if args.replay:
-        video = ReplayVideoTrack(color, width, height, args.fps, args.prepare)
-        audio = ReplayTrack("audio", encode_audio_loop(tone), AUDIO_PTIME_S, AUDIO_RATE)
+        skew = args.clock_skew
+        video = ReplayVideoTrack(color, width, height, args.fps, args.prepare, skew)
+        audio = ReplayTrack("audio", encode_audio_loop(tone), AUDIO_PTIME_S, AUDIO_RATE, skew)
     else:
         flash = FlashSchedule(args.fps) if args.flash else None
         video = ColorVideoTrack(color, width, height, args.fps, flash, args.clock_skew)

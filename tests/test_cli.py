@@ -33,7 +33,10 @@ async def start_peer(
     )
 
 
-@pytest.mark.parametrize("extra", [[], ["--replay"], ["--screen", "--flash"]])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--replay", "--clock-skew", "-500"], ["--screen", "--flash", "--clock-skew", "1000"]],
+)
 async def test_peer_joins_and_publishes(server: RunningServer, extra: list[str]) -> None:
     proc = await start_peer(
         server.base_url,
