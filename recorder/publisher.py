@@ -153,7 +153,7 @@ class Publisher:
             clock = StreamClock(VIDEO_CLOCK_RATE, self._sender, playout, steady=VIDEO_STEADY_FRAMES)
             sink: Sink = _video_sink(slot, clock)
             wanted = partial(getattr, slot, "shown")  # read before each frame is decoded
-            follow = self._follow_video(source, slot, track, sink)
+            follow = self._follow_video(source, slot, track, sink, clock)
             name = str(source)
         else:
             sound = SoundId(self.user, shared_file=said == "media")
@@ -180,9 +180,15 @@ class Publisher:
         task.add_done_callback(self._readers.discard)
 
     async def _follow_video(
-        self, source: SourceId, slot: CameraSlot, track: MediaStreamTrack, sink: Sink
+        self,
+        source: SourceId,
+        slot: CameraSlot,
+        track: MediaStreamTrack,
+        sink: Sink,
+        clock: StreamClock,
     ) -> None:
         await drain(track, sink)
+        clock.close()  # its lateness no longer holds the playout delay up
         self._registry.ended(source)
         # A re-offer's track may have taken the source before this one ended.
         with contextlib.suppress(KeyError):
