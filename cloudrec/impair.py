@@ -42,12 +42,13 @@ KINDS = ("audio", "video")
 class Impairment:
     """What happens to one kind of media. ``loss``: the chance a datagram is
     dropped where the one before was not; ``burst``: the chance it is where
-    the one before was (0: losses alone; the average loss is then ``loss``).
+    the one before was (None: the same, so losses are independent and
+    ``loss`` is the share lost; higher: losses come in runs).
     ``delay_s`` plus a uniform ``jitter_s`` either way (never below zero);
     ``reorder``: the chance a datagram is held back ``reorder_s`` more."""
 
     loss: float = 0.0
-    burst: float = 0.0
+    burst: float | None = None
     delay_s: float = 0.0
     jitter_s: float = 0.0
     reorder: float = 0.0
@@ -168,7 +169,8 @@ class Relay:
             return
         impairment = way.audio if kind == "audio" else way.video
         rng = way.rng
-        chance = impairment.burst if way.lost_last[kind] else impairment.loss
+        burst = impairment.burst
+        chance = burst if burst is not None and way.lost_last[kind] else impairment.loss
         lost = rng.random() < chance
         way.lost_last[kind] = lost
         counts = way.counts[kind]
