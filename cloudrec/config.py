@@ -68,6 +68,9 @@ class Config:
     s3_prefix: str = ""
     s3_region: str = "us-east-1"
     keep_local: bool = False
+    # Publishers' bandwidth estimated from packet timing (aiortc's REMB
+    # estimator, on every video packet) rather than asked per shown box.
+    estimate_bandwidth: bool = False
     cost_scale: float = 1.0
     # A recording bot the server started proves it is one with this; fresh per server.
     bot_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -191,6 +194,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"with --s3-bucket: keep each file on disk too once it is in the store "
         f"(env {ENV_PREFIX}KEEP_LOCAL=1)",
     )
+    parser.add_argument(
+        "--estimate-bandwidth",
+        action="store_true",
+        default=None,
+        help="tell publishers the bandwidth estimated from their video packets' timing "
+        "(reacts to congestion on long paths; costs CPU per packet) instead of the "
+        f"bitrate each video's box needs (env {ENV_PREFIX}ESTIMATE_BANDWIDTH=1)",
+    )
 
 
 def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -210,7 +221,7 @@ def from_arguments(args: argparse.Namespace, environ: dict[str, str] | None = No
                 raise ConfigError(
                     f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}"
                 ) from None
-    for switch in ("dev", "keep_local"):
+    for switch in ("dev", "keep_local", "estimate_bandwidth"):
         given = getattr(args, switch, None)
         from_env = env.get(ENV_PREFIX + switch.upper(), "") in ("1", "true")
         values[switch] = given if given is not None else from_env

@@ -406,6 +406,9 @@ class MixerStats:
     # What media is recorded after its capture now (recorder/capture.py).
     playout_delay_ms: int = 0
     live_frames_dropped: int = 0  # frames a slow or reconnecting live push could not take
+    # UDP datagrams the bot received (media, RTCP, ICE): with its CPU, what a
+    # packet costs it.
+    packets_received: int = 0
     # Object storage: bytes sent, tries repeated, files given up on (for now).
     upload_bytes: int = 0
     upload_retries: int = 0

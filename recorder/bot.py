@@ -37,6 +37,7 @@ from compositor.planes import I420
 from recorder.audio import AudioStream
 from recorder.demand import shown_boxes, size_requests
 from recorder.publisher import Publisher
+from recorder.receive import BatchedReceiveLoop
 from recorder.session import RecordingSession
 from recorder.tracks import TrackRegistry
 from recorder.uploads import BotUploads
@@ -184,6 +185,9 @@ class RecorderBot:
             self._uploads.on_info(info, is_file_output(self._request, info.file_name))
 
     def _post_stats(self, stats: MixerStats) -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, BatchedReceiveLoop):  # in a bot process of its own
+            stats = replace(stats, packets_received=loop.datagrams_received)
         if self._uploads is not None:
             counters = self._uploads.counters
             stats = replace(
@@ -315,7 +319,9 @@ class RecorderBot:
         if isinstance(sdp, dict) and sdp.get("type") == "offer":
             publisher = self._publishers.get(user)
             if publisher is None:
-                publisher = self._publishers[user] = Publisher(user, self._registry)
+                publisher = self._publishers[user] = Publisher(
+                    user, self._registry, self._config.estimate_bandwidth
+                )
             preview = bool(data.get("preview"))
             if preview:
                 local = await publisher.answer_preview(

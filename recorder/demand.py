@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudrec.sources import SourceId
-from cloudrec.wire import Content
+from cloudrec.wire import Content, default_bit_rate
 
 # A source the layouts show, resolved to the one it shows now ("alice.0").
 Resolve = Callable[[SourceId], SourceId | None]
@@ -68,3 +68,25 @@ def size_requests(
             entry.update(width=box.width, height=box.height, frameRate=box.frame_rate)
         requests.setdefault(user, []).append(entry)
     return requests
+
+
+# A video is asked for at twice the bitrate SPEC's guide gives a recording of
+# its box's size: it is encoded again into the recording, and a source at the
+# recording's own quality would lose it twice. Below 640x360 the guide is
+# scaled by pixels (a 320x180 tile: 250 kb/s).
+SOURCE_HEADROOM = 2.0
+GUIDE_PIXELS = 640 * 360
+# Never less: below this a camera's picture breaks up whatever its size.
+MIN_ASKED_BITRATE = 100_000
+# A video no layout shows is not held back (it is sent at its own size, as a
+# 1080p box would be asked for), so it is sharp the moment a layout shows it.
+UNSHOWN = Shown(1920, 1080, 30)
+
+
+def asked_bitrate(shown: Shown | None) -> int:
+    """The bitrate (bit/s) a publisher is asked to send a video at, for the
+    box it is shown in (None: no layout shows it)."""
+    box = shown or UNSHOWN
+    scale = min(1.0, box.width * box.height / GUIDE_PIXELS)
+    guide = default_bit_rate(box.width, box.height)
+    return max(MIN_ASKED_BITRATE, round(SOURCE_HEADROOM * guide * scale))

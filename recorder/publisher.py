@@ -23,15 +23,17 @@ from cloudrec.contract import TrackMeta
 from cloudrec.sources import SHARE_KINDS, SoundId, SourceId
 from compositor.planes import I420
 from recorder.aiortc_hooks import (
+    ask_bitrate,
     keep_sent_timestamps,
     observe_sender_reports,
+    receive_directly,
     repeat_nacks,
     take_audio_packets,
 )
 from recorder.arrival import LeastDelay
 from recorder.audio import SAMPLE_RATE, AudioStream
 from recorder.capture import VIDEO_CLOCK_RATE, VIDEO_STEADY_FRAMES, StreamClock
-from recorder.demand import Shown
+from recorder.demand import Shown, asked_bitrate
 from recorder.ingest import Sink, drain, tap_receiver
 from recorder.opus import advertise_fec
 from recorder.preview import PreviewTrack
@@ -43,6 +45,10 @@ SizeRequest = list[dict[str, Any]]
 # only when it sees a gap). Longer than a round trip on a LAN, so a packet on
 # its way is rarely asked for twice.
 NACK_REPEAT_S = 0.100
+# How often each sender hears the bitrate asked of it (REMB), and how soon a
+# new one: browsers hold the last they heard.
+BITRATE_REPEAT_S = 1.0
+BITRATE_CHECK_S = 0.25
 
 
 def rtc_configuration() -> RTCConfiguration:
@@ -59,13 +65,19 @@ class Publisher:
     m-lines carries, a video slot per source in the room's registry, a buffer
     per sound, and the sizes last asked of them. close() ends all of it."""
 
-    def __init__(self, user: str, registry: TrackRegistry) -> None:
+    def __init__(
+        self, user: str, registry: TrackRegistry, estimate_bandwidth: bool = False
+    ) -> None:
         self.user = user
         self._registry = registry
+        # True: aiortc estimates each video's bandwidth from its packets' timing
+        # (REMB), else each is asked for the bitrate its box needs.
+        self._estimate_bandwidth = estimate_bandwidth
         self._pc: RTCPeerConnection | None = None
         self._preview: RTCPeerConnection | None = None
         self._tracks: dict[str | None, TrackMeta] = {}
         self._videos: dict[SourceId, tuple[str, CameraSlot]] = {}  # source -> (mid, slot)
+        self._boxes: dict[SourceId, Shown] = {}  # the shown ones' boxes
         self.sounds: dict[SoundId, AudioStream] = {}
         # Their wall clock on ours, shared by all they send (recorder/capture.py).
         self._sender = LeastDelay()
@@ -78,9 +90,11 @@ class Publisher:
         return {source: mid for source, (mid, _) in self._videos.items()}
 
     def show(self, boxes: Mapping[SourceId, Shown]) -> None:
-        """Decodes only the videos some layout shows (recorder/ingest.py)."""
+        """Decodes only the videos some layout shows (recorder/ingest.py), and
+        asks for each at the bitrate of the box it is shown in."""
         for source, (_, slot) in self._videos.items():
             slot.shown = source in boxes
+        self._boxes = {s: boxes[s] for s in self._videos if s in boxes}
 
     async def answer(self, sdp: str, tracks: Sequence[TrackMeta]) -> RTCSessionDescription:
         """Takes an offer; ``tracks`` say what its m-lines carry (checked by the
@@ -96,6 +110,8 @@ class Publisher:
         pc.on("track", lambda track: self._on_track(pc, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
+        for transport in {t.receiver.transport for t in pc.getTransceivers()}:
+            receive_directly(transport)
         local = pc.localDescription
         return RTCSessionDescription(sdp=advertise_fec(local.sdp), type=local.type)
 
@@ -169,9 +185,15 @@ class Publisher:
             if track.kind == "video":
                 keep_sent_timestamps(receiver)
                 self._spawn(_ask_again(repeat_nacks(receiver), track))
+                if not self._estimate_bandwidth:
+                    box = partial(self._box, source)
+                    self._spawn(_keep_bitrate(ask_bitrate(receiver), box, track))
             else:
                 take_audio_packets(receiver, partial(_push_packet, stream))
         self._spawn(follow)
+
+    def _box(self, source: SourceId) -> Shown | None:
+        return self._boxes.get(source)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """A task that lives as long as this publisher at most."""
@@ -221,6 +243,23 @@ async def _ask_again(ask: Callable[[], Awaitable[None]], track: MediaStreamTrack
         await asyncio.sleep(NACK_REPEAT_S)
         with contextlib.suppress(ConnectionError):
             await ask()
+
+
+async def _keep_bitrate(
+    ask: Callable[[int], Awaitable[None]],
+    box: Callable[[], Shown | None],
+    track: MediaStreamTrack,
+) -> None:
+    """Asks the sender for the bitrate the video's box needs, every
+    BITRATE_REPEAT_S and as soon as its box changes, while the track lasts."""
+    asked, since = 0, 0.0
+    while track.readyState != "ended":
+        bitrate, now = asked_bitrate(box()), time.monotonic()
+        if bitrate != asked or now - since >= BITRATE_REPEAT_S:
+            with contextlib.suppress(ConnectionError):
+                await ask(bitrate)
+            asked, since = bitrate, now
+        await asyncio.sleep(BITRATE_CHECK_S)
 
 
 def _push_packet(stream: AudioStream, timestamp: int, packet: bytes) -> None:

@@ -14,6 +14,7 @@ STATS_COUNTERS = {
     "audio_underruns": "audio mixes that found a party's buffer empty",
     "audio_concealed_ms": "ms of a party's sound lost on the way and made up for",
     "live_frames_dropped": "frames a live push could not take",
+    "packets_received": "UDP datagrams the recording bots received",
     "upload_bytes": "bytes sent to the object store",
     "upload_retries": "uploads to the object store tried again",
     "upload_failures": "files that could not go up to the object store (kept, retried later)",

@@ -13,7 +13,7 @@ from cloudrec.layouts import camera as preset_camera
 from cloudrec.sources import SourceId
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
 from cloudrec.wire import Content, ContentType, KeepAspect
-from recorder.demand import Shown, shown_boxes, size_requests
+from recorder.demand import MIN_ASKED_BITRATE, Shown, asked_bitrate, shown_boxes, size_requests
 from recorder.tracks import TrackRegistry
 from tests.helpers import (
     CFG_360P15,
@@ -66,6 +66,15 @@ def test_whoever_shares_is_asked_for_the_share_box() -> None:
     registry = registry_with("alice.0", "bob.screen")
     share = Content(ContentType.REMOTE_SCREEN, 0, 0, 960, 540, KeepAspect.KEEP)
     assert shown_boxes([([share], 5)], registry.key_of) == {S("bob.screen"): Shown(960, 540, 5)}
+
+
+def test_a_video_is_asked_for_twice_the_guide_bitrate_of_its_box() -> None:
+    assert asked_bitrate(Shown(320, 180, 15)) == 250_000  # a quarter of 640x360's 2 x 500 k
+    assert asked_bitrate(Shown(640, 360, 30)) == 1_000_000
+    assert asked_bitrate(Shown(1280, 720, 30)) == 2_000_000
+    assert asked_bitrate(Shown(64, 36, 15)) == MIN_ASKED_BITRATE
+    # Unshown: not held back, as a 1080p box.
+    assert asked_bitrate(None) == asked_bitrate(Shown(1920, 1080, 30)) == 4_000_000
 
 
 def test_each_publisher_hears_about_every_video_it_sends() -> None:

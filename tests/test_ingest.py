@@ -9,7 +9,7 @@ import fractions
 import itertools
 import threading
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -32,8 +32,11 @@ from cloudrec.synthetic import ColorVideoTrack, ToneAudioTrack, encode_video_loo
 from recorder.aiortc_hooks import (
     JitterFrame,
     UnsupportedAiortcError,
+    ask_bitrate,
     keep_sent_timestamps,
     observe_sender_reports,
+    receive_directly,
+    run_now,
     take_audio_packets,
     take_decoder_queue,
 )
@@ -154,6 +157,8 @@ def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
         keep_sent_timestamps,
         lambda r: observe_sender_reports(r, lambda _ts, _ntp: None),
         lambda r: take_audio_packets(r, lambda _ts, _data: None),
+        ask_bitrate,
+        receive_directly,
     ):
         with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
             hook(SimpleNamespace())
@@ -345,3 +350,102 @@ def _no_leftover_decoder_threads() -> Any:
     for thread in lingering:
         thread.join(WAIT_S)
     assert not any(t.is_alive() for t in lingering)
+
+
+# aiortc's sender encodes at the bitrate its last REMB named.
+ASKED_BITRATE = 250_000
+# Frames the sender encodes after the REMB, in which its estimator (were it
+# running) would have sent its own.
+FRAMES_AFTER_ASKING = 20
+
+
+async def test_media_is_taken_directly_and_the_sender_keeps_to_the_asked_bitrate() -> None:
+    """receive_directly with real peers: audio and video arrive whole through
+    the short ways, and a video's sender encodes at the bitrate asked of it,
+    with no estimate of the receiver's overriding it."""
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    packets: list[tuple[int, bytes]] = []
+    frames: list[Any] = []
+    asks: list[Callable[[int], Awaitable[None]]] = []
+    enough = asyncio.Event()
+    drains = []
+
+    def store_frame(frame: Any) -> None:
+        frames.append(frame)
+        if len(frames) >= ENOUGH_FRAMES and len(packets) >= ENOUGH_FRAMES:
+            enough.set()
+
+    @receiver.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        rtp = next(t.receiver for t in receiver.getTransceivers() if t.receiver.track is track)
+        if track.kind == "video":
+            tap_receiver(rtp, "test.video", store_frame)
+            asks.append(ask_bitrate(rtp))
+        else:
+            tap_receiver(rtp, "test.audio", lambda _frame: None)
+            take_audio_packets(rtp, lambda ts, data: packets.append((ts, data)))
+        drains.append(asyncio.create_task(drain(track, lambda _frame: None)))
+
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
+    sender.addTrack(ToneAudioTrack(440.0))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    (transport,) = {t.receiver.transport for t in receiver.getTransceivers()}
+    receive_directly(transport)
+    receive_directly(transport)  # once per transport: a second call changes nothing
+    await sender.setRemoteDescription(receiver.localDescription)
+    video_sender = next(s for s in sender.getSenders() if s.track and s.track.kind == "video")
+    try:
+        await asyncio.wait_for(enough.wait(), WAIT_S)
+        (ask,) = asks
+        await ask(ASKED_BITRATE)
+        encoder = await _until_set(lambda: getattr(video_sender, "_RTCRtpSender__encoder", None))
+        await _until_set(lambda: encoder.target_bitrate == ASKED_BITRATE or None)
+        seen = len(frames)
+        await _until_set(lambda: len(frames) >= seen + FRAMES_AFTER_ASKING or None)
+        assert encoder.target_bitrate == ASKED_BITRATE
+        # aiortc's own way (its queue and transport task) carried only ICE,
+        # DTLS and RTCP: fewer datagrams than the audio alone.
+        assert transport._RTCDtlsTransport__rx_packets < len(packets)  # type: ignore[attr-defined]
+    finally:
+        await sender.close()
+        await receiver.close()
+        await asyncio.gather(*drains, return_exceptions=True)
+    steps = {(b[0] - a[0]) % (1 << 32) for a, b in itertools.pairwise(packets)}
+    assert steps == {960}, "20 ms Opus packets, whole and in order"
+    assert all(np.asarray(f.to_ndarray(format="yuv420p")).size for f in frames)
+
+
+def test_run_now_finishes_what_does_not_wait_and_hands_on_what_does() -> None:
+    async def main() -> None:
+        done: list[str] = []
+        later: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def quick() -> None:
+            done.append("quick")
+
+        async def waits() -> None:
+            done.append(await later)
+
+        run_now(quick())
+        assert done == ["quick"], "ran to its end before run_now returned"
+        run_now(waits())
+        later.set_result("waited")
+        await asyncio.wait_for(_until_set(lambda: len(done) == 2 or None), WAIT_S)
+        assert done == ["quick", "waited"]
+
+    asyncio.run(main())
+
+
+async def _until_set(value: Callable[[], Any]) -> Any:
+    """Polls ``value`` every 10 ms until it is not None (bounded by WAIT_S):
+    aiortc's sender state has no event to wait on."""
+
+    async def poll() -> Any:
+        while (found := value()) is None:
+            await asyncio.sleep(0.01)
+        return found
+
+    return await asyncio.wait_for(poll(), WAIT_S)

@@ -58,6 +58,7 @@ def test_a_burst_is_handed_over_in_one_batch_in_order() -> None:
         await asyncio.wait_for(protocol.done.wait(), TIMEOUT_S)
         # The failing datagram did not stop the ones after it.
         assert protocol.received == [b"0", b"1", b"2", b"3", b"4"]
+        assert loop.datagrams_received == 6  # the failing one was received too
         await asyncio.wait_for(_until(lambda: bool(protocol.seen_together)), TIMEOUT_S)
         assert protocol.seen_together[0] == 5
         transport.close()

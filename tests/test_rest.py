@@ -54,6 +54,7 @@ async def test_rest_start_update_state_stop(server: RunningServer) -> None:
             validate("MixerState", state)
             assert state["stats"]["videoTicks"] >= 15, "the recorder's counters flow"
             assert state["stats"]["framesDropped"] == 0
+            assert state["stats"]["packetsReceived"] > 0, "the bot counts its packets"
             assert state["outputs"][0]["fileName"] == "/rest/r.mp4"
             async with http.delete(f"{base}/mixer") as resp:
                 final = await resp.json()

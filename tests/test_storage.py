@@ -49,4 +49,10 @@ def test_flags_win_over_environment_over_defaults() -> None:
     config = from_arguments(parser.parse_args(["--port", "9100"]), env)
     assert config.port == 9100
     assert from_arguments(parser.parse_args([]), {}).port == Config().port
+    # A switch: off unless given, as a flag or as 1 in the environment.
+    assert not config.estimate_bandwidth
+    assert from_arguments(parser.parse_args(["--estimate-bandwidth"]), {}).estimate_bandwidth
+    assert from_arguments(
+        parser.parse_args([]), {"CLOUDREC_ESTIMATE_BANDWIDTH": "1"}
+    ).estimate_bandwidth
     assert config.recordings_dir == Path("/srv/rec/recordings")
