@@ -3,7 +3,9 @@ for K-party rooms, with publishers replaying pre-encoded media in their own
 processes; start -> RUNNING and stop -> file closed latencies; late clock ticks
 and dropped frames. The publishers' 640x360 cameras follow the recorder's size
 requests (each sent at its tile's size, as browsers do) unless
---fixed-size-publishers.
+--fixed-size-publishers. Where the 4-party 1280x720@30 case runs, the browser
+compositor (bench/browser_compositor.py) is measured in the same run at the
+same x264 preset, and the ratio of the two is printed last.
 
     python -m bench.record [--seconds 15] [--fixed-size-publishers]
 """
@@ -15,7 +17,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from bench.browser_compositor import browser_compositor_cores
 from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body, tile_size
+from recorder.outputs import DEFAULT_X264_PRESET
 
 CASES = (
     (2, 640, 360, 15),
@@ -98,14 +102,16 @@ def parse_case(text: str) -> tuple[int, int, int, int]:
 async def run(
     seconds: float,
     cases: tuple[tuple[int, int, int, int], ...],
-    extra: tuple[str, ...],
+    preset: str | None,
     fixed_size: bool,
 ) -> None:
+    extra = ("--x264-preset", preset) if preset else ()
     print(
         f"{'parties':>7} {'canvas':>12} {'cores':>6} {'start s':>8} {'stop s':>7}"
         f" {'late ticks':>10} {'dropped':>7} {'audio underruns':>15}"
     )
     key = 0.0
+    big: float | None = None
     for parties, width, height, fps in cases:
         r = await measure(parties, width, height, fps, seconds, extra, fixed_size)
         print(
@@ -115,7 +121,13 @@ async def run(
         )
         if (parties, height, fps) == (4, 360, 15):
             key = r.cores
+        if (parties, height, fps) == (4, 720, 30):
+            big = r.cores
     print(f"cores_per_recording_4p_360p15 {key:.3f}")
+    if big is not None:
+        browser = await browser_compositor_cores(seconds, preset or DEFAULT_X264_PRESET)
+        print(f"browser compositor, 4 videos at 1280x720@30: {browser:.3f} cores")
+        print(f"cores_vs_browser_compositor_4p_720p30 {big / browser:.2f}")
 
 
 def main() -> None:
@@ -138,8 +150,8 @@ def main() -> None:
         help="publishers ignore the recorder's size requests (always 640x360)",
     )
     args = parser.parse_args()
-    extra = ("--x264-preset", args.x264_preset) if args.x264_preset else ()
-    asyncio.run(run(args.seconds, tuple(args.case or CASES), extra, args.fixed_size_publishers))
+    cases = tuple(args.case or CASES)
+    asyncio.run(run(args.seconds, cases, args.x264_preset, args.fixed_size_publishers))
 
 
 if __name__ == "__main__":
