@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bench.browser_avsync import ARGS
 from bench.harness import cpu_seconds
 from cloudrec.wire import VideoCfg, default_bit_rate
 from recorder.outputs import DEFAULT_X264_PRESET, x264_options
@@ -33,18 +34,7 @@ PAGE = """<!doctype html>
 </div></body></html>
 """
 VIDEO = '<video src="clip.webm" autoplay muted loop playsinline width="640" height="360"></video>'
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--kiosk",
-    f"--window-size={WIDTH},{HEIGHT}",
-    "--window-position=0,0",
-)
+CHROMIUM_ARGS = (*ARGS, "--kiosk", f"--window-size={WIDTH},{HEIGHT}", "--window-position=0,0")
 
 
 async def _run(*command: str, **kwargs: object) -> None:

@@ -18,7 +18,8 @@ asks for. And ``receive_directly`` takes media packets off the ICE connection
 as they are read, through SRTP and RTP parsing into their receiver right
 there, instead of through aiortc's queue, transport task and five coroutines
 per packet; ICE, DTLS and RTCP datagrams take aiortc's path as before.
-These are name-mangled attributes and a method of the receiver. pyproject.toml
+These are private attributes and methods of aiortc's receiver and DTLS
+transport and of aioice's connection and sockets. pyproject.toml
 pins aiortc to the releases they were tested with, and tests/test_ingest.py
 checks the installed one. An aiortc laid out otherwise is refused loudly,
 never worked around.

@@ -218,10 +218,11 @@ async def test_audio_packets_come_straight_and_timestamps_as_sender_reports_say(
         assert nearest < rate, (kind, nearest)
 
 
-def test_the_installed_aiortc_is_a_release_the_hooks_were_tested_with() -> None:
+def test_the_installed_aiortc_and_aioice_are_releases_the_hooks_were_tested_with() -> None:
     project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
-    pinned = next(d for d in project["project"]["dependencies"] if d.startswith("aiortc"))
-    assert Requirement(pinned).specifier.contains(version("aiortc")), pinned
+    for name in ("aiortc", "aioice"):
+        pinned = next(d for d in project["project"]["dependencies"] if d.startswith(name))
+        assert Requirement(pinned).specifier.contains(version(name)), pinned
 
 
 def test_a_frame_that_fails_to_decode_asks_for_a_keyframe() -> None:
