@@ -45,10 +45,10 @@ SizeRequest = list[dict[str, Any]]
 # only when it sees a gap). Longer than a round trip on a LAN, so a packet on
 # its way is rarely asked for twice.
 NACK_REPEAT_S = 0.100
-# How often each sender hears the bitrate asked of it (REMB), and how soon a
-# new one: browsers hold the last they heard.
+# How often each sender hears the bitrate asked of it (REMB) while its box
+# stays the same (a new box is told at the next NACK_REPEAT_S): browsers hold
+# the last they heard.
 BITRATE_REPEAT_S = 1.0
-BITRATE_CHECK_S = 0.25
 
 
 def rtc_configuration() -> RTCConfiguration:
@@ -184,10 +184,10 @@ class Publisher:
             observe_sender_reports(receiver, clock.report)
             if track.kind == "video":
                 keep_sent_timestamps(receiver)
-                self._spawn(_ask_again(repeat_nacks(receiver), track))
-                if not self._estimate_bandwidth:
-                    box = partial(self._box, source)
-                    self._spawn(_keep_bitrate(ask_bitrate(receiver), box, track))
+                # Unless aiortc estimates it, the bitrate its box needs.
+                bitrate = None if self._estimate_bandwidth else ask_bitrate(receiver)
+                box = partial(self._box, source)
+                self._spawn(_feedback(track, repeat_nacks(receiver), bitrate, box))
             else:
                 take_audio_packets(receiver, partial(_push_packet, stream))
         self._spawn(follow)
@@ -236,30 +236,26 @@ def _video_sink(slot: CameraSlot, clock: StreamClock) -> Sink:
     return store
 
 
-async def _ask_again(ask: Callable[[], Awaitable[None]], track: MediaStreamTrack) -> None:
-    """Asks for missing video packets again every NACK_REPEAT_S while the
-    track lasts."""
+async def _feedback(
+    track: MediaStreamTrack,
+    nack_again: Callable[[], Awaitable[None]],
+    ask_bitrate: Callable[[int], Awaitable[None]] | None,
+    box: Callable[[], Shown | None],
+) -> None:
+    """While a video's track lasts: asks again for its missing packets every
+    NACK_REPEAT_S, and (``ask_bitrate``) for the bitrate its box needs, every
+    BITRATE_REPEAT_S and as soon as the box changes."""
+    asked, since = 0, 0.0
     while track.readyState != "ended":
         await asyncio.sleep(NACK_REPEAT_S)
         with contextlib.suppress(ConnectionError):
-            await ask()
-
-
-async def _keep_bitrate(
-    ask: Callable[[int], Awaitable[None]],
-    box: Callable[[], Shown | None],
-    track: MediaStreamTrack,
-) -> None:
-    """Asks the sender for the bitrate the video's box needs, every
-    BITRATE_REPEAT_S and as soon as its box changes, while the track lasts."""
-    asked, since = 0, 0.0
-    while track.readyState != "ended":
-        bitrate, now = asked_bitrate(box()), time.monotonic()
-        if bitrate != asked or now - since >= BITRATE_REPEAT_S:
-            with contextlib.suppress(ConnectionError):
-                await ask(bitrate)
-            asked, since = bitrate, now
-        await asyncio.sleep(BITRATE_CHECK_S)
+            await nack_again()
+            if ask_bitrate is None:
+                continue
+            bitrate, now = asked_bitrate(box()), time.monotonic()
+            if bitrate != asked or now - since >= BITRATE_REPEAT_S:
+                await ask_bitrate(bitrate)
+                asked, since = bitrate, now
 
 
 def _push_packet(stream: AudioStream, timestamp: int, packet: bytes) -> None:

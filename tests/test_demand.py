@@ -9,6 +9,7 @@ from typing import Any
 import av
 import pytest
 
+from cloudrec.client import Participant
 from cloudrec.layouts import camera as preset_camera
 from cloudrec.sources import SourceId
 from cloudrec.synthetic import ColorVideoTrack, ReplayVideoTrack, ToneAudioTrack, scaled_size
@@ -143,6 +144,31 @@ class WatchedCamera(ColorVideoTrack):
             await asyncio.wait_for(self._sent.wait_for(lambda: self.size == size), EVENT_TIMEOUT_S)
 
 
+# aiortc's VP8 encoder starts at 500 kb/s and takes what a REMB says within
+# 250 kb/s to 1.5 Mb/s.
+VP8_MAX_BITRATE = 1_500_000
+POLL_S = 0.01
+
+
+async def encodes_at(publisher: Participant, bitrate: int) -> None:
+    """Until the publisher's camera encoder targets ``bitrate`` (aiortc's
+    encoder has no event for it: polled, bounded by EVENT_TIMEOUT_S)."""
+
+    def target() -> int | None:
+        for pc in publisher._pcs.values():
+            for sender in pc.getSenders():
+                encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+                if sender.kind == "video" and encoder is not None:
+                    return int(encoder.target_bitrate)
+        return None
+
+    async def poll() -> None:
+        while target() != bitrate:
+            await asyncio.sleep(POLL_S)
+
+    await asyncio.wait_for(poll(), EVENT_TIMEOUT_S)
+
+
 def layout(*content: dict[str, Any]) -> list[dict[str, Any]]:
     timestamp = {"type": 4, "left": 0, "top": 0, "width": 175, "height": 32}
     return [{"id": "1", "content": [timestamp, *content]}]
@@ -160,10 +186,14 @@ async def test_a_camera_is_sent_at_the_size_the_layout_shows(server) -> None:  #
             CFG_360P15, layout(preset_camera("alice", 0, 0, 320, 180)), file_output("/sized/a.mp4")
         )
         await camera_track.sends((320, 180))
+        # The bitrate goes with the box (REMB): from aiortc's default to the tile's.
+        await encodes_at(alice, asked_bitrate(Shown(320, 180, 15)))
         await alice.update_svr_mixer_content(layout())  # not shown: sent as it is
         await camera_track.sends((640, 360))
+        await encodes_at(alice, min(asked_bitrate(None), VP8_MAX_BITRATE))
         await alice.update_svr_mixer_content(layout(preset_camera("alice", 160, 90, 320, 180)))
         await camera_track.sends((320, 180))
+        await encodes_at(alice, asked_bitrate(Shown(320, 180, 15)))
         recorded = max(e.data["duration"] for e in log.named("svrMixerOutputInfo"))
         await log.wait_duration(recorded + 2000)  # with the smaller picture
         await alice.stop_svr_mixer()
