@@ -37,10 +37,10 @@ VIDEO = '<video src="clip.webm" autoplay muted loop playsinline width="640" heig
 CHROMIUM_ARGS = (*ARGS, "--kiosk", f"--window-size={WIDTH},{HEIGHT}", "--window-position=0,0")
 
 
-async def _run(*command: str, **kwargs: object) -> None:
+async def _run(*command: str) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, **kwargs
-    )  # type: ignore[arg-type]
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
     if await proc.wait() != 0:
         raise RuntimeError(f"{command[0]} failed")
 

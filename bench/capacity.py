@@ -67,8 +67,7 @@ async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
         await asyncio.sleep(WARMUP_S)
         before = {}
         for r in range(rooms):
-            async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
-                before[r] = (await resp.json())["stats"]
+            before[r] = await bench.stats(f"cap{r}")
         cpu0, busy0, wall0 = (
             cpu_seconds(bench.server_pid),
             machine_busy_seconds(),
@@ -80,8 +79,7 @@ async def step(rooms: int, seconds: float, fixed_size: bool) -> Step:
         machine = (machine_busy_seconds() - busy0) / wall
         late = dropped = underruns = 0
         for r in range(rooms):
-            async with bench.http.get(f"{bench.room_url(f'cap{r}')}/mixer") as resp:
-                stats = (await resp.json())["stats"]
+            stats = await bench.stats(f"cap{r}")
             late += (
                 stats["lateVideoTicks"]
                 - before[r].get("lateVideoTicks", 0)

@@ -106,6 +106,12 @@ class Bench:
                 raise RuntimeError(f"start failed: {answer}")
             return answer
 
+    async def stats(self, room: str) -> dict[str, Any]:
+        """The room's recorder counters now (the mixer state's ``stats``)."""
+        async with self.http.get(f"{self.room_url(room)}/mixer") as resp:
+            stats: dict[str, Any] = (await resp.json())["stats"]
+            return stats
+
     async def stop(self, room: str) -> dict[str, Any]:
         async with self.http.delete(f"{self.room_url(room)}/mixer") as resp:
             answer: dict[str, Any] = await resp.json()

@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
@@ -77,12 +76,6 @@ async def flashing(bench: Bench, room: str, condition: Condition) -> AsyncIterat
         yield relays
 
 
-async def mixer_stats(bench: Bench, room: str) -> dict[str, Any]:
-    async with bench.http.get(f"{bench.room_url(room)}/mixer") as resp:
-        stats: dict[str, Any] = (await resp.json())["stats"]
-        return stats
-
-
 def video_seconds(path: Path) -> float:
     """How long the file's picture lasts: its frames at its rate."""
     with av.open(str(path)) as container:
@@ -106,9 +99,9 @@ async def run_one(bench: Bench, condition: Condition, seconds: float, n: int) ->
         # Tiles are counted from once the media settled: before the first
         # frames come, a tile shows its placeholder whatever the network.
         await asyncio.sleep(SETTLE_S)
-        settled = await mixer_stats(bench, room)
+        settled = await bench.stats(room)
         await asyncio.sleep(seconds)
-        stats = await mixer_stats(bench, room)
+        stats = await bench.stats(room)
         await bench.stop(room)
         recorded = time.monotonic() - began
     path = bench.data_dir / "recordings" / room / "s.mp4"

@@ -75,8 +75,7 @@ async def measure(
         cpu0, wall0 = cpu_seconds(bench.server_pid), time.perf_counter()
         await asyncio.sleep(seconds)
         cpu1, wall1 = cpu_seconds(bench.server_pid), time.perf_counter()
-        async with bench.http.get(f"{bench.room_url('rec')}/mixer") as resp:
-            stats = (await resp.json())["stats"]
+        stats = await bench.stats("rec")
         t0 = time.perf_counter()
         await bench.stop("rec")
         stop_s = time.perf_counter() - t0
