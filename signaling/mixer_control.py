@@ -209,6 +209,10 @@ class MixerControl:
         mixer.state = state
         changed = {"state": int(state), "err": err, "operatorID": operator}
         await self._emit(mixer.room, "svrMixerStateChanged", changed)
+        held, mixer.held = mixer.held, []
+        if state is MixerState.RUNNING:
+            for info in held:
+                await self._emit(mixer.room, "svrMixerOutputInfo", info.event())
         self._tell(mixer, "recording.stateChanged", changed)
         if mixer.recording() != was_recording:
             # Everyone in the room has a right to know they are recorded.
@@ -427,7 +431,12 @@ class MixerControl:
         if isinstance(said, OutputInfo):
             mixer.outputs[said.key] = said
             self._recordings.on_output_info(mixer.room, mixer.part_request, said, mixer.session)
-            await self._emit(mixer.room, "svrMixerOutputInfo", said.event())
+            # The bot answers the start before it writes, but its next message
+            # may be read before the start call resumes to say RUNNING.
+            if mixer.state is MixerState.STARTING and said.state is not OutputState.CREATED:
+                mixer.held.append(said)
+            else:
+                await self._emit(mixer.room, "svrMixerOutputInfo", said.event())
             if said.state is OutputState.CREATED and part_of(said.file_name) > mixer.part:
                 # A file split into a later part: a recording moved to another
                 # worker goes on past it.

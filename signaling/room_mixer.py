@@ -29,6 +29,9 @@ class RoomMixer:
         self.bot: Peer | None = None
         self.bot_joined: asyncio.Future[Peer] | None = None
         self.outputs: dict[tuple[str, str], OutputInfo] = {}
+        # Output info the bot sent before its answer to the start was read:
+        # told once the room hears RUNNING, so no file is WRITING before it.
+        self.held: list[OutputInfo] = []
         self.stats: MixerStats | None = None
         self.lock = asyncio.Lock()
         self.request: StartRequest | None = None

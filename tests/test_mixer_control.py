@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from cloudrec.contract import OutputInfo
 from cloudrec.errors import CloudrecError
 from cloudrec.storage.index import MISSING, RECORDING
+from cloudrec.wire import OutputState
 from tests.fakes import MemoryServer, memory_server, sent, states
 from tests.helpers import CFG_360P15, add_row, file_output, side_by_side
 
@@ -83,3 +85,35 @@ async def test_a_bot_lost_during_an_update_is_settled_at_once(stage: MemoryServe
     stage.launcher.answer = lambda _m: {"err": 0}
     await asyncio.wait_for(stage.control.start(ROOM, "alice", BODY), CALL_TIMEOUT_S)
     assert int(stage.control.get_state(ROOM)) == 2
+
+
+async def test_no_file_is_writing_before_the_room_hears_running(stage: MemoryServer) -> None:
+    """The bot answers the start, then writes its first frame at once: that
+    report can be read before the start call resumes to say RUNNING."""
+    reports: list[asyncio.Future[None]] = []
+
+    def report(state: OutputState) -> None:
+        info = OutputInfo("1", "/u/a.mp4", state, 0, 0, 0)
+        told = stage.control.recorder_message(stage.launcher.bots[-1], info.to_wire())
+        reports.append(asyncio.ensure_future(told))
+
+    def answer(message: dict[str, Any]) -> dict[str, Any]:
+        if message["type"] == "mixer.start":
+            report(OutputState.CREATED)
+            report(OutputState.WRITING)  # runs before the reply reaches start()
+        return {"err": 0}
+
+    stage.launcher.answer = answer
+    await asyncio.wait_for(stage.control.start(ROOM, "alice", BODY), CALL_TIMEOUT_S)
+    await asyncio.wait_for(asyncio.gather(*reports), CALL_TIMEOUT_S)
+    told = [
+        (m["name"], m["data"]["state"])
+        for m in sent(stage.alice)
+        if m.get("name") in ("svrMixerStateChanged", "svrMixerOutputInfo")
+    ]
+    assert told == [
+        ("svrMixerStateChanged", 1),
+        ("svrMixerOutputInfo", 1),
+        ("svrMixerStateChanged", 2),
+        ("svrMixerOutputInfo", 2),
+    ]
