@@ -130,6 +130,8 @@ async def run_one(bench: Bench, condition: Condition, seconds: float, n: int) ->
     print(f"   placeholder_pct    {placeholder:.2f} (worst tile)")
     concealed = stats["audioConcealedMs"] - settled["audioConcealedMs"]
     print(f"   concealed_ms       {concealed} of {2 * seconds * 1000:.0f} (both publishers)")
+    stretched = stats["audioStretchedMs"] - settled["audioStretchedMs"]
+    print(f"   stretched_ms       {stretched} (waits for the delay as it rose)")
     print(f"   longest_silence_ms {longest_silence_s(audio, rate) * 1000:.0f}")
     print(f"   playout_delay_ms   {stats['playoutDelayMs']}")
     print(f"   file_s             {length:.2f} of {recorded:.2f} recorded")

@@ -403,6 +403,8 @@ class MixerStats:
     audio_underruns: int = 0
     # Sound lost on the way and made up for (FEC, concealment or silence).
     audio_concealed_ms: int = 0
+    # Sound drawn out while it waited for a playout delay that rose.
+    audio_stretched_ms: int = 0
     # What media is recorded after its capture now (recorder/capture.py).
     playout_delay_ms: int = 0
     live_frames_dropped: int = 0  # frames a slow or reconnecting live push could not take

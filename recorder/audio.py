@@ -14,6 +14,7 @@ little above or below the sender's where the two drift apart.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable
 
 import av
@@ -21,6 +22,7 @@ import numpy as np
 
 from recorder.capture import Playout, StreamClock
 from recorder.opus import CONCEAL_STEP, OpusDecoder, packet_channels, packet_samples
+from recorder.stretch import HISTORY, Stretch
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
@@ -49,7 +51,7 @@ SPEED_JUMP = 0.05
 EXACT_WITHIN_S = 0.0002
 EXACT_SPEED = 1e-5
 # Off by more than this, the reading jumps rather than slewing for seconds:
-# early, it waits (a silence as long as it is early), late, it skips. A new
+# early, it waits (drawing out what it played, recorder/stretch.py), late, it skips. A new
 # stream, a sender that stalled, a playout delay that rose: video follows
 # such a change at once, and sound must too to stay with it. Below it are the
 # estimates' own wobbles (a few ms), which slewing absorbs unheard.
@@ -86,7 +88,10 @@ class AudioStream:
         self._reported = False  # whether the clock was read through sender reports
         self._target: float | None = None  # the target at the last pull
         self._speed = 1.0  # sender samples per one of ours, smoothed
-        self._owed = 0  # samples of silence still to wait, for a delay that rose
+        self._owed = 0  # samples still to wait, for a delay that rose
+        self._stretch: Stretch | None = None  # the wait under way, drawn out
+        # The blocks played last, which a wait draws out.
+        self._recent: deque[np.ndarray] = deque(maxlen=-(-HISTORY // TICK_SAMPLES))
         self._concealing = 0  # samples made up in a row
         self.underruns = 0
         self.concealed_samples = 0
@@ -94,6 +99,7 @@ class AudioStream:
         # it carries one, else concealed by libopus.
         self.recovered_packets = 0
         self.late_packets = 0  # came after their time was played
+        self.stretched_samples = 0  # waited for a delay that rose, drawn out
 
     def push(self, timestamp: int, packet: bytes, handled: float) -> None:
         """An RTP packet's payload, stamped ``timestamp``, handled at ``handled``."""
@@ -125,7 +131,7 @@ class AudioStream:
             self._reported = reported
         elif delay > self._delay:
             # The delay rose, and video with it at once: so does sound, by
-            # waiting exactly as long (a silence), however little.
+            # waiting exactly as long, however little.
             self._owed += round((delay - self._delay) * SAMPLE_RATE)
         self._delay = delay
         wait = min(count, self._owed)
@@ -149,12 +155,28 @@ class AudioStream:
         end = read + (count - wait) * step
         self._decode_until(math.floor(end) + 2)
         self._read = end
-        if not wait:
-            return self._resample(read, step, count)
+        if not wait and self._stretch is None:
+            return self._played(self._resample(read, step, count))
+        if self._stretch is None:
+            recent = list(self._recent)
+            history = np.concatenate(recent, axis=1) if recent else np.zeros((CHANNELS, 0))
+            self._stretch = Stretch(history)
         played = self._resample(read, step, count - wait) if wait < count else None
         out = np.zeros((CHANNELS, count), np.float32)
+        out[:, :wait] = self._stretch.draw(wait)
+        self.stretched_samples += wait
         if played is not None:
             out[:, wait:] = played
+            self._stretch.blend_into(out[:, wait:])
+        if wait < count:
+            self._stretch = None
+        return self._played(out)
+
+    def _played(self, out: np.ndarray | None) -> np.ndarray | None:
+        if out is None:
+            self._recent.clear()  # an underrun: nothing to draw out
+        else:
+            self._recent.append(out)
         return out
 
     def _track_speed(self, target: float, count: int) -> float:

@@ -152,7 +152,7 @@ class StreamClock:
     ``steady``: as the median of that many placements, for video, whose frames
     come late by themselves (a retransmission, a keyframe asked for) with the
     frames around them on time: a picture shown a little late is better than a
-    playout delay raised for everyone, which sound pays for with a silence.
+    playout delay raised for everyone, which sound pays for by waiting as long.
     A path that grows longer makes most frames late, and still counts."""
 
     def __init__(self, rate: int, sender: LeastDelay, playout: Playout, *, steady: int = 1) -> None:

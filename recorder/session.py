@@ -344,6 +344,7 @@ class RecordingSession:
 
     def stats(self) -> MixerStats:
         tiles = tuple(tile for meter in self._tile_meters.values() for tile in meter.stats())
+        sounds = self._sounds().values()
         return MixerStats(
             frozen_ms=sum(t.frozen_ms for t in tiles),
             placeholder_ms=sum(t.placeholder_ms for t in tiles),
@@ -354,10 +355,9 @@ class RecordingSession:
             frames_encoded=sum(m.stats.frames_encoded for m in self.mixers),
             frames_dropped=sum(m.stats.frames_dropped for m in self.mixers),
             frames_repeated=sum(m.stats.frames_repeated for m in self.mixers),
-            audio_underruns=sum(s.underruns for s in self._sounds().values()),
-            audio_concealed_ms=sum(s.concealed_samples for s in self._sounds().values())
-            * 1000
-            // SAMPLE_RATE,
+            audio_underruns=sum(s.underruns for s in sounds),
+            audio_concealed_ms=sum(s.concealed_samples for s in sounds) * 1000 // SAMPLE_RATE,
+            audio_stretched_ms=sum(s.stretched_samples for s in sounds) * 1000 // SAMPLE_RATE,
             playout_delay_ms=round(self._registry.playout.delay(time.monotonic()) * 1000),
             live_frames_dropped=sum(
                 o.frames_dropped

@@ -13,6 +13,7 @@ STATS_COUNTERS = {
     "frames_dropped": "output video frames dropped",
     "audio_underruns": "audio mixes that found a party's buffer empty",
     "audio_concealed_ms": "ms of a party's sound lost on the way and made up for",
+    "audio_stretched_ms": "ms of a party's sound drawn out while the playout delay rose",
     "live_frames_dropped": "frames a live push could not take",
     "packets_received": "UDP datagrams the recording bots received",
     "upload_bytes": "bytes sent to the object store",

@@ -112,8 +112,8 @@ SCHEMAS: dict[str, Any] = {
             "additionalProperties": {"type": "integer"},
             "description": "the recorder's counters: videoTicks, lateVideoTicks, "
             "lateAudioTicks, framesEncoded, framesDropped, framesRepeated, "
-            "audioUnderruns, audioConcealedMs, playoutDelayMs, liveFramesDropped, packetsReceived, "
-            "uploadBytes, uploadRetries, uploadFailures, "
+            "audioUnderruns, audioConcealedMs, audioStretchedMs, playoutDelayMs, "
+            "liveFramesDropped, packetsReceived, uploadBytes, uploadRetries, uploadFailures, "
             "frozenMs, placeholderMs (over all tiles), and tiles",
         },
         worker={

@@ -21,6 +21,7 @@ from recorder.audio import (
     to_frame,
 )
 from recorder.capture import BASE_DELAY_S, Playout, StreamClock
+from recorder.stretch import FULL_S
 
 TICK_S = TICK_SAMPLES / SAMPLE_RATE
 EPOCH = 1000.0  # our clock when the sender starts
@@ -37,6 +38,12 @@ JITTERED_WITHIN_S = 0.008
 # A run of silence this long inside sound is a hole (the tone crosses zero
 # for a sample or two, never more).
 HOLE_SAMPLES = 48
+# A drawn-out tone keeps its level: Opus's coding of a 300 Hz tone varies a
+# period's peak by a few %.
+LEVEL_WITHIN = 0.05
+# A step between samples this much over the tone's largest is a click; the
+# cross-fades join waveforms that differ in phase by up to a few degrees.
+CLICK_RATIO = 1.5
 # How far a drifting sender's delay may wander: the reading follows a steady
 # drift d at an error of d / RATE_GAIN (2 ms at 0.1 %), plus onset finding.
 DRIFT_WITHIN_S = 0.006
@@ -140,6 +147,10 @@ def onsets(samples: np.ndarray) -> list[float]:
     return [EPOCH + i / SAMPLE_RATE for i in starts]
 
 
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+
+
 def holes(samples: np.ndarray) -> int:
     """The longest run of silence while there is sound, in samples."""
     quiet = np.abs(samples) < 1e-4
@@ -181,15 +192,16 @@ def test_late_and_reordered_packets_play_in_their_place() -> None:
     # time; none once it is.
     stream = played.stream
     assert stream.late_packets <= 1 and stream.concealed_samples <= TICK_SAMPLES
-    # No hole but the waits for the delay as it rose to the jitter seen.
-    rises = [b - a for a, b in zip(played.delays, played.delays[1:], strict=False)]
-    waited = round(max(rises) * SAMPLE_RATE)
-    assert holes(played.samples[SAMPLE_RATE // 2 :]) < waited + HOLE_SAMPLES
+    # No hole: the waits for the delay as it rose to the jitter seen are
+    # drawn out.
+    assert holes(played.samples[SAMPLE_RATE // 2 :]) < HOLE_SAMPLES
+    assert played.stream.stretched_samples > 0
 
 
-def test_a_delay_that_rises_is_waited_once_exactly() -> None:
+def test_a_delay_that_rises_is_waited_once_exactly_and_drawn_out() -> None:
     """Another stream comes 300 ms late: the room's playout delay rises by
-    160 ms, picture follows at once, and sound waits as long, once."""
+    200 ms, picture follows at once, and sound waits as long, once: the tone
+    it played goes on meanwhile (at its level, then fading), never a hole."""
     beeps = [1.0, 3.0]
     played = play(talk(4, beeps), 4.1, others_late=(2.0, 0.300))
     rise = played.delay_at(EPOCH + 2.0 + TICK_S) - played.delay_at(EPOCH + 2.0 - TICK_S)
@@ -197,8 +209,18 @@ def test_a_delay_that_rises_is_waited_once_exactly() -> None:
     found = onsets(played.samples)
     for onset, beep in zip(found, beeps, strict=True):
         assert abs(onset - (EPOCH + beep + TRANSIT_S + played.delay_at(onset))) < ONSET_WITHIN_S
-    assert abs(holes(played.samples) - rise * SAMPLE_RATE) < HOLE_SAMPLES
+    waited = round(rise * SAMPLE_RATE)
+    assert abs(played.stream.stretched_samples - waited) <= 1
+    assert holes(played.samples) < HOLE_SAMPLES
     assert played.stream.concealed_samples == 0
+    # The wait begins at the tick the delay rose on.
+    begin = round(2.0 / TICK_S) * TICK_SAMPLES
+    tone = played.samples[begin - SAMPLE_RATE // 2 : begin]
+    held = played.samples[begin : begin + round(FULL_S * SAMPLE_RATE)]
+    assert abs(rms(held) / rms(tone) - 1) < LEVEL_WITHIN
+    # No click into the wait or out of it: no step larger than the tone's own.
+    around = played.samples[begin - TICK_SAMPLES : begin + waited + TICK_SAMPLES]
+    assert np.abs(np.diff(around)).max() < CLICK_RATIO * np.abs(np.diff(tone)).max()
 
 
 def test_lost_packets_are_made_up_for_with_no_hole() -> None:
