@@ -34,6 +34,7 @@ _HOST_CANDIDATE = re.compile(
     r"^a=candidate:\S+ 1 udp \d+ (?P<ip>[\d.]+) (?P<port>\d+) typ host", re.MULTILINE
 )
 _MEDIA = re.compile(r"^m=(?P<kind>audio|video) \d+ \S+ (?P<types>[\d ]+)\r?$", re.MULTILINE)
+_RESEND = re.compile(r"^a=rtpmap:(?P<type>\d+) rtx/", re.MULTILINE)
 LOOPBACK = "127.0.0.1"
 KINDS = ("audio", "video")
 
@@ -45,7 +46,9 @@ class Impairment:
     the one before was (None: the same, so losses are independent and
     ``loss`` is the share lost; higher: losses come in runs).
     ``delay_s`` plus a uniform ``jitter_s`` either way (never below zero);
-    ``reorder``: the chance a datagram is held back ``reorder_s`` more."""
+    ``reorder``: the chance a datagram is held back ``reorder_s`` more;
+    ``resend_loss``: the chance a retransmission (RFC 4588) is dropped, in
+    place of ``loss``: 1 loses every lost packet for good."""
 
     loss: float = 0.0
     burst: float | None = None
@@ -53,6 +56,7 @@ class Impairment:
     jitter_s: float = 0.0
     reorder: float = 0.0
     reorder_s: float = 0.030
+    resend_loss: float = 0.0
 
 
 NONE = Impairment()
@@ -72,6 +76,7 @@ class _Direction:
     video: Impairment
     rng: random.Random
     lost_last: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(KINDS, False))
+    cut_until: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
     counts: dict[str, Counts] = field(default_factory=lambda: {k: Counts() for k in KINDS})
 
 
@@ -90,11 +95,19 @@ class Relay:
         self._forward = _Direction(audio, video, random.Random(seed))
         self._back = _Direction(back, back, random.Random(seed + 1))
         self._audio_types: set[int] = set()
+        self._resend_types: set[int] = set()
         self._publisher: tuple[str, int] | None = None
         self._recorder: tuple[str, int] | None = None
         self._facing_publisher: socket.socket | None = None
         self._facing_recorder: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def cut(self, kind: str, seconds: float) -> None:
+        """Drops every datagram of ``kind`` on the way to the recorder for the
+        next ``seconds``, retransmissions too: an outage, which no
+        retransmission can mend once the sender no longer holds what was lost."""
+        assert self._loop is not None, "the relay is not running"
+        self._forward.cut_until[kind] = self._loop.time() + seconds
 
     @property
     def counts(self) -> dict[str, Counts]:
@@ -133,6 +146,7 @@ class Relay:
         for match in _MEDIA.finditer(sdp):
             if match["kind"] == "audio":
                 self._audio_types |= {int(t) for t in match["types"].split()}
+        self._resend_types = {int(m["type"]) for m in _RESEND.finditer(sdp)}
         assert self._facing_recorder is not None, "the relay is not running"
         return _only_candidate(sdp, self._facing_recorder.getsockname()[1])
 
@@ -171,7 +185,10 @@ class Relay:
         rng = way.rng
         burst = impairment.burst
         chance = burst if burst is not None and way.lost_last[kind] else impairment.loss
-        lost = rng.random() < chance
+        if data[1] not in _RTCP_TYPES and data[1] & 0x7F in self._resend_types:
+            chance = impairment.resend_loss
+        assert self._loop is not None
+        lost = rng.random() < chance or self._loop.time() < way.cut_until[kind]
         way.lost_last[kind] = lost
         counts = way.counts[kind]
         if lost:
@@ -185,7 +202,6 @@ class Relay:
         if delay == 0:
             _send(out, data, to)
         else:
-            assert self._loop is not None
             self._loop.call_later(delay, _send, out, data, to)
 
     def _kind(self, data: bytes) -> str | None:

@@ -11,7 +11,10 @@ Five hooks on a receiver before it starts:
   buffer holds four packets, and a lost one stalls it until sixteen wait;
 - video packets still missing are asked for again: aiortc asks once, when
   it sees the gap, and again only with the next gap, so a lost retransmission
-  stalls its jitter buffer (and the picture) until the next loss.
+  stalls its jitter buffer (and the picture) until the next loss; and one
+  missing for too long is given up on: aiortc's jitter buffer would wait for
+  it until 128 more packets came (seconds of a small video), where the
+  picture resumes at a keyframe asked for at once.
 A sixth, ``ask_bitrate``, replaces a video receiver's bandwidth estimator (a
 delay-based estimate redone on every packet) with the bitrate the recorder
 asks for. And ``receive_directly`` takes media packets off the ICE connection
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from importlib.metadata import version
 from typing import Any
@@ -84,6 +88,11 @@ _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _STREAMS_ATTR = "_RTCRtpReceiver__remote_streams"
 # On an audio receiver: its packets' short way (take_audio_packets).
 _LEAN_ATTR = "_cloudrec_lean"
+# A video packet missing this long is lost for good: asked for again every
+# 100 ms (recorder/publisher.py), its retransmission would have come over any
+# path a recording is made on; the sender may no longer hold it. A keyframe
+# then arrives within a round trip, so a picture recovers within a second.
+LOST_FOR_GOOD_S = 0.5
 # NTP timestamps are 32.32 fixed point (RFC 3550 4).
 _NTP_UNIT = 1 << 32
 
@@ -195,22 +204,42 @@ def take_audio_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     setattr(receiver, _LEAN_ATTR, lean)
 
 
-def repeat_nacks(receiver: RTCRtpReceiver) -> Callable[[], Awaitable[None]]:
+def repeat_nacks(
+    receiver: RTCRtpReceiver, given_up: Callable[[], None]
+) -> Callable[[], Awaitable[None]]:
     """For a video receiver: a call that asks the sender again for every
     packet still missing (once aiortc has asked for some, which names the
-    stream)."""
+    stream). A packet missing for LOST_FOR_GOOD_S is given up on: aiortc's
+    jitter buffer lets go of what waited behind it and starts afresh, and
+    ``given_up()`` has the picture resume at the next keyframe."""
     _expect(receiver, _NACK_ATTR, NackGenerator)
+    _expect(receiver, _JITTER_ATTR, JitterBuffer)
     generator: NackGenerator = getattr(receiver, _NACK_ATTR)
+    jitter: JitterBuffer = getattr(receiver, _JITTER_ATTR)
     send: Callable[[int, list[int]], Awaitable[None]] = receiver._send_rtcp_nack
     stream: list[int] = []  # the media SSRC, once aiortc has named it
+    missing_since: dict[int, float] = {}  # sequence number -> first seen missing
 
     async def nack(media_ssrc: int, lost: list[int]) -> None:
         stream[:] = [media_ssrc]
         await send(media_ssrc, lost)
 
     async def ask_again() -> None:
-        if stream and generator.missing:
+        now = time.monotonic()
+        for seq in [s for s in missing_since if s not in generator.missing]:
+            del missing_since[seq]
+        for seq in generator.missing:
+            missing_since.setdefault(seq, now)
+        if not stream or not missing_since:
+            return
+        if now - min(missing_since.values()) < LOST_FOR_GOOD_S:
             await send(stream[0], sorted(generator.missing))
+            return
+        generator.missing.clear()
+        missing_since.clear()
+        jitter.remove(jitter.capacity)
+        jitter._origin = None  # the next packet starts it, as the first did
+        given_up()
 
     receiver._send_rtcp_nack = nack  # type: ignore[method-assign]
     return ask_again

@@ -46,11 +46,16 @@ KEYFRAME_REQUEST_INTERVAL_S = 0.5
 INLINE_DECODE_MAX_PIXELS = 320 * 240
 
 
+VP8_START_CODE = b"\x9d\x01\x2a"
+
+
 def is_keyframe(codec_name: str, data: bytes) -> bool:
     """Whether an encoded frame decodes on its own; True where the codec's
     frames are not understood here (they are then always decoded)."""
     if codec_name == "VP8":
-        return bool(data) and not data[0] & 1  # RFC 6386 9.1: 0 marks a key frame
+        # RFC 6386 9.1: a 0 bit marks a key frame, whose start code follows the
+        # frame tag; both, so that a frame reassembled from its middle is none.
+        return len(data) >= 6 and not data[0] & 1 and data[3:6] == VP8_START_CODE
     if codec_name == "H264":
         # Annex B, as aiortc reassembles it: an IDR slice is NAL unit type 5.
         return any(unit and unit[0] & 0x1F == 5 for unit in data.split(b"\x00\x00\x01"))
@@ -170,6 +175,14 @@ class DecodeTap:
             except Exception:
                 # One bad frame must not end the track's decoding for good.
                 log.exception("%s: storing a decoded frame failed", self._name)
+
+    def resume_at_keyframe(self) -> None:
+        """What came was lost in part for good: the frames after it would
+        decode against a picture the decoder never had, so they are skipped
+        until a keyframe, which is asked for now."""
+        self._resuming = True
+        self._asked_at = -KEYFRAME_REQUEST_INTERVAL_S
+        self._ask_keyframe()
 
     def _ask_keyframe(self) -> None:
         """aiortc sends the sender a picture loss indication with its next packet."""

@@ -180,14 +180,15 @@ class Publisher:
             name = str(sound)
         if transceiver is not None:
             receiver = transceiver.receiver
-            tap_receiver(receiver, name, sink, wanted)
+            tap = tap_receiver(receiver, name, sink, wanted)
             observe_sender_reports(receiver, clock.report)
             if track.kind == "video":
                 keep_sent_timestamps(receiver)
                 # Unless aiortc estimates it, the bitrate its box needs.
                 bitrate = None if self._estimate_bandwidth else ask_bitrate(receiver)
                 box = partial(self._box, source)
-                self._spawn(_feedback(track, repeat_nacks(receiver), bitrate, box))
+                nack_again = repeat_nacks(receiver, tap.resume_at_keyframe)
+                self._spawn(_feedback(track, nack_again, bitrate, box))
             else:
                 take_audio_packets(receiver, partial(_push_packet, stream))
         self._spawn(follow)

@@ -36,6 +36,7 @@ from recorder.aiortc_hooks import (
     keep_sent_timestamps,
     observe_sender_reports,
     receive_directly,
+    repeat_nacks,
     run_now,
     take_audio_packets,
     take_decoder_queue,
@@ -158,6 +159,7 @@ def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
         lambda r: observe_sender_reports(r, lambda _ts, _ntp: None),
         lambda r: take_audio_packets(r, lambda _ts, _data: None),
         ask_bitrate,
+        lambda r: repeat_nacks(r, lambda: None),
         receive_directly,
     ):
         with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
@@ -270,6 +272,26 @@ def test_an_unshown_video_is_not_decoded_and_resumes_at_a_keyframe() -> None:
     assert len(frames) == 5
 
 
+def test_frames_after_a_loss_for_good_wait_for_a_keyframe() -> None:
+    packets = encode_video_loop("#FF0000", 64, 64, 15)  # one keyframe, then deltas
+    frames: list[av.VideoFrame] = []
+    tap = DecodeTap("unit", frames.append, inline_pixels=None)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+
+    def put(*indices: int) -> None:
+        for i in indices:
+            tap.put((vp8, JitterFrame(data=packets[i], timestamp=i * 6000)))
+
+    put(0, 1, 2)
+    tap.resume_at_keyframe()  # frame 3 was lost for good
+    assert tap.decode_error.is_set(), "a keyframe is asked for at once"
+    tap.decode_error.clear()
+    put(4, 5)
+    assert len(frames) == 3, "the frames after the loss are not decoded"
+    put(0, 1)
+    assert len(frames) == 5
+
+
 @pytest.mark.parametrize(("size", "inline_after_first"), [((64, 64), True), ((96, 96), False)])
 def test_small_video_frames_are_decoded_in_place_and_in_order(
     size: tuple[int, int], inline_after_first: bool
@@ -320,6 +342,10 @@ def test_small_video_frames_are_decoded_in_place_and_in_order(
 def test_keyframes_are_told_from_delta_frames() -> None:
     vp8 = encode_video_loop("#FF0000", 64, 64, 15)
     assert is_keyframe("VP8", vp8[0]) and not any(is_keyframe("VP8", p) for p in vp8[1:])
+    # A keyframe reassembled from its middle (its first packets given up on)
+    # whose first byte happens to read as a key frame's tag: none.
+    middle = next(vp8[0][i:] for i in range(1, len(vp8[0])) if not vp8[0][i] & 1)
+    assert not is_keyframe("VP8", middle)
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = 64, 64, "yuv420p"
     codec.time_base = fractions.Fraction(1, 15)
