@@ -127,6 +127,11 @@ class _Paced:
         """How many items were due so far: the index of the next."""
         return self._n
 
+    def now(self) -> float:
+        """The media clock's time now."""
+        wall = time.time()
+        return wall if self._start is None else self._start + (wall - self._start) * self._rate
+
     async def next(self) -> tuple[int, float]:
         """The next item's number, and when it is captured on the media clock."""
         if self._start is None:
@@ -158,11 +163,13 @@ class ColorVideoTrack(MediaStreamTrack):
         self._pace = _Paced(1 / fps, skew_ppm)
         self._planes = self._fill(self._yuv)
         self._white = self._fill(rgb_to_yuv((255, 255, 255)))
+        self._recolored: tuple[float, tuple[int, int, int]] | None = None
 
     def recolor(self, color: str) -> None:
-        """Sends another colour from the next frame on."""
-        self._yuv = rgb_to_yuv(parse_hex_color(color))
-        self._planes = self._fill(self._yuv)
+        """Sends another colour from the next frame captured on: by its
+        timestamp, as a camera would, so that a frame made late (its sender
+        held up) keeps the colour of when it was due."""
+        self._recolored = (self._pace.now(), rgb_to_yuv(parse_hex_color(color)))
 
     async def fit(self, box: Box | None) -> None:
         size = scaled_size(*self._full, box)
@@ -182,6 +189,10 @@ class ColorVideoTrack(MediaStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         n, due = await self._pace.next()
+        if self._recolored is not None and due >= self._recolored[0]:
+            self._yuv = self._recolored[1]
+            self._planes = self._fill(self._yuv)
+            self._recolored = None
         return self.frame(n, self._flash is not None and self._flash.is_flash(n, due))
 
     def frame(self, n: int, flash: bool = False) -> av.VideoFrame:
@@ -240,13 +251,18 @@ class ToneAudioTrack(MediaStreamTrack):
         self._flash = flash
         self._samples = int(AUDIO_RATE * AUDIO_PTIME_S)
         self._pace = _Paced(AUDIO_PTIME_S, skew_ppm)
+        self._retuned: tuple[float, float] | None = None
 
     def retune(self, tone_hz: float) -> None:
-        """Sends another tone from the next packet on."""
-        self._tone = tone_hz
+        """Sends another tone from the next packet captured on (by its
+        timestamp, as ``ColorVideoTrack.recolor``)."""
+        self._retuned = (self._pace.now(), tone_hz)
 
     async def recv(self) -> av.AudioFrame:
         n, due = await self._pace.next()
+        if self._retuned is not None and due >= self._retuned[0]:
+            self._tone = self._retuned[1]
+            self._retuned = None
         return self.frame(n, due)
 
     def frame(self, n: int, due: float) -> av.AudioFrame:

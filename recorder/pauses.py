@@ -37,6 +37,10 @@ class Pauses:
         self._starts: list[float] = []
         self._ends: list[float] = []  # one fewer than starts while paused
         self._instants: list[float] = []  # each start's own instant, before its grid point
+        # When each pause and resume was called: media captured between the two
+        # is left out, and a tick outside the spans shows nothing of it.
+        self._paused_at: list[float] = []
+        self._resumed_at: list[float] = []
 
     @property
     def paused(self) -> bool:
@@ -48,6 +52,7 @@ class Pauses:
         instant = now + self._delay(now)
         self._starts.append(self._on_grid(instant))
         self._instants.append(instant)
+        self._paused_at.append(now)
 
     def pause_from(self, when: float) -> None:
         """Paused from output time ``when`` on, with nothing before it to play out
@@ -56,11 +61,13 @@ class Pauses:
             raise ValueError("already paused")
         self._starts.append(when)
         self._instants.append(when)
+        self._paused_at.append(when)
 
     def resume(self, now: float) -> None:
         if not self.paused:
             raise ValueError("not paused")
         self._ends.append(self._on_grid(now + self._delay(now)))
+        self._resumed_at.append(now)
 
     def covers(self, when: float) -> bool:
         """Whether output time ``when`` falls in a paused span."""
@@ -75,6 +82,20 @@ class Pauses:
         if i < len(self._starts) and self._instants[i] <= when < self._starts[i]:
             return self._instants[i]
         return None
+
+    def captured_between(self, when: float) -> tuple[float, float] | None:
+        """The capture times a tick at output time ``when`` may show, next to
+        a span: not before the last resume call, not after the call of a pause
+        still to come. A picture is shown by the frame captured nearest its
+        time, up to half a frame later, which would otherwise reach into the
+        paused time on either side. None where nothing bounds it."""
+        i = bisect.bisect_right(self._starts, when + ON_GRID_S)
+        latest = self._paused_at[i] if i < len(self._starts) else math.inf
+        ended = 0 < i <= len(self._ends) and self._ends[i - 1] <= when + ON_GRID_S
+        earliest = self._resumed_at[i - 1] if ended else -math.inf
+        if latest == math.inf and earliest == -math.inf:
+            return None
+        return earliest, latest
 
     def _on_grid(self, when: float) -> float:
         steps = math.ceil(round((when - self.origin) / self._grid, 9))

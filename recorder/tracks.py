@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import av
@@ -48,13 +49,20 @@ class CameraSlot:
             while len(self.frames) > 2 and self.frames[1][0] <= shown_from:
                 self.frames.popleft()
 
-    def frame_at(self, when: float) -> tuple[float, av.VideoFrame] | None:
-        """The frame captured nearest to ``when``. The newest captured by then
+    def frame_at(
+        self, when: float, between: tuple[float, float] | None = None
+    ) -> tuple[float, av.VideoFrame] | None:
+        """The frame captured nearest to ``when``: among those captured
+        ``between`` the two times where any was. The newest captured by then
         would show every frame up to a frame period after the sound captured
         with it (at 30 fps, 0 to 33 ms, by the phase of the sender's frames
         against our ticks); the nearest is within half a period either way."""
         with self._lock:
-            return min(self.frames, key=lambda item: abs(item[0] - when), default=None)
+            frames: Iterable[tuple[float, av.VideoFrame]] = self.frames
+            if between is not None:
+                earliest, latest = between
+                frames = [f for f in self.frames if earliest <= f[0] <= latest] or self.frames
+            return min(frames, key=lambda item: abs(item[0] - when), default=None)
 
 
 @dataclass(frozen=True)
@@ -137,9 +145,12 @@ class TrackRegistry:
             key = SourceId.camera(source.user, default)
         return key if key in self._slots else None
 
-    def snapshot(self, sources: set[SourceId], now: float) -> dict[SourceId, FrameRef]:
+    def snapshot(
+        self, sources: set[SourceId], now: float, between: tuple[float, float] | None = None
+    ) -> dict[SourceId, FrameRef]:
         """What each source shows at output time ``now``: what was captured
-        the playout delay before."""
+        the playout delay before (``between`` those capture times, where
+        frames were)."""
         refs: dict[SourceId, FrameRef] = {}
         shown_from = now - self.playout.delay(now)
         for source in sources:
@@ -147,7 +158,7 @@ class TrackRegistry:
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                item = slot.frame_at(shown_from)
+                item = slot.frame_at(shown_from, between)
                 if item is not None and shown_from - item[0] <= STALL_SECONDS:
                     shown, age = item[1], max(0.0, shown_from - item[0])
             refs[source] = FrameRef(shown, label, age)

@@ -46,9 +46,12 @@ LENGTH_TOLERANCE_S = 1 / FPS + PAUSE_GRID_S + 0.1
 SOUND_LENGTH_TOLERANCE_S = 1 / FPS + 0.02
 # The flashes' offset from their beeps after the resume against before it:
 # the same (both leave out the same whole ticks), read to a few samples of a
-# beep's onset and allowing a ms or two of the capture-time estimates' wobble
-# (recorder/capture.py).
-SYNC_SHIFT_S = 0.005
+# beep's onset and allowing the capture-time estimates' wobble: under 1 ms on
+# a quiet machine, 6.5 ms seen with other recordings running beside (the
+# least delay they stand on, recorder/arrival.py, rises up to 2 ms a second
+# while no packet comes quickly). Leaving out different times would shift it
+# by an audio tick (20 ms) at least.
+SYNC_SHIFT_S = 0.010
 # A flash is shown on the output tick nearest its capture, within half a frame
 # of its beep. Where the offset sits at that edge, such a wobble moves the
 # flash to the tick on the other side: a whole frame, which says nothing of
@@ -137,7 +140,9 @@ async def test_the_paused_time_never_reaches_the_file(server: RunningServer) -> 
     flashes, beeps = flash_times(path), beep_times(path)
     before = offsets([f for f in flashes if f < resumed_at], beeps, MEDIA_SETTLE_S)
     after = offsets([f for f in flashes if f >= resumed_at], beeps, resumed_at)
-    assert before and len(after) >= PHASE_INFOS - 1, (before, after)
+    # Each phase holds two or three flashes; where a sender's frames fall half
+    # a frame from the output's ticks, one may be passed over for its neighbour.
+    assert before and after, (before, after)
     shift = statistics.fmean(after) - statistics.fmean(before)
     at_edge = all(abs(v) >= 1 / FPS / 2 - FLIP_EDGE_S for v in before + after)
     flipped = at_edge and abs(abs(shift) - 1 / FPS) <= SYNC_SHIFT_S

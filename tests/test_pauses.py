@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -98,3 +99,18 @@ def test_between_a_pause_and_its_span_nothing_new_is_shown() -> None:
     pauses.resume(102.0)  # 102.14: the span ends at 102.2, leaving out more
     assert pauses.covers(102.19) and not pauses.covers(102.2)
     assert pauses.hidden_from(102.2) is None
+
+
+def test_a_tick_next_to_a_span_shows_nothing_captured_while_paused() -> None:
+    """A picture is the frame captured nearest its time, up to half a frame
+    later: next to a span, that could be one captured after the pause call or
+    before the resume call."""
+    pauses = Pauses(fixed(DELAY), FINE)
+    assert pauses.captured_between(5.0) is None, "nothing bounds a tick with no pause"
+    pauses.pause(10.0)
+    assert pauses.captured_between(10.0 + DELAY - 0.001) == (-math.inf, 10.0)
+    pauses.resume(13.0)
+    assert pauses.captured_between(10.0) == (-math.inf, 10.0)
+    assert pauses.captured_between(13.0 + DELAY) == (13.0, math.inf)
+    pauses.pause(20.0)
+    assert pauses.captured_between(20.0 + DELAY - 0.001) == (13.0, 20.0)
