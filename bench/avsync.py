@@ -12,8 +12,9 @@ means the sound comes late) is reported.
 
 With ``--clock-skew`` the publishers' cameras and microphones run that many
 parts per million fast against the wall clock, as a device's crystal does;
-``avsync_drift_ms`` is then the offset over the last ten flashes less the
-offset over the first ten.
+``avsync_drift_ms`` is then the offset over the last flashes less the offset
+over the first, each over whole turns of the skewed frames' phase against the
+output's ticks, and the offset is also printed minute by minute.
 """
 
 from __future__ import annotations
@@ -78,8 +79,22 @@ def offsets(video: list[float], audio: list[float], skip_before: float) -> list[
     return result
 
 
-# Flashes averaged at each end of a run for its drift.
+FLASHES_PER_MINUTE = 60
+# Flashes averaged at each end of a run for its drift, at least.
 DRIFT_FLASHES = 10
+# A flash is shown on the output tick nearest its capture, up to half a frame
+# either side of its beep, by the phase of the publisher's frames against the
+# ticks; a skewed clock turns that phase a whole frame every 1 / fps / skew
+# seconds (33 s at 30 fps and 0.1 %). Averaged over whole turns, the rounding
+# cancels and what is left is the drift.
+PHASE_TURNS = 3
+
+
+def drift_flashes(fps: int, skew_ppm: float) -> int:
+    """Flashes (one a second) averaged at each end of a run for its drift."""
+    if not skew_ppm:
+        return DRIFT_FLASHES
+    return max(DRIFT_FLASHES, round(PHASE_TURNS / fps / (abs(skew_ppm) * 1e-6)))
 
 
 async def run(seconds: float, fps: int, skew_ppm: float) -> None:
@@ -103,9 +118,16 @@ async def run(seconds: float, fps: int, skew_ppm: float) -> None:
     print(f"avsync_mean_ms   {ms.mean():+.1f}")
     print(f"avsync_mean_abs_ms {np.abs(ms).mean():.1f}")
     print(f"avsync_max_abs_ms {np.abs(ms).max():.1f}")
-    if len(ms) >= 2 * DRIFT_FLASHES:
-        drift = ms[-DRIFT_FLASHES:].mean() - ms[:DRIFT_FLASHES].mean()
-        print(f"avsync_drift_ms  {drift:+.1f} (clock skew {skew_ppm:+g} ppm)")
+    if len(ms) >= 2 * FLASHES_PER_MINUTE:
+        whole = range(0, len(ms) - FLASHES_PER_MINUTE + 1, FLASHES_PER_MINUTE)
+        minutes = [ms[i : i + FLASHES_PER_MINUTE].mean() for i in whole]
+        print(f"per_minute_ms    {' '.join(f'{v:+.1f}' for v in minutes)}")
+    ends = drift_flashes(fps, skew_ppm)
+    if len(ms) >= 2 * ends:
+        drift = ms[-ends:].mean() - ms[:ends].mean()
+        print(
+            f"avsync_drift_ms  {drift:+.1f} (clock skew {skew_ppm:+g} ppm, {ends} flashes each end)"
+        )
 
 
 def main() -> None:

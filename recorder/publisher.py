@@ -37,6 +37,7 @@ from recorder.demand import Shown, asked_bitrate
 from recorder.ingest import Sink, drain, tap_receiver
 from recorder.opus import advertise_fec
 from recorder.preview import PreviewTrack
+from recorder.receive import arrival_time
 from recorder.tracks import CameraSlot, TrackRegistry
 
 SizeRequest = list[dict[str, Any]]
@@ -260,7 +261,7 @@ async def _feedback(
 
 
 def _push_packet(stream: AudioStream, timestamp: int, packet: bytes) -> None:
-    stream.push(timestamp, packet, time.monotonic())
+    stream.push(timestamp, packet, arrival_time())
 
 
 def _no_frames(_frame: Any) -> None:

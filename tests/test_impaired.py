@@ -185,10 +185,9 @@ CFG_180P30 = [
     {"id": "1", "streamTypes": 3, "cfg": {"width": 320, "height": 180, "frameRate": SKEW_FPS}}
 ]
 # Flashes land on the output's ticks, so their offsets spread over a frame as
-# the skewed frames' phase turns against the ticks; the synthetic sender's
-# sound also steps by up to 30 ms once per 20 ms of drift and slews back
-# (bench/README.md, "Publisher clock skew"). A drift not followed would add
-# 64 ms to the frame, and steadily.
+# the skewed frames' phase turns against the ticks, and the first ones by up
+# to 30 ms more while the placement settles on the first sender reports. A
+# drift not followed would add 64 ms to the frame, and steadily.
 SPREAD_WITHIN_S = 1 / SKEW_FPS + 0.030
 # The beeps' spacing in the file, against the skewed clock's second: half
 # the skew. The placement settles over the first seconds (sender reports give

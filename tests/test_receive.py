@@ -11,7 +11,7 @@ from typing import Any
 
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
 
-from recorder.receive import BatchedReceiveLoop
+from recorder.receive import BatchedReceiveLoop, arrival_time
 
 # Long enough that a burst sent right after the endpoint opens lands before the
 # first read; still short enough to keep the test quick.
@@ -63,6 +63,46 @@ def test_a_burst_is_handed_over_in_one_batch_in_order() -> None:
         assert protocol.seen_together[0] == 5
         transport.close()
         await asyncio.wait_for(_until(lambda: loop.batched_endpoints == 0), TIMEOUT_S)
+
+    _run(main, SLOW_BATCH_S)
+
+
+# Between two datagrams of one batch: they are handled together, and each is
+# still known by when it came.
+APART_S = 0.08
+# The kernel's stamp against our own reading of the clock around the send.
+STAMP_WITHIN_S = 0.005
+
+
+class _Stamped(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, float]] = []  # (arrival_time(), handled at)
+        self.two = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.seen.append((arrival_time(), time.monotonic()))
+        if len(self.seen) == 2:
+            self.two.set()
+
+
+def test_each_datagram_is_known_by_when_it_came_not_when_its_batch_was_read() -> None:
+    async def main(loop: BatchedReceiveLoop) -> None:
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Stamped, local_addr=("127.0.0.1", 0)
+        )
+        assert isinstance(protocol, _Stamped)
+        sent: list[float] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for data in (b"first", b"second"):
+                sent.append(time.monotonic())
+                sender.sendto(data, transport.get_extra_info("sockname"))
+                time.sleep(APART_S)  # the stimulus: the loop is held, the batch not read
+        await asyncio.wait_for(protocol.two.wait(), TIMEOUT_S)
+        (first, first_handled), (second, second_handled) = protocol.seen
+        assert abs(second_handled - first_handled) < APART_S / 2, "read in one batch"
+        assert abs(first - sent[0]) < STAMP_WITHIN_S and abs(second - sent[1]) < STAMP_WITHIN_S
+        assert abs(arrival_time() - time.monotonic()) < STAMP_WITHIN_S, "outside one: now"
+        transport.close()
 
     _run(main, SLOW_BATCH_S)
 
