@@ -83,19 +83,18 @@ class Pauses:
             return self._instants[i]
         return None
 
-    def captured_between(self, when: float) -> tuple[float, float] | None:
-        """The capture times a tick at output time ``when`` may show, next to
-        a span: not before the last resume call, not after the call of a pause
-        still to come. A picture is shown by the frame captured nearest its
-        time, up to half a frame later, which would otherwise reach into the
-        paused time on either side. None where nothing bounds it."""
+    def left_out(self, when: float) -> tuple[float, float] | None:
+        """The capture times (from, to) a tick at output time ``when`` must
+        not show, next to a span: after the call of a pause still to come, or
+        between the calls of the last one. A picture is shown by the frame
+        captured nearest its time, up to half a frame either side, which
+        would otherwise reach into the paused time. None where none is near."""
         i = bisect.bisect_right(self._starts, when + ON_GRID_S)
-        latest = self._paused_at[i] if i < len(self._starts) else math.inf
-        ended = 0 < i <= len(self._ends) and self._ends[i - 1] <= when + ON_GRID_S
-        earliest = self._resumed_at[i - 1] if ended else -math.inf
-        if latest == math.inf and earliest == -math.inf:
-            return None
-        return earliest, latest
+        if i < len(self._starts):
+            return self._paused_at[i], math.inf
+        if 0 < i <= len(self._ends):
+            return self._paused_at[i - 1], self._resumed_at[i - 1]
+        return None
 
     def _on_grid(self, when: float) -> float:
         steps = math.ceil(round((when - self.origin) / self._grid, 9))

@@ -381,8 +381,8 @@ class RecordingSession:
             # Between a pause's call and its span: the picture as at the call.
             shown = self.pauses.hidden_from(due)
             at = due if shown is None else shown - float(period) / 2
-            between = self.pauses.captured_between(due)
-            frames = {} if paused else self._registry.snapshot(mixer.sources(), at, between)
+            left_out = self.pauses.left_out(due)
+            frames = {} if paused else self._registry.snapshot(mixer.sources(), at, left_out)
             meter.count(frames)
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.

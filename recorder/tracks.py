@@ -50,18 +50,18 @@ class CameraSlot:
                 self.frames.popleft()
 
     def frame_at(
-        self, when: float, between: tuple[float, float] | None = None
+        self, when: float, left_out: tuple[float, float] | None = None
     ) -> tuple[float, av.VideoFrame] | None:
-        """The frame captured nearest to ``when``: among those captured
-        ``between`` the two times where any was. The newest captured by then
+        """The frame captured nearest to ``when``, but not in the ``left_out``
+        span of capture times where another is kept. The newest captured by then
         would show every frame up to a frame period after the sound captured
         with it (at 30 fps, 0 to 33 ms, by the phase of the sender's frames
         against our ticks); the nearest is within half a period either way."""
         with self._lock:
             frames: Iterable[tuple[float, av.VideoFrame]] = self.frames
-            if between is not None:
-                earliest, latest = between
-                frames = [f for f in self.frames if earliest <= f[0] <= latest] or self.frames
+            if left_out is not None:
+                start, end = left_out
+                frames = [f for f in self.frames if not start < f[0] < end] or self.frames
             return min(frames, key=lambda item: abs(item[0] - when), default=None)
 
 
@@ -146,11 +146,11 @@ class TrackRegistry:
         return key if key in self._slots else None
 
     def snapshot(
-        self, sources: set[SourceId], now: float, between: tuple[float, float] | None = None
+        self, sources: set[SourceId], now: float, left_out: tuple[float, float] | None = None
     ) -> dict[SourceId, FrameRef]:
         """What each source shows at output time ``now``: what was captured
-        the playout delay before (``between`` those capture times, where
-        frames were)."""
+        the playout delay before (not in the ``left_out`` capture times, where
+        another frame is kept)."""
         refs: dict[SourceId, FrameRef] = {}
         shown_from = now - self.playout.delay(now)
         for source in sources:
@@ -158,7 +158,7 @@ class TrackRegistry:
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                item = slot.frame_at(shown_from, between)
+                item = slot.frame_at(shown_from, left_out)
                 if item is not None and shown_from - item[0] <= STALL_SECONDS:
                     shown, age = item[1], max(0.0, shown_from - item[0])
             refs[source] = FrameRef(shown, label, age)

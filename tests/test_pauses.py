@@ -106,11 +106,11 @@ def test_a_tick_next_to_a_span_shows_nothing_captured_while_paused() -> None:
     later: next to a span, that could be one captured after the pause call or
     before the resume call."""
     pauses = Pauses(fixed(DELAY), FINE)
-    assert pauses.captured_between(5.0) is None, "nothing bounds a tick with no pause"
+    assert pauses.left_out(5.0) is None, "no pause, nothing left out"
     pauses.pause(10.0)
-    assert pauses.captured_between(10.0 + DELAY - 0.001) == (-math.inf, 10.0)
+    assert pauses.left_out(10.0 + DELAY - 0.001) == (10.0, math.inf)
     pauses.resume(13.0)
-    assert pauses.captured_between(10.0) == (-math.inf, 10.0)
-    assert pauses.captured_between(13.0 + DELAY) == (13.0, math.inf)
+    assert pauses.left_out(10.0) == (10.0, math.inf)
+    assert pauses.left_out(13.0 + DELAY) == (10.0, 13.0)
     pauses.pause(20.0)
-    assert pauses.captured_between(20.0 + DELAY - 0.001) == (13.0, 20.0)
+    assert pauses.left_out(20.0 + DELAY - 0.001) == (20.0, math.inf)

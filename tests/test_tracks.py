@@ -33,10 +33,10 @@ def test_default_camera_and_video_delay() -> None:
     assert reg.snapshot({S("alice.2")}, 10.10)[S("alice.2")].frame is second
     # Before any frame is that old, the oldest stands in rather than nothing.
     assert reg.snapshot({S("alice.2")}, 10.01)[S("alice.2")].frame is first
-    # Next to a pause: only what was captured outside it, where any was.
-    assert reg.snapshot({S("alice.2")}, 10.10, (9.0, 10.02))[S("alice.2")].frame is first
-    assert reg.snapshot({S("alice.2")}, 10.069, (10.02, 11.0))[S("alice.2")].frame is second
-    assert reg.snapshot({S("alice.2")}, 10.10, (11.0, 12.0))[S("alice.2")].frame is second
+    # Next to a pause: nothing captured in it, where another frame is kept.
+    assert reg.snapshot({S("alice.2")}, 10.10, (10.02, 11.0))[S("alice.2")].frame is first
+    assert reg.snapshot({S("alice.2")}, 10.069, (9.0, 10.02))[S("alice.2")].frame is second
+    assert reg.snapshot({S("alice.2")}, 10.10, (9.0, 11.0))[S("alice.2")].frame is second
 
 
 def test_unknown_stalled_and_gone_cameras_show_a_placeholder() -> None:
