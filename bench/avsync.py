@@ -19,12 +19,12 @@ output's ticks, and the offset is also printed minute by minute.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import av
 import numpy as np
 
+from bench.cli import command_line
 from bench.harness import PALETTE, bench_server, publishers, start_body
 
 # A flash frame is white in every tile: well over this share of the canvas is
@@ -131,9 +131,7 @@ async def run(seconds: float, fps: int, skew_ppm: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=15.0, help="measured recording time")
     parser.add_argument("--fps", type=int, default=30, help="output and publisher frame rate")
     parser.add_argument(

@@ -19,7 +19,6 @@ render quantum (128 samples, 2.7 ms).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from playwright.async_api import Browser, async_playwright
 
 from bench.avsync import SETTLE_S, beep_times, flash_times, offsets
+from bench.cli import command_line
 from bench.harness import bench_server, start_body
 
 CHROMIUM = "/usr/bin/chromium"
@@ -153,9 +153,7 @@ async def run(counts: list[int], runs: int, seconds: float, fps: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--publishers", default="1,4", help="publisher counts, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured recording time")

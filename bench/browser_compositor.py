@@ -9,7 +9,6 @@ It has no WebRTC ingest and no audio: it costs less than a real one would.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import shutil
@@ -18,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench.browser_avsync import ARGS
+from bench.cli import command_line
 from bench.harness import cpu_seconds
 from cloudrec.wire import VideoCfg, default_bit_rate
 from recorder.outputs import DEFAULT_X264_PRESET, x264_options
@@ -110,9 +110,7 @@ async def browser_compositor_cores(seconds: float, preset: str = DEFAULT_X264_PR
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time")
     parser.add_argument("--x264-preset", default=DEFAULT_X264_PRESET)
     args = parser.parse_args()

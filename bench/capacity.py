@@ -10,13 +10,13 @@ that only records. Each step adds a room and measures all rooms together.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from bench.cli import command_line
 from bench.harness import (
     PALETTE,
     bench_server,
@@ -113,9 +113,7 @@ async def run(limit: int, seconds: float, fixed_size: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--max", type=int, default=10, help="rooms to try at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per step")
     parser.add_argument(

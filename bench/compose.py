@@ -12,7 +12,6 @@ the same run; ffmpeg runs with one filter thread (the least overhead).
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
@@ -24,6 +23,7 @@ import av
 import cv2
 import numpy as np
 
+from bench.cli import command_line
 from bench.harness import grid
 from cloudrec.sources import SourceId
 from cloudrec.wire import Limits, parse_contents, parse_start
@@ -143,9 +143,7 @@ def ffmpeg(files: list[Path], size: tuple[int, int], count: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--frames", type=int, default=90, help="output frames per case")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # as the server sets it

@@ -14,13 +14,13 @@ bitrate is read from the page's own WebRTC statistics over the last
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
 from playwright.async_api import Page, async_playwright
 
 from bench.browser_avsync import ARGS, CHROMIUM, JOIN_TIMEOUT_MS
+from bench.cli import command_line
 from bench.harness import bench_server, busiest_child
 from bench.receive import thread_cpu
 from recorder.demand import Shown, asked_bitrate
@@ -150,9 +150,7 @@ async def run(seconds: float, window: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=40.0, help="recording length per case")
     parser.add_argument("--window", type=float, default=10.0, help="measured at the end of each")
     args = parser.parse_args()

@@ -15,7 +15,6 @@ decodes whole, as long as the recording.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import time
@@ -27,6 +26,7 @@ import av
 import numpy as np
 
 from bench.avsync import SETTLE_S, beep_times, flash_times, mono_sound, offsets
+from bench.cli import command_line
 from bench.harness import PALETTE, Bench, bench_server, start_body
 from cloudrec.client import Participant
 from cloudrec.impair import Impairment, Relay
@@ -144,9 +144,7 @@ async def run(seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per condition")
     args = parser.parse_args()
     asyncio.run(run(args.seconds))

@@ -16,7 +16,6 @@ packet store). py-spy is installed by ``scripts/setup --bench``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -28,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cli import command_line
 from bench.harness import (
     CLK_TCK,
     PALETTE,
@@ -178,9 +178,7 @@ async def measure(parties: int, seconds: float, rate: int, spy: str, keep: bool)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=20.0, help="profiled time")
     parser.add_argument("--rate", type=int, default=400, help="samples a second")
     parser.add_argument("--parties", type=int, default=4)

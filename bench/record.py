@@ -12,12 +12,12 @@ same x264 preset, and the ratio of the two is printed last.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from dataclasses import dataclass
 
 from bench.browser_compositor import browser_compositor_cores
+from bench.cli import command_line
 from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body, tile_size
 from recorder.outputs import DEFAULT_X264_PRESET
 
@@ -130,9 +130,7 @@ async def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per case")
     parser.add_argument(
         "--case",

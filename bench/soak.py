@@ -8,9 +8,9 @@ and caches settle in that minute).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
+from bench.cli import command_line
 from bench.harness import (
     PALETTE,
     bench_server,
@@ -64,9 +64,7 @@ async def run(minutes: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--minutes", type=float, default=10.0, help="recording length")
     args = parser.parse_args()
     asyncio.run(run(args.minutes))
