@@ -41,7 +41,7 @@ from typing import Any
 import pylibsrtp
 from aioice import Connection
 from aioice.ice import StunProtocol
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, clock
+from aiortc import RTCDtlsTransport, RTCRtpReceiver
 from aiortc.codecs import get_decoder, is_rtx
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -58,6 +58,8 @@ from aiortc.rtp import (
     is_rtcp,
     pack_remb_fci,
 )
+
+from recorder.receive import arrival_time
 
 __all__ = [
     "Decoder",
@@ -324,9 +326,10 @@ def _divert(protocol: StunProtocol, transport: RTCDtlsTransport) -> None:
         lean: Callable[[RtpPacket], bool] | None = getattr(receiver, _LEAN_ATTR, None)
         if lean is not None and lean(packet):
             return
-        # Arrival times feed only the bandwidth estimator, where one runs.
+        # Arrival times feed only the bandwidth estimator, where one runs: the
+        # kernel's, since a batch's read time would bunch a batch's packets.
         estimating = getattr(receiver, _ESTIMATOR_ATTR, None) is not None
-        arrival_ms = clock.current_ms() if estimating else 0
+        arrival_ms = round(arrival_time() * 1000) if estimating else 0
         run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_ms))
 
     protocol.datagram_received = received  # type: ignore[method-assign, assignment]

@@ -445,6 +445,36 @@ async def test_media_is_taken_directly_and_the_sender_keeps_to_the_asked_bitrate
     assert all(np.asarray(f.to_ndarray(format="yuv420p")).size for f in frames)
 
 
+async def test_taken_directly_a_video_kept_to_the_estimate_still_gets_one() -> None:
+    """With ``--estimate-bandwidth`` aiortc's estimator stays, fed the packets'
+    arrival times by the direct path: the sender hears an estimate (REMB) and
+    moves its encoder to it."""
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    drains = []
+
+    @receiver.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        drains.append(asyncio.create_task(drain(track, lambda _frame: None)))
+
+    sender.addTrack(ColorVideoTrack("#00FF00", 320, 180, 15))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    (transport,) = {t.receiver.transport for t in receiver.getTransceivers()}
+    receive_directly(transport)
+    await sender.setRemoteDescription(receiver.localDescription)
+    (video_sender,) = sender.getSenders()
+    try:
+        encoder = await _until_set(lambda: getattr(video_sender, "_RTCRtpSender__encoder", None))
+        first = encoder.target_bitrate
+        await _until_set(lambda: encoder.target_bitrate != first or None)
+    finally:
+        await sender.close()
+        await receiver.close()
+        await asyncio.gather(*drains, return_exceptions=True)
+
+
 def test_run_now_finishes_what_does_not_wait_and_hands_on_what_does() -> None:
     async def main() -> None:
         done: list[str] = []
