@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import av
 
 from cloudrec.client import Participant
@@ -98,3 +99,6 @@ async def test_a_held_camera_is_measured_frozen(server: RunningServer) -> None:
     assert tiles["bob.-1"]["placeholderMs"] < tiles["bob.-1"]["shownMs"] / 2
     assert tiles["alice.-1"]["frozenMs"] < frozen, "alice went on sending"
     assert stats["frozenMs"] == sum(t["frozenMs"] for t in tiles.values() if t["source"])
+    async with aiohttp.ClientSession() as http, http.get(f"{server.base_url}/metrics") as reply:
+        metrics = await reply.text()
+    assert f"cloudrec_frozen_ms_total {float(stats['frozenMs'])}" in metrics
