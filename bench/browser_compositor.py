@@ -19,8 +19,9 @@ from pathlib import Path
 from bench.browser_avsync import ARGS
 from bench.cli import command_line
 from bench.harness import cpu_seconds
+from cloudrec.config import DEFAULT_X264_PRESET
 from cloudrec.wire import VideoCfg, default_bit_rate
-from recorder.outputs import DEFAULT_X264_PRESET, x264_options
+from recorder.outputs import x264_options
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 CLIP_SECONDS = 10  # looped by the page

@@ -132,7 +132,7 @@ def duration_s(path: Path) -> float:
         last = 0.0
         for packet in container.demux(stream):
             if packet.pts is not None:
-                last = max(last, float(packet.pts * stream.time_base))
+                last = max(last, float(packet.pts * packet.time_base))
         return last + 1 / CANVAS[2]
 
 

@@ -113,10 +113,11 @@ async def run_one(bench: Bench, condition: Condition, seconds: float, n: int) ->
 
     def share(counter: str) -> float:
         """The worst tile's share of the measured time spent so, in percent."""
-        return 100 * max(
+        worst: float = max(
             (t[counter] - before[s][counter]) / max(1, t["shownMs"] - before[s]["shownMs"])
             for s, t in after.items()
         )
+        return 100 * worst
 
     frozen, placeholder = share("frozenMs"), share("placeholderMs")
     dropped = sum(r.counts["audio"].dropped + r.counts["video"].dropped for r in relays)

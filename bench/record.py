@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bench.browser_compositor import browser_compositor_cores
 from bench.cli import command_line
 from bench.harness import PALETTE, bench_server, cpu_seconds, publishers, start_body, tile_size
-from recorder.outputs import DEFAULT_X264_PRESET
+from cloudrec.config import DEFAULT_X264_PRESET
 
 CASES = (
     (2, 640, 360, 15),
