@@ -158,8 +158,8 @@ async def workers(
         for node, n in cores.items()
     }
     try:
-        async with cluster_store(redis_url) as store:
-            await registered(store, *cores)
+        async with cluster_store(redis_url) as cluster:
+            await registered(cluster, *cores)
         yield started
     finally:
         for worker in started.values():

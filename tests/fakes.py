@@ -109,7 +109,6 @@ class MemoryServer:
     launcher: MemoryLauncher
     endpoint: SignalingEndpoint
     index: RecordingIndex
-    alice: Peer | None = None
 
     def join(self, user: str, room: str) -> Peer:
         """A participant in ``room``, joined as the server would have it."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ class EventLog:
 
     def attach(self, participant: Participant) -> None:
         for name in ("svrMixerStateChanged", "svrMixerOutputInfo", "svrMixerCfgChanged"):
-            participant.on(name, lambda data, n=name: self._add(n, data))
+            participant.on(name, partial(self._add, name))
 
     def _add(self, name: str, data: dict[str, Any]) -> None:
         self.events.append(Event(name, data, asyncio.get_running_loop().time()))

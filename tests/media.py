@@ -94,7 +94,8 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
 def region_mean(frame: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
     """Mean RGB of the middle half of a rectangle (clear of edges and markers)."""
     region = frame[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4]
-    return region.reshape(-1, 3).mean(axis=0)
+    mean: np.ndarray = region.reshape(-1, 3).mean(axis=0)
+    return mean
 
 
 def shows_color(

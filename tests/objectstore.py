@@ -94,7 +94,7 @@ class FailingProxy:
             request.method, self.target + request.path_qs, data=body, headers=headers
         ) as resp:
             payload = await resp.read()
-            dropped = ("transfer-encoding", "connection")
+            dropped: tuple[str, ...] = ("transfer-encoding", "connection")
             if request.method != "HEAD":  # a HEAD's length is the object's: keep it
                 dropped += ("content-length",)
             out = {k: v for k, v in resp.headers.items() if k.lower() not in dropped}

@@ -435,7 +435,7 @@ async def test_presence_is_a_delta_and_every_message_fits(make_server: ServerFac
             await sockets[-1].send_json({"type": "wbState", "rid": 2})
             seen += await _receive_until_reply(sockets[-1], 2)
             first = sockets[0]
-            presence = []
+            presence: list[dict[str, Any]] = []
             while len(presence) < 59:
                 message = await first.receive_json(timeout=WS_TIMEOUT_S)
                 if message["type"] == "presence":

@@ -55,7 +55,7 @@ def _forged(kind: str) -> str:
     if kind == "other secret":
         return "Bearer " + jwt.encode(claims, "another-secret-that-is-long-enough-for-hs256")
     if kind == "alg none":
-        return "Bearer " + jwt.encode(claims, None, algorithm="none")
+        return "Bearer " + jwt.encode(claims, "", algorithm="none")
     if kind == "garbage":
         return "Bearer not.a.token"
     return ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from signaling.server import RunningServer
 from tests.conftest import ServerFactory
@@ -512,7 +512,8 @@ async def test_each_recording_is_listed_once(server: RunningServer, browser: Bro
     assert errors == []
 
 
-LAPTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # What axe-core counts as blocking a person: these must be none on every screen.
 BLOCKING_IMPACTS = ("serious", "critical")
 

@@ -24,12 +24,17 @@ SERVE_FAILURE_TIMEOUT_S = 60
 
 
 async def start_peer(
-    server_url: str, room: str, *options: str, **pipes: int
+    server_url: str,
+    room: str,
+    *options: str,
+    stdout: int | None = None,
+    stderr: int | None = None,
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "signaling.cli", "peer", "--server", server_url],
         *["--room", room, "--seconds", PEER_SECONDS, *options],
-        **pipes,
+        stdout=stdout,
+        stderr=stderr,
     )
 
 

@@ -148,7 +148,10 @@ async def test_a_job_in_redis_carries_no_secret_and_admits_only_a_signed_bot(
         )
         try:
             # A process that can read Redis takes the job...
-            _, raw = await store.redis.blpop([jobs_key("rogue")], timeout=EVENT_TIMEOUT_S)
+            popped = await store.redis.blpop([jobs_key("rogue")], timeout=EVENT_TIMEOUT_S)
+            assert popped is not None, "no job reached the rogue worker's queue"
+            raw = popped[1]
+            assert isinstance(raw, bytes)
             assert API_SECRET not in raw.decode()
             job = RecordJob.from_wire(json.loads(raw))
             assert job.key == "" and job.config.api_secret == "" and job.config.bot_key == ""
@@ -283,7 +286,8 @@ async def test_a_recording_moved_while_paused_goes_on_paused(
             assert await alice.get_svr_mixer_state() == MixerState.PAUSED
 
             async def ticked() -> bool:  # the new bot's clocks ran a while, paused
-                return (await _mixer(server, "fp"))["stats"].get("videoTicks", 0) >= PAUSED_TICKS
+                ticks: int = (await _mixer(server, "fp"))["stats"].get("videoTicks", 0)
+                return ticks >= PAUSED_TICKS
 
             await wait_until(ticked, FAILOVER_S, "the moved recording's clock running")
             loop = asyncio.get_running_loop()
@@ -359,15 +363,15 @@ async def test_a_restarted_control_node_takes_back_what_workers_record(
 ) -> None:
     port = _free_port()  # the restarted node listens where the bots dial
     async with running_redis(tmp_path) as redis, workers(redis.url, tmp_path, {"w1": 2.0}):
-        options = {
-            "host": "127.0.0.1",
-            "port": port,
-            "data_dir": tmp_path,
-            "api_key": API_KEY,
-            "api_secret": API_SECRET,
-            "redis": redis.url,
-        }
-        first = await start_server(Config(**options))
+        config = Config(
+            host="127.0.0.1",
+            port=port,
+            data_dir=tmp_path,
+            api_key=API_KEY,
+            api_secret=API_SECRET,
+            redis=redis.url,
+        )
+        first = await start_server(config)
         alice = await synthetic_participant(first.base_url, "rb", "alice", RED[0], RED[2])
         log = EventLog()
         log.attach(alice)

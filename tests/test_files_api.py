@@ -197,8 +197,8 @@ async def test_storage_quota_refuses_a_start(make_server: Any, tmp_path: Path) -
 
 async def test_recordings_command_downloads_and_deletes(
     server: RunningServer,
-    recorded: dict,
-    tmp_path: Path,  # type: ignore[type-arg]
+    recorded: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     target = tmp_path / "copy.mp4"
     common = ["--server", server.base_url, "--api-key", API_KEY, "--api-secret", API_SECRET]

@@ -31,7 +31,7 @@ WS_EXAMPLES = 600
 RAW_EXAMPLES = 200
 REST_EXAMPLES = 300
 REPLY_TIMEOUT_S = 10.0
-FUZZ = dict(
+FUZZ = settings(
     derandomize=True,
     database=None,
     deadline=None,
@@ -137,7 +137,7 @@ async def fuzzed(
     assert crashes == [], [r.getMessage() for r in crashes]
 
 
-@settings(max_examples=WS_EXAMPLES, **FUZZ)
+@settings(FUZZ, max_examples=WS_EXAMPLES)
 @given(message=messages)
 async def test_websocket_messages(fuzzed: Fuzzed, message: dict[str, Any]) -> None:
     if message["type"] == "leave":
@@ -146,7 +146,7 @@ async def test_websocket_messages(fuzzed: Fuzzed, message: dict[str, Any]) -> No
     await fuzzed.alive()
 
 
-@settings(max_examples=RAW_EXAMPLES, **FUZZ)
+@settings(FUZZ, max_examples=RAW_EXAMPLES)
 @given(text=raw_texts)
 async def test_websocket_texts(fuzzed: Fuzzed, text: str) -> None:
     await fuzzed.ws.send_str(text)
@@ -173,7 +173,7 @@ calls = st.sampled_from(
 )
 
 
-@settings(max_examples=REST_EXAMPLES, **FUZZ)
+@settings(FUZZ, max_examples=REST_EXAMPLES)
 @given(call=calls, body=bodies, charset=charsets, credentials=st.booleans())
 async def test_rest_bodies(
     fuzzed: Fuzzed, call: tuple[str, str], body: bytes, charset: str, credentials: bool

@@ -3,6 +3,8 @@ the mix; files start as people appear and end as they leave."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from signaling.server import RunningServer
 from tests.helpers import BLUE, RED, EventLog, side_by_side, synthetic_participant
 from tests.media import decode, shows_color, tone_absent, tone_present
@@ -13,7 +15,7 @@ async def test_individual_files_beside_the_mix(server: RunningServer) -> None:
     bob = await synthetic_participant(server.base_url, "solo", "bob", BLUE[0], BLUE[2])
     log = EventLog()
     log.attach(alice)
-    cfgs = [
+    cfgs: list[dict[str, Any]] = [
         {"id": "mix", "cfg": {"width": 640, "height": 360, "frameRate": 15}},
         {"id": "each", "mode": 1, "cfg": {"width": 320, "height": 240, "frameRate": 15}},
     ]

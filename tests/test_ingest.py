@@ -153,6 +153,7 @@ async def test_a_started_receiver_is_refused() -> None:
 def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
     """No silent fallback that would turn decode gating and keyframe resume
     off, or place media by arrival instead of capture."""
+    laid_out_otherwise: Any = SimpleNamespace()
     for hook in (
         lambda r: take_decoder_queue(r, object()),
         keep_sent_timestamps,
@@ -163,7 +164,7 @@ def test_an_aiortc_laid_out_otherwise_is_refused_loudly() -> None:
         receive_directly,
     ):
         with pytest.raises(UnsupportedAiortcError, match=r"pyproject\.toml"):
-            hook(SimpleNamespace())
+            hook(laid_out_otherwise)
 
 
 async def test_audio_packets_come_straight_and_timestamps_as_sender_reports_say() -> None:
@@ -301,7 +302,7 @@ def test_small_video_frames_are_decoded_in_place_and_in_order(
     after a small one, the rest are decoded in place, and larger ones all stay
     on the thread. Frames leave in the order they came."""
     packets = encode_video_loop("#FF0000", *size, 15)
-    stored: list[tuple[int, str]] = []
+    stored: list[tuple[int | None, str]] = []
     each = threading.Semaphore(0)
     holding, release = threading.Event(), threading.Event()
 

@@ -345,7 +345,8 @@ async def test_a_file_another_node_sent_up_is_tied_to_its_row(
         await store.open()
         try:
             await server.recordings.sweep()
-            assert index.get(row).object_key == ""  # nothing there yet
+            unsent = index.get(row)
+            assert unsent is not None and unsent.object_key == ""  # nothing there yet
             await store.put("rec/w/sent.mp4", b"x" * 10)
             await server.recordings.sweep()
         finally:

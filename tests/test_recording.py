@@ -19,6 +19,7 @@ from tests.helpers import (
     RED,
     RIGHT_TILE,
     TIMESTAMP_RECT,
+    Event,
     EventLog,
     file_output,
     participant,
@@ -174,7 +175,7 @@ async def test_event_sequence_and_output_info(server: RunningServer) -> None:
         await alice.leave()
         await bob.leave()
 
-    def key(e):  # type: ignore[no-untyped-def]
+    def key(e: Event) -> tuple[object, ...]:
         if e.name == "svrMixerStateChanged":
             return ("state", e.data["state"], e.data["err"], e.data["operatorID"])
         return ("info", e.data["state"])

@@ -78,6 +78,7 @@ async def test_a_recordings_own_expiry_wins_and_bad_ones_are_refused(
     b = server.recordings.index.by_name("/own/b.mp4")
     assert a is not None and b is not None and a.expires_at is None
 
+    bad: object
     for bad in ({"expiresAt": "tomorrow"}, {"expiresAt": -1}, {"expiresAt": 1, "x": 2}, []):
         status, body = await patch(server, a.id, bad, API_AUTH)
         assert status == 400 and body["err"] == 5, bad

@@ -65,7 +65,8 @@ def first_is_keyframe(path: Path) -> bool:
 def rms_windows(audio: np.ndarray, rate: int) -> np.ndarray:
     size = int(JOIN_WINDOW_S * rate)
     usable = len(audio) // size * size
-    return np.sqrt((audio[:usable].reshape(-1, size) ** 2).mean(axis=1))
+    rms: np.ndarray = np.sqrt((audio[:usable].reshape(-1, size) ** 2).mean(axis=1))
+    return rms
 
 
 async def test_a_split_at_4s_of_10s_makes_three_whole_parts(server: RunningServer) -> None:

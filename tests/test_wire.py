@@ -301,11 +301,11 @@ def test_live_output() -> None:
     ],
 )
 def test_individual_mode_refusals(
-    cfg: dict,
-    content: list,
-    output: dict,
+    cfg: dict[str, Any],
+    content: list[Any],
+    output: dict[str, Any],
     code: int,
-    field: str,  # type: ignore[type-arg]
+    field: str,
 ) -> None:
     cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360}, **cfg}]
     contents = [{"id": "1", "content": content}] if content else []
