@@ -53,6 +53,10 @@ CANDIDATES: dict[str, tuple[str, str]] = {
     "+cabac=0": ("veryfast", "me=dia:cabac=0"),
     "superfast": ("superfast", ""),
     "ultrafast+cabac": ("ultrafast", "cabac=1:deblock=1,0,0:aq-mode=1"),
+    # B-frames (zerolatency leaves them out): fewer bits for the same picture,
+    # to spend on a cheaper search; each holds frames back in the encoder.
+    "+bframes=3": ("veryfast", "me=dia:bframes=3:b-adapt=1"),
+    "+bframes=3+subme=1": ("veryfast", "me=dia:bframes=3:b-adapt=1:subme=1"),
 }
 
 
