@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 48_000
+from recorder.opus import SAMPLE_RATE
+
 # Pitch periods searched: 2.5-20 ms, 400 Hz down to 50 Hz, the span of voices.
 MIN_PERIOD = SAMPLE_RATE * 25 // 10_000
 MAX_PERIOD = SAMPLE_RATE * 20 // 1000
