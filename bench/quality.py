@@ -386,6 +386,8 @@ def _summary(size: str, results: dict[str, dict[str, Judged]]) -> None:
     telling = {s: v for s, v in base_vmaf.items() if v < VMAF_SATURATED}
     print(f"\n{size}, against {default}: CPU per frame as recorded (all scenes), and")
     print("PSNR-Y and VMAF at the bitrate the default records each scene at (worst scene)")
+    if base_vmaf:
+        print("  the default's VMAF: " + ", ".join(f"{s} {v:.1f}" for s, v in base_vmaf.items()))
     for name, by_scene in results.items():
         cpu = sum(j.recorded.ms_per_frame for j in by_scene.values()) / sum(
             j.recorded.ms_per_frame for j in base.values()
