@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from bench.harness import grid
-from bench.vmaf import Vmaf, vmaf_meter
+from bench.vmaf import VmafReference, vmaf_meter
 from cloudrec.sources import SourceId
 from cloudrec.wire import Limits, VideoCfg, parse_contents, parse_start
 from compositor.compose import Compositor, VideoSource
@@ -89,19 +89,17 @@ class Judged:
     curve: tuple[Result, ...]
 
     def psnr_at(self, kbps: float) -> float:
-        return self._at(kbps, [r.psnr for r in self._points])
+        return _interpolated(kbps, [(r.kbps, r.psnr) for r in self.curve])
 
     def vmaf_at(self, kbps: float) -> float | None:
-        scores = [r.vmaf for r in self._points if r.vmaf is not None]
-        return self._at(kbps, scores) if len(scores) == len(self.curve) else None
+        points = [(r.kbps, r.vmaf) for r in self.curve if r.vmaf is not None]
+        return _interpolated(kbps, points) if len(points) == len(self.curve) else None
 
-    @property
-    def _points(self) -> list[Result]:
-        return sorted(self.curve, key=lambda r: r.kbps)
 
-    def _at(self, kbps: float, values: list[float]) -> float:
-        rates = [np.log(r.kbps) for r in self._points]
-        return float(np.interp(np.log(kbps), rates, values))
+def _interpolated(kbps: float, points: list[tuple[float, float]]) -> float:
+    """The quality at ``kbps`` on a curve of (kb/s, quality), in log-bitrate."""
+    rates, values = zip(*sorted(points), strict=True)
+    return float(np.interp(np.log(kbps), np.log(rates), values))
 
 
 def _texture(seed: int, width: int, height: int) -> np.ndarray:
@@ -271,11 +269,11 @@ def encode(
     preset: str,
     params: str,
     capped: bool = True,
-    vmaf: Vmaf | None = None,
+    vmaf: VmafReference | None = None,
 ) -> Result:
     """As the recorder encodes ``frames`` at ``video``'s CRF; ``capped``: under
     its bitrate cap (VBV), as recordings are, or free, for a quality curve.
-    VMAF too, where a meter is given."""
+    VMAF too, where ``frames``' reference is given."""
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = video.width, video.height, "yuv420p"
     codec.time_base = Fraction(1, video.frame_rate)
@@ -310,7 +308,7 @@ def encode(
         sum(len(p) for p in packets) * 8 / seconds / 1000,
         float(np.mean(psnr)),
         float(np.mean(ssim)),
-        None if vmaf is None else vmaf([a[:h] for a in frames], [b[:h] for b in decoded]),
+        None if vmaf is None else vmaf.score([b[:h] for b in decoded]),
     )
 
 
@@ -347,8 +345,8 @@ def main() -> None:
         help="VMAF of every n-th frame (each about 0.6 s of CPU at 1280x720)",
     )
     args = parser.parse_args()
-    vmaf = vmaf_meter(args.vmaf_every)
-    if vmaf is None:
+    meter = vmaf_meter(args.vmaf_every)
+    if meter is None:
         print("VMAF: not measured (pip install -e .[vmaf] for it)")
     for size in args.sizes.split(","):
         dims, fps_text = size.split("@")
@@ -358,6 +356,7 @@ def main() -> None:
         count = int(args.seconds * fps)
         results: dict[str, dict[str, Judged]] = {}
         for scene, frames in canvases(width, height, fps, count):
+            vmaf = None if meter is None else meter.reference([f[:height] for f in frames])
             # Rounds of every candidate in turn, so a change in the machine's
             # load falls on all of them alike.
             runs: dict[str, list[Result]] = {name: [] for name in CANDIDATES}
@@ -367,7 +366,14 @@ def main() -> None:
             for name, (preset, params) in CANDIDATES.items():
                 recorded = min(runs[name], key=lambda r: r.ms_per_frame)
                 curve = tuple(
-                    encode(frames, replace(video, default_qp=crf), preset, params, False, vmaf=vmaf)
+                    encode(
+                        frames,
+                        replace(video, default_qp=crf),
+                        preset,
+                        params,
+                        capped=False,
+                        vmaf=vmaf,
+                    )
                     for crf in CURVE_CRFS
                 )
                 results.setdefault(name, {})[scene] = Judged(recorded, curve)

@@ -19,33 +19,49 @@ BATCH_FRAMES = 8
 
 
 class Vmaf:
-    """Mean VMAF of every ``every``-th frame. Motion, the one feature that
-    looks at neighbouring frames, is taken over the whole source, so a sampled
-    frame is scored as it would be in the whole clip."""
+    """Scores every ``every``-th frame of a clip."""
 
     def __init__(self, every: int) -> None:
         import torch
         from vmaf_torch import VMAF
 
-        self._torch: Any = torch
+        self.torch: Any = torch
         # Clipped to 0..100, as libvmaf clips the default model's scores.
-        self._model: Any = VMAF(clip_score=True).eval()
-        self._every = every
+        self.model: Any = VMAF(clip_score=True).eval()
+        self.every = every
 
-    def __call__(self, source: list[np.ndarray], decoded: list[np.ndarray]) -> float:
-        """``source``, ``decoded``: luma planes, frame by frame."""
-        torch = self._torch
+    def reference(self, source: list[np.ndarray]) -> VmafReference:
+        """``source``: luma planes, frame by frame."""
+        return VmafReference(self, source)
+
+
+class VmafReference:
+    """A source clip, ready for every encoding of it to be scored against.
+    Motion, the one feature that looks at neighbouring frames and the one
+    that depends on the source alone, is taken once over the whole clip, so a
+    sampled frame is scored as it would be in the whole clip."""
+
+    def __init__(self, meter: Vmaf, source: list[np.ndarray]) -> None:
+        self._meter = meter
+        self._chosen = list(range(meter.every // 2, len(source), meter.every))
+        with meter.torch.no_grad():
+            whole = meter.torch.from_numpy(np.stack(source)).float()[:, None]
+            self._motion = meter.model.compute_motion2(whole)[self._chosen]
+            self._frames = whole[self._chosen]
+
+    def score(self, decoded: list[np.ndarray]) -> float:
+        """Mean VMAF of ``decoded`` (luma planes, frame by frame) on the sampled frames."""
+        torch, model = self._meter.torch, self._meter.model
+        scores = []
         with torch.no_grad():
-            ref = torch.from_numpy(np.stack(source)).float()[:, None]
-            motion = self._model.compute_motion2(ref)
-            scores = []
-            chosen = list(range(self._every // 2, len(source), self._every))
-            for first in range(0, len(chosen), BATCH_FRAMES):
-                frames = chosen[first : first + BATCH_FRAMES]
-                dist = torch.from_numpy(np.stack([decoded[n] for n in frames])).float()[:, None]
-                adm = self._model.compute_adm_score(ref[frames], dist)
-                vif = self._model.compute_vif_features(ref[frames], dist)
-                scores.append(self._model.predict(adm, motion[frames], vif))
+            for first in range(0, len(self._chosen), BATCH_FRAMES):
+                batch = slice(first, first + BATCH_FRAMES)
+                planes = [decoded[n] for n in self._chosen[batch]]
+                dist = torch.from_numpy(np.stack(planes)).float()[:, None]
+                ref = self._frames[batch]
+                adm = model.compute_adm_score(ref, dist)
+                vif = model.compute_vif_features(ref, dist)
+                scores.append(model.predict(adm, self._motion[batch], vif))
             return float(torch.cat(scores).mean())
 
 
