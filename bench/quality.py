@@ -68,6 +68,12 @@ CANDIDATES: dict[str, tuple[str, str]] = {
     # Adaptive quantisation off: flat noisy areas (a webcam facing a plain
     # wall) are then not given the bits that code their noise.
     "+aq-mode=0": ("veryfast", "me=dia:aq-mode=0"),
+    # x264's macroblock tree (zerolatency turns it off): a lookahead of frames
+    # finds what later frames reference and spends the bits there. Each holds
+    # rc-lookahead frames back in the encoder, as B-frames do.
+    "+mbtree": ("veryfast", "me=dia:mbtree=1:rc-lookahead=10"),
+    "superfast+bframes=3": ("superfast", "bframes=3:b-adapt=1"),
+    "superfast+mbtree+bframes=3": ("superfast", "mbtree=1:rc-lookahead=10:bframes=3:b-adapt=1"),
 }
 
 
@@ -339,12 +345,22 @@ def main() -> None:
         "--repeat", type=int, default=2, help="rounds of every candidate; its fastest counts"
     )
     parser.add_argument(
+        "--candidates",
+        help="candidates to run, comma-separated (the default always runs first); all if absent",
+    )
+    parser.add_argument(
         "--vmaf-every",
         type=int,
         default=6,
         help="VMAF of every n-th frame (each about 0.6 s of CPU at 1280x720)",
     )
     args = parser.parse_args()
+    default = next(iter(CANDIDATES))
+    names = args.candidates.split(",") if args.candidates else list(CANDIDATES)
+    chosen = [default] + [n for n in names if n != default]
+    if unknown := [n for n in chosen if n not in CANDIDATES]:
+        parser.error(f"--candidates: unknown {', '.join(unknown)}; known: {', '.join(CANDIDATES)}")
+    candidates = {n: CANDIDATES[n] for n in chosen}
     meter = vmaf_meter(args.vmaf_every)
     if meter is None:
         print("VMAF: not measured (pip install -e .[vmaf] for it)")
@@ -359,11 +375,11 @@ def main() -> None:
             vmaf = None if meter is None else meter.reference([f[:height] for f in frames])
             # Rounds of every candidate in turn, so a change in the machine's
             # load falls on all of them alike.
-            runs: dict[str, list[Result]] = {name: [] for name in CANDIDATES}
+            runs: dict[str, list[Result]] = {name: [] for name in candidates}
             for _ in range(args.repeat):
-                for name, (preset, params) in CANDIDATES.items():
+                for name, (preset, params) in candidates.items():
                     runs[name].append(encode(frames, video, preset, params))
-            for name, (preset, params) in CANDIDATES.items():
+            for name, (preset, params) in candidates.items():
                 recorded = min(runs[name], key=lambda r: r.ms_per_frame)
                 curve = tuple(
                     encode(
@@ -377,7 +393,7 @@ def main() -> None:
                     for crf in CURVE_CRFS
                 )
                 results.setdefault(name, {})[scene] = Judged(recorded, curve)
-                print(f"{size} {scene:8} {name:22} {recorded.ms_per_frame:6.2f} ms/frame "
+                print(f"{size} {scene:8} {name:26} {recorded.ms_per_frame:6.2f} ms/frame "
                       f"{recorded.kbps:7.0f} kb/s  PSNR-Y {recorded.psnr:6.2f} dB  "
                       f"SSIM {recorded.ssim:.4f}")  # fmt: skip
         _summary(size, results)
@@ -406,7 +422,7 @@ def _summary(size: str, results: dict[str, dict[str, Judged]]) -> None:
             psnr[s] >= -MAX_PSNR_LOSS_DB or vmaf.get(s, -math.inf) >= -MAX_VMAF_LOSS for s in base
         )
         worst = min(psnr, key=lambda s: psnr[s])
-        line = f"  {name:22} cpu {cpu:5.2f}x  PSNR {psnr[worst]:+.2f} dB ({worst})"
+        line = f"  {name:26} cpu {cpu:5.2f}x  PSNR {psnr[worst]:+.2f} dB ({worst})"
         if vmaf:
             lowest = min(vmaf, key=lambda s: vmaf[s])
             line += f"  VMAF {vmaf[lowest]:+.2f} ({lowest})"
