@@ -24,6 +24,8 @@ from recorder.capture import BASE_DELAY_S, Playout, StreamClock
 from recorder.stretch import FULL_S
 
 TICK_S = TICK_SAMPLES / SAMPLE_RATE
+VIDEO_RATE = 90_000
+VIDEO_FPS = 30
 EPOCH = 1000.0  # our clock when the sender starts
 TRANSIT_S = 0.003
 BEEP_LEVEL = 0.6  # beeps peak at 0.8, the tone under them at 0.1
@@ -274,6 +276,48 @@ def test_a_sender_that_stalls_comes_back_in_place() -> None:
     (onset,) = onsets(played.samples)
     assert abs(onset - (EPOCH + 4.0 + TRANSIT_S + BASE_DELAY_S)) < ONSET_WITHIN_S
     assert played.silent_ticks > 0
+
+
+def test_sound_meets_picture_though_a_live_senders_reports_stamp_each_packet_when_whole() -> None:
+    """A live sender can send a packet only once its last sample is captured,
+    and stamps its sender reports by when it sends (libwebrtc, having no
+    capture time for sound; aiortc): a report pairs a packet's timestamp, its
+    first sample, with a time a packet's length later. Its camera's reports
+    pair each frame with its capture. A beep is heard where the frame captured
+    with it is shown: its capture time, plus the path's least delay and the
+    playout delay."""
+    beep = 2.0
+    packets = talk(3, [beep])
+    playout, sender = Playout(), LeastDelay()
+    stream = AudioStream(StreamClock(SAMPLE_RATE, sender, playout), playout)
+    video = StreamClock(VIDEO_RATE, sender, playout)
+    their_epoch = 3_900_000_000.0  # the sender's wall clock at our EPOCH
+    frames = [EPOCH + n / VIDEO_FPS for n in range(3 * VIDEO_FPS)]
+    shown: list[float] = []
+    out: list[np.ndarray] = []
+    sent = 0
+    for k in range(round(3.1 / TICK_S)):
+        now = EPOCH + k * TICK_S
+        while frames and frames[0] + TRANSIT_S <= now:
+            captured = frames.pop(0)
+            timestamp = round((captured - EPOCH) * VIDEO_RATE)
+            if timestamp % VIDEO_RATE == 0:  # a report a second, at a frame
+                video.report(timestamp, their_epoch + captured - EPOCH)
+            _, placed = video.place(timestamp, captured + TRANSIT_S)
+            if abs(captured - (EPOCH + beep)) < 1e-9:
+                shown.append(placed)
+        while sent < len(packets) and packets[sent].captured + TICK_S + TRANSIT_S <= now:
+            packet, whole = packets[sent], packets[sent].captured + TICK_S
+            if sent % 50 == 0:
+                stream.report(packet.timestamp, their_epoch + whole - EPOCH)
+            stream.push(packet.timestamp, packet.payload, whole + TRANSIT_S)
+            sent += 1
+        block = stream.pull(TICK_SAMPLES, now)
+        out.append(np.zeros(TICK_SAMPLES, np.float32) if block is None else block[0])
+    (onset,) = onsets(np.concatenate(out))
+    (flash,) = shown
+    assert abs(flash - (EPOCH + beep + TRANSIT_S)) < 1e-6
+    assert abs(onset - (flash + BASE_DELAY_S)) < ONSET_WITHIN_S
 
 
 def test_mix_sums_and_never_clips() -> None:
