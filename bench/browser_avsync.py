@@ -20,6 +20,8 @@ render quantum (128 samples, 2.7 ms).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import statistics
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from playwright.async_api import Browser, async_playwright
 
 from bench.avsync import SETTLE_S, beep_times, flash_times, offsets
 from bench.cli import command_line
-from bench.harness import bench_server, start_body
+from bench.harness import PUBLISHER_NICE, bench_server, children, start_body
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -110,29 +112,60 @@ async def joined(browser: Browser, base_url: str, n: int, fps: int) -> None:
     await page.wait_for_selector("#room-panel:not([hidden])")
 
 
-async def one_run(publishers: int, seconds: float, fps: int) -> list[float]:
-    """The flash/beep offsets of one recording, in seconds."""
+def chromium_on(folder: Path, name: str, cpu: int, nice: int = 0) -> str:
+    """A Chromium that runs on one CPU only, at ``nice``."""
+    script = folder / name
+    script.write_text(f'#!/bin/sh\nexec nice -n {nice} taskset -c {cpu} {CHROMIUM} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid``, and of the processes it started, onto
+    ``cpus``; the threads and processes they start later inherit it."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+    for child in children(pid):
+        pin_tree(child, cpus)
+
+
+async def one_run(publishers: int, seconds: float, fps: int, isolate: bool) -> list[float]:
+    """The flash/beep offsets of one recording, in seconds. ``isolate``: the
+    flashing page on CPU 1 alone, the recorder and the other pages (at the
+    benchmark publishers' lower priority) on CPU 0, as if the page that times
+    the flashes were on a machine of its own."""
     async with bench_server() as bench, async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        launch = playwright.chromium.launch
+        if isolate:
+            pin_tree(bench.server_pid, {0})
+            flasher = chromium_on(bench.data_dir, "chromium-flash", 1)
+            loader = chromium_on(bench.data_dir, "chromium-load", 0, PUBLISHER_NICE)
+            browsers = [await launch(executable_path=flasher, args=ARGS)]
+            if publishers > 1:
+                browsers.append(await launch(executable_path=loader, args=ARGS))
+        else:
+            browsers = [await launch(executable_path=CHROMIUM, args=ARGS)]
         try:
             for n in range(publishers):
-                await joined(browser, bench.base_url, n, fps)
+                await joined(browsers[min(n, len(browsers) - 1)], bench.base_url, n, fps)
             await bench.wait_for_tracks(ROOM, publishers)
             users = [f"p{n}" for n in range(publishers)]
             await bench.start(ROOM, start_body(*SIZE, fps, users, "/browser/s.mp4"))
             await asyncio.sleep(SETTLE_S + seconds)
             await bench.stop(ROOM)
         finally:
-            await browser.close()
+            for browser in browsers:
+                await browser.close()
         path = str(Path(bench.data_dir) / "recordings" / "browser" / "s.mp4")
         return offsets(flash_times(path), beep_times(path), SETTLE_S)
 
 
-async def run(counts: list[int], runs: int, seconds: float, fps: int) -> None:
+async def run(counts: list[int], runs: int, seconds: float, fps: int, isolate: bool) -> None:
     for publishers in counts:
         means, worst = [], 0.0
         for number in range(1, runs + 1):
-            found = await one_run(publishers, seconds, fps)
+            found = await one_run(publishers, seconds, fps, isolate)
             if not found:
                 print(f"{publishers} publisher(s), run {number}: no flash/beep pairs found")
                 continue
@@ -158,9 +191,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured recording time")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="the flashing page on a CPU of its own, the recorder and the others on the other",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.publishers.split(",")]
-    asyncio.run(run(counts, args.runs, args.seconds, args.fps))
+    asyncio.run(run(counts, args.runs, args.seconds, args.fps, args.isolate))
 
 
 if __name__ == "__main__":
