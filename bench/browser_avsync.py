@@ -91,11 +91,33 @@ SOURCE = """
 })();
 """
 COLORS = ("#d04040", "#4060d0", "#40a040", "#a040a0")
+# The demo page also sends its camera to every other participant (a mesh):
+# with four pages on one machine, four encodes and three decodes each that
+# would run on the participants' own machines. This keeps a page's offers to
+# the other pages from leaving it, answering them as the server would, so
+# that it sends to the recorder alone.
+NO_MESH = """
+(() => {
+  const PAGES = %(pages)s, send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const message = JSON.parse(data);
+    if (message.type !== "signal" || !PAGES.includes(message.to)) return send.call(this, data);
+    const reply = JSON.stringify({ type: "reply", rid: message.rid });
+    setTimeout(() => this.dispatchEvent(new MessageEvent("message", { data: reply })));
+  };
+})();
+"""
 
 
-async def joined(browser: Browser, base_url: str, n: int, fps: int) -> None:
+async def joined(
+    browser: Browser, base_url: str, n: int, fps: int, mesh_of: int | None = None
+) -> None:
+    """Page ``n`` joined and publishing; ``mesh_of``: sending to the recorder
+    alone, not to the other pages of that many (NO_MESH)."""
     page = await (await browser.new_context()).new_page()
     page.set_default_timeout(JOIN_TIMEOUT_MS)
+    if mesh_of is not None:
+        await page.add_init_script(NO_MESH % {"pages": [f"p{k}" for k in range(mesh_of)]})
     source = {
         "fps": fps,
         "flash": "true" if n == 0 else "false",
@@ -130,7 +152,9 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
         pin_tree(child, cpus)
 
 
-async def one_run(publishers: int, seconds: float, fps: int, isolate: bool) -> list[float]:
+async def one_run(
+    publishers: int, seconds: float, fps: int, isolate: bool, mesh: bool
+) -> list[float]:
     """The flash/beep offsets of one recording, in seconds. ``isolate``: the
     flashing page on CPU 1 alone, the recorder and the other pages (at the
     benchmark publishers' lower priority) on CPU 0, as if the page that times
@@ -148,7 +172,8 @@ async def one_run(publishers: int, seconds: float, fps: int, isolate: bool) -> l
             browsers = [await launch(executable_path=CHROMIUM, args=ARGS)]
         try:
             for n in range(publishers):
-                await joined(browsers[min(n, len(browsers) - 1)], bench.base_url, n, fps)
+                browser = browsers[min(n, len(browsers) - 1)]
+                await joined(browser, bench.base_url, n, fps, None if mesh else publishers)
             await bench.wait_for_tracks(ROOM, publishers)
             users = [f"p{n}" for n in range(publishers)]
             await bench.start(ROOM, start_body(*SIZE, fps, users, "/browser/s.mp4"))
@@ -161,11 +186,13 @@ async def one_run(publishers: int, seconds: float, fps: int, isolate: bool) -> l
         return offsets(flash_times(path), beep_times(path), SETTLE_S)
 
 
-async def run(counts: list[int], runs: int, seconds: float, fps: int, isolate: bool) -> None:
+async def run(
+    counts: list[int], runs: int, seconds: float, fps: int, isolate: bool, mesh: bool
+) -> None:
     for publishers in counts:
         means, worst = [], 0.0
         for number in range(1, runs + 1):
-            found = await one_run(publishers, seconds, fps, isolate)
+            found = await one_run(publishers, seconds, fps, isolate, mesh)
             if not found:
                 print(f"{publishers} publisher(s), run {number}: no flash/beep pairs found")
                 continue
@@ -196,9 +223,15 @@ def main() -> None:
         action="store_true",
         help="the flashing page on a CPU of its own, the recorder and the others on the other",
     )
+    parser.add_argument(
+        "--no-mesh",
+        action="store_true",
+        help="the pages send to the recorder alone, not to each other",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.publishers.split(",")]
-    asyncio.run(run(counts, args.runs, args.seconds, args.fps, args.isolate))
+    run_all = run(counts, args.runs, args.seconds, args.fps, args.isolate, not args.no_mesh)
+    asyncio.run(run_all)
 
 
 if __name__ == "__main__":
