@@ -110,14 +110,14 @@ NO_MESH = """
 
 
 async def joined(
-    browser: Browser, base_url: str, n: int, fps: int, mesh_of: int | None = None
+    browser: Browser, base_url: str, n: int, fps: int, alone_among: int | None = None
 ) -> None:
-    """Page ``n`` joined and publishing; ``mesh_of``: sending to the recorder
-    alone, not to the other pages of that many (NO_MESH)."""
+    """Page ``n`` joined and publishing; ``alone_among``: the room's page
+    count, when each sends to the recorder alone (NO_MESH)."""
     page = await (await browser.new_context()).new_page()
     page.set_default_timeout(JOIN_TIMEOUT_MS)
-    if mesh_of is not None:
-        await page.add_init_script(NO_MESH % {"pages": [f"p{k}" for k in range(mesh_of)]})
+    if alone_among is not None:
+        await page.add_init_script(NO_MESH % {"pages": [f"p{k}" for k in range(alone_among)]})
     source = {
         "fps": fps,
         "flash": "true" if n == 0 else "false",
