@@ -75,6 +75,7 @@ CANDIDATES: dict[str, tuple[str, str]] = {
     "superfast+bframes=3": ("superfast", "bframes=3:b-adapt=1"),
     "superfast+mbtree+bframes=3": ("superfast", "mbtree=1:rc-lookahead=10:bframes=3:b-adapt=1"),
 }
+NAME_WIDTH = max(map(len, CANDIDATES))
 
 
 @dataclass(frozen=True)
@@ -393,7 +394,7 @@ def main() -> None:
                     for crf in CURVE_CRFS
                 )
                 results.setdefault(name, {})[scene] = Judged(recorded, curve)
-                print(f"{size} {scene:8} {name:26} {recorded.ms_per_frame:6.2f} ms/frame "
+                print(f"{size} {scene:8} {name:{NAME_WIDTH}} {recorded.ms_per_frame:6.2f} ms/frame "
                       f"{recorded.kbps:7.0f} kb/s  PSNR-Y {recorded.psnr:6.2f} dB  "
                       f"SSIM {recorded.ssim:.4f}")  # fmt: skip
         _summary(size, results)
@@ -422,7 +423,7 @@ def _summary(size: str, results: dict[str, dict[str, Judged]]) -> None:
             psnr[s] >= -MAX_PSNR_LOSS_DB or vmaf.get(s, -math.inf) >= -MAX_VMAF_LOSS for s in base
         )
         worst = min(psnr, key=lambda s: psnr[s])
-        line = f"  {name:26} cpu {cpu:5.2f}x  PSNR {psnr[worst]:+.2f} dB ({worst})"
+        line = f"  {name:{NAME_WIDTH}} cpu {cpu:5.2f}x  PSNR {psnr[worst]:+.2f} dB ({worst})"
         if vmaf:
             lowest = min(vmaf, key=lambda s: vmaf[s])
             line += f"  VMAF {vmaf[lowest]:+.2f} ({lowest})"
