@@ -12,9 +12,13 @@ The recording is decoded and each flash paired with its beep (bench/avsync.py):
 the offset is audio minus video, positive when the sound comes late.
 
 The source's own picture and sound leave it together to within a WebAudio
-render quantum (128 samples, 2.7 ms).
+render quantum (128 samples, 2.7 ms), though Chromium stamps WebAudio's sound
+about 9 ms sooner after its capture than a microphone's (bench/README.md).
+``--isolate`` gives the flashing page a CPU of its own; ``--no-mesh`` has the
+pages send to the recorder alone, not also to each other.
 
     python -m bench.browser_avsync [--publishers 1,4] [--runs 3] [--seconds 20]
+        [--isolate] [--no-mesh]
 """
 
 from __future__ import annotations
