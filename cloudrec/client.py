@@ -18,7 +18,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
-import av
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -26,8 +25,6 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from av.frame import Frame
-from av.packet import Packet
 
 from cloudrec.errors import CloudrecError
 from cloudrec.protocol import Message, SignalingClient
@@ -39,29 +36,6 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], None]
 NOT_RECORDING = {"active": False}
-
-
-class SentWhole(MediaStreamTrack):
-    """A file's sound sent as a microphone's is: each frame once the time it
-    covers has passed. aiortc's MediaPlayer hands a frame over when it
-    begins, and the recorder reads a sender report as stamping a packet when
-    its last sample was captured (recorder/audio.py)."""
-
-    kind = "audio"
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        super().__init__()
-        self._track = track
-
-    async def recv(self) -> Frame | Packet[Any]:
-        frame = await self._track.recv()
-        if isinstance(frame, av.AudioFrame):
-            await asyncio.sleep(frame.samples / frame.sample_rate)
-        return frame
-
-    def stop(self) -> None:
-        self._track.stop()
-        super().stop()
 
 
 def ws_url(server: str) -> str:

@@ -116,14 +116,14 @@ class _Paced:
     camera's crystal does: the n-th item is then due at start + n * period /
     (1 + skew), while its content and timestamps keep to the media clock.
 
-    ``whole``: an item is handed over once all of it is captured, a period
-    after its capture began, as a live sender can send a sound packet only
-    after its last sample (a picture is taken at one instant)."""
+    A sound packet is due when its first sample is, not once its last is, as
+    a microphone's would be: aiortc stamps its sender reports by when it sends
+    a packet, and a report should pair a timestamp with its capture (RFC 3550
+    6.4.1), as browsers' do."""
 
-    def __init__(self, period: float, skew_ppm: float = 0.0, *, whole: bool = False) -> None:
+    def __init__(self, period: float, skew_ppm: float = 0.0) -> None:
         self._period = period
         self._rate = 1 + skew_ppm * 1e-6
-        self._lag = 1 if whole else 0
         self._start: float | None = None
         self._n = 0
 
@@ -141,7 +141,7 @@ class _Paced:
         """The next item's number, and when it is captured on the media clock."""
         if self._start is None:
             self._start = math.ceil(time.time() / self._period) * self._period
-        delay = self._start + (self._n + self._lag) * self._period / self._rate - time.time()
+        delay = self._start + self._n * self._period / self._rate - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         n = self._n
@@ -255,7 +255,7 @@ class ToneAudioTrack(MediaStreamTrack):
         self._tone = tone_hz
         self._flash = flash
         self._samples = int(AUDIO_RATE * AUDIO_PTIME_S)
-        self._pace = _Paced(AUDIO_PTIME_S, skew_ppm, whole=True)
+        self._pace = _Paced(AUDIO_PTIME_S, skew_ppm)
         self._retuned: tuple[float, float] | None = None
 
     def retune(self, tone_hz: float) -> None:
@@ -369,7 +369,7 @@ class ReplayTrack(MediaStreamTrack):
         self._origin = 0  # the item at which the current loop began
         self._step = round(period * clock_rate)
         self._time_base = fractions.Fraction(1, clock_rate)
-        self._pace = _Paced(period, skew_ppm, whole=kind == "audio")
+        self._pace = _Paced(period, skew_ppm)
 
     def switch(self, packets: list[bytes]) -> None:
         """Replays ``packets`` from their start (a keyframe) with the next item."""

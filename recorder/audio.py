@@ -113,16 +113,6 @@ class AudioStream:
         if len(self._packets) > MAX_PACKETS:
             del self._packets[min(self._packets)]
 
-    def report(self, rtp_timestamp: int, ntp_s: float) -> None:
-        """A sender report: the sender's wall clock read ``ntp_s`` at
-        ``rtp_timestamp``. A live sender sends a packet once its last sample is
-        captured, and stamps its reports by when it sends: libwebrtc (every
-        browser) by when its encoder handed the packet over, having no capture
-        time for sound, aiortc by when it sent it. The report's timestamp, a
-        packet's first sample, was then captured a packet's length earlier."""
-        length = packet_samples(self._packets[max(self._packets)]) if self._packets else None
-        self._clock.report(rtp_timestamp, ntp_s - (length or self._frame) / SAMPLE_RATE)
-
     def pull(self, count: int, at: float) -> np.ndarray | None:
         """The ``count`` samples (2 x count float32) to play from our time
         ``at``; None while there is nothing to play."""

@@ -182,8 +182,8 @@ class Publisher:
         if transceiver is not None:
             receiver = transceiver.receiver
             tap = tap_receiver(receiver, name, sink, wanted)
+            observe_sender_reports(receiver, clock.report)
             if track.kind == "video":
-                observe_sender_reports(receiver, clock.report)
                 keep_sent_timestamps(receiver)
                 # Unless aiortc estimates it, the bitrate its box needs.
                 bitrate = None if self._estimate_bandwidth else ask_bitrate(receiver)
@@ -191,7 +191,6 @@ class Publisher:
                 nack_again = repeat_nacks(receiver, tap.resume_at_keyframe)
                 self._spawn(_feedback(track, nack_again, bitrate, box))
             else:
-                observe_sender_reports(receiver, stream.report)
                 take_audio_packets(receiver, partial(_push_packet, stream))
         self._spawn(follow)
 

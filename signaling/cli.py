@@ -24,7 +24,7 @@ from aiortc.contrib.media import MediaPlayer
 
 from cloudrec import config as config_module
 from cloudrec.auth import ALL_ROOMS, GRANTS, basic_header, mint_token
-from cloudrec.client import Participant, SentWhole
+from cloudrec.client import Participant
 from cloudrec.cluster.node import WorkerNode
 from cloudrec.config import ConfigError
 from cloudrec.storage.webhook import signing_key
@@ -281,7 +281,7 @@ async def _publish(
         audio = ToneAudioTrack(tone, flash, args.clock_skew)
     screen = ScreenTrack() if args.screen else None
     player = MediaPlayer(str(args.media), loop=True) if args.media else None
-    media = (player.video, player.audio and SentWhole(player.audio)) if player else None
+    media = (player.video, player.audio) if player is not None else None
     await participant.publish(video=video, audio=audio, screen=screen, media=media)
 
 

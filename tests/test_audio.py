@@ -278,18 +278,20 @@ def test_a_sender_that_stalls_comes_back_in_place() -> None:
     assert played.silent_ticks > 0
 
 
-def test_sound_meets_picture_though_a_live_senders_reports_stamp_each_packet_when_whole() -> None:
-    """A live sender can send a packet only once its last sample is captured,
-    and stamps its sender reports by when it sends (libwebrtc, having no
-    capture time for sound; aiortc): a report pairs a packet's timestamp, its
-    first sample, with a time a packet's length later. Its camera's reports
+def test_sound_meets_picture_by_reports_that_stamp_each_packets_capture() -> None:
+    """A sender report pairs a timestamp with the instant it was captured
+    (RFC 3550 6.4.1): libwebrtc (every browser) stamps a sound packet's
+    timestamp, its first sample, with that sample's capture time, though the
+    packet leaves only once its last sample is captured; its camera's reports
     pair each frame with its capture. A beep is heard where the frame captured
     with it is shown: its capture time, plus the path's least delay and the
-    playout delay."""
+    playout delay. Read as stamping the packet when it left, the beep would
+    come a packet's length early."""
     beep = 2.0
     packets = talk(3, [beep])
     playout, sender = Playout(), LeastDelay()
-    stream = AudioStream(StreamClock(SAMPLE_RATE, sender, playout), playout)
+    sound = StreamClock(SAMPLE_RATE, sender, playout)
+    stream = AudioStream(sound, playout)
     video = StreamClock(VIDEO_RATE, sender, playout)
     their_epoch = 3_900_000_000.0  # the sender's wall clock at our EPOCH
     frames = [EPOCH + n / VIDEO_FPS for n in range(3 * VIDEO_FPS)]
@@ -307,10 +309,10 @@ def test_sound_meets_picture_though_a_live_senders_reports_stamp_each_packet_whe
             if abs(captured - (EPOCH + beep)) < 1e-9:
                 shown.append(placed)
         while sent < len(packets) and packets[sent].captured + TICK_S + TRANSIT_S <= now:
-            packet, whole = packets[sent], packets[sent].captured + TICK_S
+            packet = packets[sent]
+            stream.push(packet.timestamp, packet.payload, packet.captured + TICK_S + TRANSIT_S)
             if sent % 50 == 0:
-                stream.report(packet.timestamp, their_epoch + whole - EPOCH)
-            stream.push(packet.timestamp, packet.payload, whole + TRANSIT_S)
+                sound.report(packet.timestamp, their_epoch + packet.captured - EPOCH)
             sent += 1
         block = stream.pull(TICK_SAMPLES, now)
         out.append(np.zeros(TICK_SAMPLES, np.float32) if block is None else block[0])

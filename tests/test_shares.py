@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from aiortc.contrib.media import MediaPlayer
 
-from cloudrec.client import Participant, SentWhole
+from cloudrec.client import Participant
 from cloudrec.synthetic import ColorVideoTrack, ScreenTrack, ToneAudioTrack
 from tests.helpers import BLUE, RED, EventLog, participant, synthetic_participant, write_media_file
 from tests.media import decode, region_mean, shows_color, tone_present
@@ -91,8 +91,7 @@ async def test_shared_media_is_shown_and_heard(server, tmp_path: Path) -> None: 
     carol = participant(server.base_url, "movie", "carol")
     await carol.join()
     player = MediaPlayer(str(movie), loop=True)
-    assert player.audio is not None
-    await carol.publish(media=(player.video, SentWhole(player.audio)))
+    await carol.publish(media=(player.video, player.audio))
     log = EventLog()
     log.attach(carol)
     cfgs = [{"id": "1", "cfg": {"width": 640, "height": 360, "frameRate": 15}}]

@@ -4,14 +4,11 @@ as a camera's and a microphone's do, however late its sender makes them."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
 
-from cloudrec.client import SentWhole
 from cloudrec.synthetic import AUDIO_PTIME_S, ColorVideoTrack, ToneAudioTrack
 
 FPS = 30
@@ -24,9 +21,6 @@ WAIT_S = 5.0
 COUNT_WITHIN = 2
 # A 20 ms packet's spectrum has 50 Hz bins: the tone's peak is within one.
 TONE_WITHIN_HZ = 50.0
-# Timers run on the monotonic clock and may end a hair early against the wall
-# clock (which NTP slews); far less than a packet's 20 ms.
-TIMER_WITHIN_S = 0.001
 
 
 def _red(frame: av.VideoFrame) -> bool:
@@ -73,32 +67,3 @@ async def test_a_packet_made_late_keeps_the_tone_of_when_it_was_due() -> None:
 
     overdue = await asyncio.wait_for(until_retuned(), WAIT_S)
     assert abs(overdue - HELD_S / AUDIO_PTIME_S) <= COUNT_WITHIN, overdue
-
-
-async def test_a_sound_packet_is_sent_once_its_last_sample_is_captured() -> None:
-    """As from a microphone: a packet cannot leave before the end of the
-    sound it holds (sender reports, stamped when it leaves, rely on it)."""
-    track = ToneAudioTrack(440.0)
-    asked = time.time()
-    # Pacing starts on the next whole period (cloudrec/synthetic.py _Paced).
-    first_capture = math.ceil(asked / AUDIO_PTIME_S) * AUDIO_PTIME_S
-    frame = await asyncio.wait_for(track.recv(), WAIT_S)
-    assert frame.pts == 0
-    assert time.time() >= first_capture + AUDIO_PTIME_S - TIMER_WITHIN_S
-
-
-class _Unpaced(MediaStreamTrack):
-    """Hands 20 ms frames over at once, as a file player whose time has come."""
-
-    kind = "audio"
-
-    async def recv(self) -> av.AudioFrame:
-        return ToneAudioTrack(440.0).frame(0, 0.0)
-
-
-async def test_a_files_sound_is_sent_once_the_time_it_covers_has_passed() -> None:
-    track = SentWhole(_Unpaced())
-    asked = time.monotonic()
-    frame = await asyncio.wait_for(track.recv(), WAIT_S)
-    assert isinstance(frame, av.AudioFrame)
-    assert time.monotonic() - asked >= frame.samples / frame.sample_rate - TIMER_WITHIN_S
