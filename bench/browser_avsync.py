@@ -2,18 +2,20 @@
 
 Each publisher is a page of Debian's Chromium that joins the room as a person
 would, its camera and microphone replaced by a source of our own on one
-clock: a canvas drawn at the frame rate and WebAudio, both read from the
-page's AudioContext. The first publisher flashes white on its first frame at
-or after each whole second of that clock, and starts a 50 ms 1 kHz beep at
-the audio time the flash is drawn (a page's timers run late under load, so
-the beep follows the frame rather than the second); the others send a moving
+clock: frames and 10 ms blocks of sound made in the page and pushed into
+tracks (MediaStreamTrackGenerator), each when a camera or a microphone would
+hand it over, a frame at its instant, a block once its last sample is due,
+both timed by the page's performance.now(). Read back through Chromium's
+sender reports, a flash and its beep were captured within about a millisecond
+of each other (bench/README.md); a canvas and WebAudio, used before, are
+stamped when Chromium next captures the canvas and when WebAudio renders, in
+bursts ahead of time. The first
+publisher flashes white on the frame at each whole second of that clock and
+beeps (50 ms, 1 kHz) from the same instant's sample; the others send a moving
 picture and a quiet tone, for load.
 The recording is decoded and each flash paired with its beep (bench/avsync.py):
 the offset is audio minus video, positive when the sound comes late.
 
-The source's own picture and sound leave it together to within a WebAudio
-render quantum (128 samples, 2.7 ms), though Chromium stamps WebAudio's sound
-about 9 ms sooner after its capture than a microphone's (bench/README.md).
 ``--isolate`` gives the flashing page a CPU of its own; ``--no-mesh`` has the
 pages send to the recorder alone, not also to each other.
 
@@ -52,45 +54,50 @@ ROOM = "browsersync"
 SIZE = (640, 360)
 JOIN_TIMEOUT_MS = 30_000
 # The source, installed before the page's own scripts: getUserMedia answers it.
+# Its writes are not awaited: a source that fell behind would only be late, and
+# lateness is what is measured.
 SOURCE = """
 (() => {
   const FPS = %(fps)d, FLASH = %(flash)s, COLOR = "%(color)s", TONE = %(tone)f;
+  const RATE = 48000, CHUNK = RATE / 100, BEEP = RATE / 20;
   navigator.mediaDevices.getUserMedia = async () => {
-    const canvas = Object.assign(document.createElement("canvas"), { width: %(w)d, height: %(h)d });
+    const canvas = new OffscreenCanvas(%(w)d, %(h)d);
     const g = canvas.getContext("2d");
-    const audio = new AudioContext({ sampleRate: 48000 });
-    await audio.resume();
-    const out = audio.createMediaStreamDestination();
-    const bed = audio.createOscillator();
-    const bedGain = audio.createGain();
-    bed.frequency.value = TONE;
-    bedGain.gain.value = 0.05;
-    bed.connect(bedGain).connect(out);
-    bed.start();
-    const beep = audio.createOscillator();
-    const gain = audio.createGain();
-    beep.frequency.value = 1000;
-    gain.gain.value = 0;
-    beep.connect(gain).connect(out);
-    beep.start();
-    let flashed = Math.floor(audio.currentTime), x = 0;
-    setInterval(() => {
-      const t = audio.currentTime;
-      const second = Math.floor(t);
-      const flash = FLASH && second > flashed;
-      if (flash) {
-        flashed = second;
-        gain.gain.setValueAtTime(0.8, t);
-        gain.gain.setValueAtTime(0, t + 0.05);
+    const camera = new MediaStreamTrackGenerator({ kind: "video" });
+    const microphone = new MediaStreamTrackGenerator({ kind: "audio" });
+    const frames = camera.writable.getWriter(), chunks = microphone.writable.getWriter();
+    const start = performance.now();
+    let frame = 0, chunk = 0, x = 0;
+    const sample = (n) => {
+      const beeping = FLASH && n >= RATE && n %% RATE < BEEP;
+      const beep = beeping ? 0.8 * Math.sin((2 * Math.PI * 1000 * n) / RATE) : 0;
+      return beep + 0.05 * Math.sin((2 * Math.PI * TONE * n) / RATE);
+    };
+    const tick = () => {
+      const now = performance.now();
+      for (; start + (frame * 1000) / FPS <= now; frame++) {
+        const flash = FLASH && frame > 0 && frame %% FPS === 0;
+        g.fillStyle = flash ? "#ffffff" : COLOR;
+        g.fillRect(0, 0, canvas.width, canvas.height);
+        g.fillStyle = "#000000";
+        g.fillRect(x, 20, 40, 40);
+        x = (x + 4) %% (canvas.width - 40);
+        const timestamp = Math.round((start + (frame * 1000) / FPS) * 1000);
+        frames.write(new VideoFrame(canvas, { timestamp }));
       }
-      g.fillStyle = flash ? "#ffffff" : COLOR;
-      g.fillRect(0, 0, canvas.width, canvas.height);
-      g.fillStyle = "#000000";
-      g.fillRect(x, 20, 40, 40);
-      x = (x + 4) %% (canvas.width - 40);
-    }, 1000 / FPS);
-    const video = canvas.captureStream(FPS).getVideoTracks()[0];
-    return new MediaStream([video, ...out.stream.getAudioTracks()]);
+      for (; start + ((chunk + 1) * CHUNK * 1000) / RATE <= now; chunk++) {
+        const data = new Float32Array(CHUNK);
+        for (let i = 0; i < CHUNK; i++) data[i] = sample(chunk * CHUNK + i);
+        const timestamp = Math.round((start + (chunk * CHUNK * 1000) / RATE) * 1000);
+        const format = "f32-planar", sampleRate = RATE, numberOfFrames = CHUNK;
+        const block = { format, sampleRate, numberOfFrames, numberOfChannels: 1, timestamp, data };
+        chunks.write(new AudioData(block));
+      }
+      const due = start + Math.min((frame * 1000) / FPS, ((chunk + 1) * CHUNK * 1000) / RATE);
+      setTimeout(tick, Math.max(0, due - performance.now()));
+    };
+    tick();
+    return new MediaStream([camera, microphone]);
   };
 })();
 """
