@@ -107,9 +107,10 @@ async def test_a_dead_spare_is_replaced_at_the_next_start(tmp_path: Path) -> Non
     try:
         (spare,) = bot_processes()
         os.kill(spare, signal.SIGKILL)
-        # A killed process leaves the list once its files are closed (a zombie
-        # has no command line), so the spare's pipe is closed by then too.
-        await _until(lambda: not bot_processes())
+        # Gone from /proc once reaped, and its files (the spare's pipe) are
+        # closed before that; a zombie's empty command line comes sooner than
+        # its files close, and a job written meanwhile would sit in the pipe.
+        await _until(lambda: not Path(f"/proc/{spare}").exists())
         await alice.start_svr_mixer(
             CFG_360P15, side_by_side("alice", "alice"), file_output("/c.mp4")
         )
