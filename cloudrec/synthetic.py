@@ -116,10 +116,10 @@ class _Paced:
     camera's crystal does: the n-th item is then due at start + n * period /
     (1 + skew), while its content and timestamps keep to the media clock.
 
-    A sound packet is due when its first sample is, not once its last is, as
-    a microphone's would be: aiortc stamps its sender reports by when it sends
-    a packet, and a report should pair a timestamp with its capture (RFC 3550
-    6.4.1), as browsers' do."""
+    A sound packet is due when its first sample is (a microphone's could
+    leave only once its last is): aiortc stamps its sender reports by when it
+    sends a packet, and a report should pair a timestamp with its capture
+    (RFC 3550 6.4.1), as browsers' do."""
 
     def __init__(self, period: float, skew_ppm: float = 0.0) -> None:
         self._period = period
