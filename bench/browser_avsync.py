@@ -9,10 +9,9 @@ both timed by the page's performance.now(). Read back through Chromium's
 sender reports, a flash and its beep were captured within about a millisecond
 of each other (bench/README.md); a canvas and WebAudio, used before, are
 stamped when Chromium next captures the canvas and when WebAudio renders, in
-bursts ahead of time. The first
-publisher flashes white on the frame at each whole second of that clock and
-beeps (50 ms, 1 kHz) from the same instant's sample; the others send a moving
-picture and a quiet tone, for load.
+bursts ahead of time. The first publisher flashes white on the frame at each
+whole second of that clock and beeps (50 ms, 1 kHz) from the same instant's
+sample; the others send a moving picture and a quiet tone, for load.
 The recording is decoded and each flash paired with its beep (bench/avsync.py):
 the offset is audio minus video, positive when the sound comes late.
 
