@@ -396,8 +396,7 @@ class RecordingSession:
             # Pulled while paused too: what was said then is dropped, never kept for later.
             blocks = {}
             for sound, stream in self._sounds().items():
-                # Later by as much as their picture is shown, on average.
-                block = stream.pull(TICK_SAMPLES, due - self._registry.picture_lag(sound))
+                block = stream.pull(TICK_SAMPLES, due)
                 if block is not None:
                     blocks[sound] = block
             paused = self.pauses.covers(due)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SoundId, SourceId
+from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SourceId
 from recorder.capture import Playout
 
 # A camera silent this long shows the placeholder instead of its frozen frame.
@@ -21,21 +21,6 @@ STALL_SECONDS = 3.0
 HISTORY_FRAMES = 64
 # How late a tick of the video clock may run and still find its frame kept.
 LATE_TICK_S = 0.2
-# A tick shows the frame captured nearest its moment, up to half a frame
-# either side by the phase of the sender's frames against our ticks, and that
-# phase holds for as long as their clocks do. The sound of whoever is shown
-# follows their picture's lag, averaged over this long: slow enough that
-# following it reads sound at most 0.33 % off its rate at 30 fps (half a
-# frame, 16.7 ms, in 5 s), under recorder/audio.py's unheard 0.5 % (at 15 fps
-# 0.66 % at first, which the reader catches up with in a second), and that a
-# phase that turns (a sender's clock a little fast) is followed through its
-# turn rather than jumped with.
-PICTURE_LAG_S = 5.0
-# A frame shown further from its tick's moment than half the ticks' spacing
-# and this (a sender's frames come a few ms either side of their rate) is no
-# rounding: a picture frozen, late or still to come, which sound does not
-# follow.
-ROUNDING_SLACK_S = 0.005
 
 
 @dataclass
@@ -52,10 +37,6 @@ class CameraSlot:
     gone: bool = False
     # Whether a layout shows it: an unshown source is not decoded (recorder/ingest.py).
     shown: bool = True
-    # How much older than its tick's moment the frame shown is, averaged over
-    # PICTURE_LAG_S (the loop's alone); and the output time it was last told.
-    lag: float = 0.0
-    _seen_at: float | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def push(self, captured: float, frame: av.VideoFrame, now: float) -> None:
@@ -67,16 +48,6 @@ class CameraSlot:
             # Older than the one shown now, a frame is never shown again.
             while len(self.frames) > 2 and self.frames[1][0] <= shown_from:
                 self.frames.popleft()
-
-    def shown_lagging(self, lag: float, now: float) -> None:
-        """A tick at output time ``now`` showed a frame captured ``lag``
-        before its moment."""
-        seen, self._seen_at = self._seen_at, now
-        if seen is None:
-            return
-        spacing = now - seen
-        if spacing > 0 and abs(lag) <= spacing / 2 + ROUNDING_SLACK_S:
-            self.lag += (lag - self.lag) * min(1.0, spacing / PICTURE_LAG_S)
 
     def frame_at(
         self, when: float, left_out: tuple[float, float] | None = None
@@ -151,17 +122,6 @@ class TrackRegistry:
             if user in sharers:
                 sharers.remove(user)
 
-    def picture_lag(self, sound: SoundId) -> float:
-        """How much later than its capture the picture of whoever makes
-        ``sound`` is shown, on average (CameraSlot.lag): their camera's, or
-        the shared file's. Played as much later, sound stays with it."""
-        if sound.shared_file:
-            source = SourceId.share(sound.user, "media")
-        else:
-            source = SourceId.camera(sound.user)
-        slot = self.resolve(source)
-        return slot.lag if slot is not None else 0.0
-
     def present_users(self) -> set[str]:
         """Users with a video source that has not ended."""
         return {slot.user for slot in self._slots.values() if not slot.gone}
@@ -201,6 +161,5 @@ class TrackRegistry:
                 item = slot.frame_at(shown_from, left_out)
                 if item is not None and shown_from - item[0] <= STALL_SECONDS:
                     shown, age = item[1], max(0.0, shown_from - item[0])
-                    slot.shown_lagging(shown_from - item[0], now)
             refs[source] = FrameRef(shown, label, age)
         return refs

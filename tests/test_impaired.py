@@ -190,11 +190,9 @@ CFG_180P30 = [
 # drift not followed would add 64 ms to the frame, and steadily.
 SPREAD_WITHIN_S = 1 / SKEW_FPS + 0.030
 # As the phase turns over more than a frame, the flashes' mean offset is where
-# sound sits against picture: 3.7-6.6 ms measured (sound follows the picture's
-# rounding onto the ticks, eased in over 5 s, recorder/tracks.py; 2.6 and 6.0
-# without that). A sound report read as stamping when its packet was whole
-# rather than its first sample's capture puts it a packet's length (20 ms)
-# earlier (-17.6 and -18.0 ms measured).
+# sound sits against picture: 2.6 and 6.0 ms measured. A sound report read as
+# stamping when its packet was whole rather than its first sample's capture
+# puts it a packet's length (20 ms) earlier (-17.6 and -18.0 ms measured).
 CENTRED_WITHIN_S = 0.012
 # The beeps' spacing in the file, against the skewed clock's second: half
 # the skew. The placement settles over the first seconds (sender reports give

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import math
-
 import av
 import numpy as np
 
-from cloudrec.sources import SoundId, SourceId
+from cloudrec.sources import SourceId
 from recorder.capture import Playout
-from recorder.tracks import PICTURE_LAG_S, STALL_SECONDS, FrameRef, TrackRegistry
+from recorder.tracks import STALL_SECONDS, FrameRef, TrackRegistry
 
 DELAY = 0.05
 S = SourceId.parse
@@ -71,39 +69,3 @@ def test_current_share_is_the_latest_sharer() -> None:
         S("*.screen"): FrameRef(None, "*"),
         S("alice.screen"): FrameRef(None, "alice"),
     }
-
-
-TICK_S = 1 / 30
-# After six PICTURE_LAG_S the average is within e^-6 (0.25 %) of the lag.
-LAG_WITHIN_S = 0.0001
-# The first tick of a stalled frame, 21 ms off, weighs 1/150 (a tick of
-# PICTURE_LAG_S): 0.2 ms; the next, 54 ms off, is no rounding. A stall
-# followed for its two seconds would move it 12 ms and more.
-STALL_MOVES_WITHIN_S = 0.0005
-
-
-def test_sound_follows_the_lag_its_picture_is_shown_at() -> None:
-    """Frames captured 12 ms after each tick's moment (the phase of the
-    sender's frames against our ticks) are shown 12 ms early: their sender's
-    sound is played as much earlier, eased in over PICTURE_LAG_S rather than
-    jumped. A picture that stalls is no rounding: its last frame counts only
-    while it is within half a tick (and ROUNDING_SLACK_S) of the moment."""
-    reg = TrackRegistry(Playout(DELAY))
-    phase = 0.012
-    ticks = round(6 * PICTURE_LAG_S / TICK_S)
-    for n in range(ticks):
-        moment = 100.0 + n * TICK_S
-        push(reg, "alice.0", frame(), moment + phase)
-        reg.snapshot({S("alice.-1")}, moment + DELAY)
-        if n == round(PICTURE_LAG_S / TICK_S):
-            lag = reg.picture_lag(SoundId("alice"))
-            # A time constant in: 1 - 1/e of the way.
-            assert abs(lag - (-phase) * (1 - math.exp(-1))) < 0.001, lag
-    assert abs(reg.picture_lag(SoundId("alice")) - (-phase)) < LAG_WITHIN_S
-    assert reg.picture_lag(SoundId("alice", shared_file=True)) == 0.0
-    assert reg.picture_lag(SoundId("nobody")) == 0.0
-    settled = reg.picture_lag(SoundId("alice"))
-    end = 100.0 + ticks * TICK_S
-    for n in range(round(2 / TICK_S)):  # no new frame for two seconds
-        reg.snapshot({S("alice.-1")}, end + n * TICK_S + DELAY)
-    assert abs(reg.picture_lag(SoundId("alice")) - settled) < STALL_MOVES_WITHIN_S
