@@ -23,6 +23,7 @@ import numpy as np
 from recorder.capture import Playout, StreamClock
 from recorder.opus import CONCEAL_STEP, OpusDecoder, packet_channels, packet_samples
 from recorder.stretch import HISTORY, Stretch
+from recorder.tracks import NO_LAG, PictureLag
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
@@ -85,7 +86,9 @@ class AudioStream:
         self._start = 0
         self._read: float | None = None  # the timestamp played next
         self._delay = 0.0  # the playout delay at the last pull
-        self._reported = False  # whether the clock was read through sender reports
+        # Whether the clock was read through sender reports, and the estimate
+        # of the picture's lag followed, at the last pull.
+        self._placing = (False, 0)
         self._target: float | None = None  # the target at the last pull
         self._speed = 1.0  # sender samples per one of ours, smoothed
         self._owed = 0  # samples still to wait, for a delay that rose
@@ -113,22 +116,23 @@ class AudioStream:
         if len(self._packets) > MAX_PACKETS:
             del self._packets[min(self._packets)]
 
-    def pull(self, count: int, at: float) -> np.ndarray | None:
+    def pull(self, count: int, at: float, picture: PictureLag = NO_LAG) -> np.ndarray | None:
         """The ``count`` samples (2 x count float32) to play from our time
-        ``at``; None while there is nothing to play."""
+        ``at``, as much later than their capture as their ``picture`` is
+        shown (recorder/tracks.py); None while there is nothing to play."""
         delay = self._playout.delay(at)
-        captured = self._clock.extended_at(at - delay)
+        captured = self._clock.extended_at(at - delay - picture.seconds)
         if captured is None:
             return None
         target = captured + OPUS_DELAY_SAMPLES
         read = self._read
-        reported = self._clock.reported
-        if read is None or reported != self._reported:
-            # A start, or the first sender report: the sound starts on its
-            # capture time at once, as the picture does, rather than slewing
-            # to it for seconds.
+        placing = (self._clock.reported, picture.estimate)
+        if read is None or placing != self._placing:
+            # A start, the first sender report or a first estimate of the
+            # picture's lag: the sound starts on its place at once, as the
+            # picture does, rather than slewing to it for seconds.
             read = self._jump(target)
-            self._reported = reported
+            self._placing = placing
         elif delay > self._delay:
             # The delay rose, and video with it at once: so does sound, by
             # waiting exactly as long, however little.

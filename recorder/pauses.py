@@ -27,8 +27,9 @@ class Pauses:
     and picture leave out exactly the same time and stay in sync to the sample.
     A start is put off to the next grid point, an end likewise; between the
     start's own instant and its grid point the recording goes on but shows
-    nothing new (:meth:`hidden_from`: silence, and the picture as it was), so
-    that nothing captured after the pause call reaches a recording."""
+    nothing new (:meth:`hidden_from`: the picture as it was; :meth:`unheard`:
+    silence), so that nothing captured after the pause call reaches a
+    recording."""
 
     def __init__(self, delay: Callable[[float], float], grid: Fraction) -> None:
         self._delay = delay
@@ -82,6 +83,27 @@ class Pauses:
         if i < len(self._starts) and self._instants[i] <= when < self._starts[i]:
             return self._instants[i]
         return None
+
+    def unheard(self, when: float, length: float) -> tuple[float, float] | None:
+        """The part (from, to), in seconds into the ``length`` seconds of sound
+        played from output time ``when``, that falls from a pause's own
+        instant to its span's end: captured after its call and before its
+        resume's, it is silence. None where none does. Sound is played as
+        much later as its picture is shown (recorder/tracks.py), so its
+        blocks are told apart by its time rather than by the ticks'."""
+        until = when + length
+        parts = []
+        # The pauses whose instant is before the block ends, the last two: a
+        # block is shorter than a pause and the time between two.
+        last = bisect.bisect_left(self._instants, until)
+        for i in range(max(0, last - 2), last):
+            end = self._ends[i] if i < len(self._ends) else math.inf
+            start, stop = max(when, self._instants[i]), min(until, end)
+            if start < stop - ON_GRID_S:
+                parts.append((start - when, stop - when))
+        if not parts:
+            return None
+        return min(p[0] for p in parts), max(p[1] for p in parts)
 
     def left_out(self, when: float) -> tuple[float, float] | None:
         """The capture times (from, to) a tick at output time ``when`` must

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 INFO_PERIOD_S = 1.0
 FOLLOW_PERIOD_S = 0.5  # how soon a mode-1 recording notices a microphone-only participant
 AUDIO_PERIOD = Fraction(TICK_MS, 1000)
+AUDIO_TICK_S = float(AUDIO_PERIOD)
 
 
 class RecordingSession:
@@ -382,7 +383,11 @@ class RecordingSession:
             shown = self.pauses.hidden_from(due)
             at = due if shown is None else shown - float(period) / 2
             left_out = self.pauses.left_out(due)
-            frames = {} if paused else self._registry.snapshot(mixer.sources(), at, left_out)
+            # A picture held from a pause's call is no rounding onto the ticks.
+            spacing = float(period) if shown is None else None
+            frames = (
+                {} if paused else self._registry.snapshot(mixer.sources(), at, left_out, spacing)
+            )
             meter.count(frames)
             # The tick's scheduled wall time, not when it ran: a late tick must not
             # put the timestamp overlay out of step with the file's timeline.
@@ -396,12 +401,18 @@ class RecordingSession:
             # Pulled while paused too: what was said then is dropped, never kept for later.
             blocks = {}
             for sound, stream in self._sounds().items():
-                block = stream.pull(TICK_SAMPLES, due)
-                if block is not None:
-                    blocks[sound] = block
+                lag = self._registry.picture_lag(sound)
+                block = stream.pull(TICK_SAMPLES, due, lag)
+                if block is None:
+                    continue
+                # Captured from a pause's call to its resume's, by the time
+                # the block would be played at with its picture on time.
+                unheard = self.pauses.unheard(due - lag.seconds, AUDIO_TICK_S)
+                if unheard is not None:
+                    block = block.copy()  # a view of what the stream keeps
+                    block[:, round(unheard[0] * SAMPLE_RATE) : round(unheard[1] * SAMPLE_RATE)] = 0
+                blocks[sound] = block
             paused = self.pauses.covers(due)
-            if self.pauses.hidden_from(due) is not None:
-                blocks = {}  # between a pause's call and its span: silence
             for mixer in self.mixers:
                 mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES, paused)
 

@@ -4,6 +4,7 @@ shares, shared media), and who is still there."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SourceId
+from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SoundId, SourceId
 from recorder.capture import Playout
 
 # A camera silent this long shows the placeholder instead of its frozen frame.
@@ -21,6 +22,37 @@ STALL_SECONDS = 3.0
 HISTORY_FRAMES = 64
 # How late a tick of the video clock may run and still find its frame kept.
 LATE_TICK_S = 0.2
+# A tick shows the frame captured nearest its moment: up to half a frame early
+# or late, by the phase of the sender's frames against our ticks, and that
+# phase holds for as long as their clocks and the playout delay do. The sound
+# of whoever is shown follows how late their picture is (CameraSlot.lag):
+# the average of the first ticks that show it, then of about this long, so
+# that a sender's frames that come a few ms either side of their rate are not
+# heard, and a phase that turns (a sender's clock a little fast, a playout
+# delay falling back) is followed through its turn rather than jumped with.
+PICTURE_LAG_S = 5.0
+# A frame shown further from its tick's moment than half the ticks' spacing
+# and this (a sender's frames come a few ms either side of their rate) is no
+# rounding: a picture frozen, late or still to come, which sound does not
+# follow.
+ROUNDING_SLACK_S = 0.005
+# Numbers each estimate of a picture's lag, never the same twice: 0 is none.
+_estimates = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class PictureLag:
+    """How much later than its capture a person's picture is shown, on
+    average, and which estimate that is (0 while there is none): a new one
+    starts when their camera is first shown and when its capture times are
+    read anew (its first sender report), and sound jumps to it at once."""
+
+    seconds: float = 0.0
+    estimate: int = 0
+
+
+# Sound that has no picture to follow: played as captured.
+NO_LAG = PictureLag()
 
 
 @dataclass
@@ -37,17 +69,41 @@ class CameraSlot:
     gone: bool = False
     # Whether a layout shows it: an unshown source is not decoded (recorder/ingest.py).
     shown: bool = True
+    # How much older than its tick's moment the frame shown is (the loop's alone).
+    lag: PictureLag = NO_LAG
+    _lags: int = field(default=0, repr=False)  # ticks the estimate averages
+    _reported: bool = field(default=False, repr=False)  # how its capture times are read
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def push(self, captured: float, frame: av.VideoFrame, now: float) -> None:
-        """A frame captured at ``captured``, handled at ``now``."""
+    def push(
+        self, captured: float, frame: av.VideoFrame, now: float, *, reported: bool = False
+    ) -> None:
+        """A frame captured at ``captured``, handled at ``now``; ``reported``:
+        whether that is read through its sender's reports."""
         # A late tick of the video clock may still look this far back.
         shown_from = now - self.playout.delay(now) - LATE_TICK_S
         with self._lock:
+            if reported != self._reported:
+                # Every capture time moved with the reading: so did the lag.
+                self._reported, self._lags = reported, 0
             self.frames.append((captured, frame))
             # Older than the one shown now, a frame is never shown again.
             while len(self.frames) > 2 and self.frames[1][0] <= shown_from:
                 self.frames.popleft()
+
+    def shown_lagging(self, lag: float, spacing: float) -> None:
+        """A tick of a video clock whose ticks are ``spacing`` apart showed a
+        frame captured ``lag`` before its moment."""
+        if abs(lag) > spacing / 2 + ROUNDING_SLACK_S:
+            return
+        with self._lock:
+            lags, self._lags = self._lags, self._lags + 1
+        if not lags:
+            self.lag = PictureLag(lag, next(_estimates))
+            return
+        seconds = self.lag.seconds
+        seconds += (lag - seconds) * max(1 / (lags + 1), spacing / PICTURE_LAG_S)
+        self.lag = PictureLag(seconds, self.lag.estimate)
 
     def frame_at(
         self, when: float, left_out: tuple[float, float] | None = None
@@ -122,6 +178,17 @@ class TrackRegistry:
             if user in sharers:
                 sharers.remove(user)
 
+    def picture_lag(self, sound: SoundId) -> PictureLag:
+        """How much later than its capture the picture of whoever makes
+        ``sound`` is shown (CameraSlot.lag): their camera's, or the shared
+        file's. Played as much later, sound stays with it."""
+        if sound.shared_file:
+            source = SourceId.share(sound.user, "media")
+        else:
+            source = SourceId.camera(sound.user)
+        slot = self.resolve(source)
+        return slot.lag if slot is not None else NO_LAG
+
     def present_users(self) -> set[str]:
         """Users with a video source that has not ended."""
         return {slot.user for slot in self._slots.values() if not slot.gone}
@@ -146,11 +213,17 @@ class TrackRegistry:
         return key if key in self._slots else None
 
     def snapshot(
-        self, sources: set[SourceId], now: float, left_out: tuple[float, float] | None = None
+        self,
+        sources: set[SourceId],
+        now: float,
+        left_out: tuple[float, float] | None = None,
+        spacing: float | None = None,
     ) -> dict[SourceId, FrameRef]:
         """What each source shows at output time ``now``: what was captured
         the playout delay before (not in the ``left_out`` capture times, where
-        another frame is kept)."""
+        another frame is kept). ``spacing``: where ``now`` is a tick of a
+        video clock, its ticks' spacing; how late each picture is shown on
+        them is then kept (CameraSlot.lag)."""
         refs: dict[SourceId, FrameRef] = {}
         shown_from = now - self.playout.delay(now)
         for source in sources:
@@ -161,5 +234,7 @@ class TrackRegistry:
                 item = slot.frame_at(shown_from, left_out)
                 if item is not None and shown_from - item[0] <= STALL_SECONDS:
                     shown, age = item[1], max(0.0, shown_from - item[0])
+                    if spacing is not None:
+                        slot.shown_lagging(shown_from - item[0], spacing)
             refs[source] = FrameRef(shown, label, age)
         return refs

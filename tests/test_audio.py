@@ -22,6 +22,7 @@ from recorder.audio import (
 )
 from recorder.capture import BASE_DELAY_S, Playout, StreamClock
 from recorder.stretch import FULL_S
+from recorder.tracks import NO_LAG, PictureLag
 
 TICK_S = TICK_SAMPLES / SAMPLE_RATE
 VIDEO_RATE = 90_000
@@ -110,11 +111,13 @@ def play(
     delay_of: Callable[[int], float] = lambda _n: 0.0,
     lost: set[int] = frozenset(),  # type: ignore[assignment]
     others_late: tuple[float, float] | None = None,
+    picture: Callable[[float], PictureLag] = lambda _s: NO_LAG,
 ) -> Played:
     """Packets come TRANSIT_S + ``delay_of(n)`` after their capture (those in
     ``lost`` never); the audio clock pulls a tick every 20 ms from EPOCH.
     ``others_late``: from that many seconds on, another stream (a camera) comes
-    that late, once."""
+    that late, once. ``picture``: how late the speaker's picture is shown,
+    that many seconds in."""
     playout = Playout()
     stream = AudioStream(StreamClock(SAMPLE_RATE, LeastDelay(), playout), playout)
     arrivals = sorted(
@@ -132,7 +135,7 @@ def play(
             at, n = arrivals[i]
             stream.push(packets[n].timestamp, packets[n].payload, at)
             i += 1
-        block = stream.pull(TICK_SAMPLES, now)
+        block = stream.pull(TICK_SAMPLES, now, picture(now - EPOCH))
         if block is None:
             # Silence once sound began, while the sender still sends.
             silent += any(np.any(b) for b in out) and now < packets[-1].captured
@@ -175,6 +178,32 @@ def test_sound_plays_the_playout_delay_after_its_capture() -> None:
         assert abs(onset - (EPOCH + beep + TRANSIT_S + BASE_DELAY_S)) < ONSET_WITHIN_S
     assert played.silent_ticks == 0 and played.stream.underruns == 0
     assert played.stream.concealed_samples == 0
+
+
+def test_sound_is_played_as_late_as_its_picture_is_shown() -> None:
+    """A first estimate of how late the speaker's picture is shown (at
+    0.8 s) moves their sound at once, as does a new one (at 2.8 s, its
+    capture times read anew); one that moves (from 1.8 s) is followed slowly,
+    at the reader's unheard rates, never skipped to."""
+    early, later, moving = PictureLag(0.012, 1), PictureLag(-0.006, 2), PictureLag(0.019, 1)
+
+    def picture(at: float) -> PictureLag:
+        if at < 0.8:
+            return NO_LAG
+        if at < 1.8:
+            return early
+        return moving if at < 2.8 else later
+
+    beeps = [1.0, 2.0, 3.0]
+    played = play(talk(4, beeps), 4.1, picture=picture)
+    found = onsets(played.samples)
+    assert len(found) == len(beeps)
+    on_time = [EPOCH + beep + TRANSIT_S + BASE_DELAY_S for beep in beeps]
+    assert abs(found[0] - on_time[0] - early.seconds) < ONSET_WITHIN_S
+    # 7 ms to go 0.2 s before the beep, slewed at 0.35 % at most: under 1 ms of it.
+    assert abs(found[1] - on_time[1] - early.seconds) < ONSET_WITHIN_S
+    assert abs(found[2] - on_time[2] - later.seconds) < ONSET_WITHIN_S
+    assert played.silent_ticks == 0 and played.stream.underruns == 0
 
 
 def test_late_and_reordered_packets_play_in_their_place() -> None:

@@ -190,7 +190,8 @@ CFG_180P30 = [
 # drift not followed would add 64 ms to the frame, and steadily.
 SPREAD_WITHIN_S = 1 / SKEW_FPS + 0.030
 # As the phase turns over more than a frame, the flashes' mean offset is where
-# sound sits against picture: 2.6 and 6.0 ms measured. A sound report read as
+# sound sits against picture: 4.1-7.2 ms measured (2.6 and 6.0 before sound
+# followed its picture's rounding, recorder/tracks.py). A sound report read as
 # stamping when its packet was whole rather than its first sample's capture
 # puts it a packet's length (20 ms) earlier (-17.6 and -18.0 ms measured).
 CENTRED_WITHIN_S = 0.012

@@ -114,3 +114,24 @@ def test_a_tick_next_to_a_span_shows_nothing_captured_while_paused() -> None:
     assert pauses.left_out(13.0 + DELAY) == (10.0, 13.0)
     pauses.pause(20.0)
     assert pauses.left_out(20.0 + DELAY - 0.001) == (20.0, math.inf)
+
+
+def test_sound_captured_from_a_pause_call_to_its_resume_is_unheard() -> None:
+    """Sound is played as much later as its speaker's picture is shown, so
+    its blocks are told apart by the time they would be played at with the
+    picture on time: the part of one from a pause's own instant to its span's
+    end is silence, to the sample, wherever the audio clock's ticks fall."""
+    pauses = Pauses(fixed(DELAY), Fraction(1, 5))
+    pauses.origin = 100.0
+    tick = float(AUDIO_TICK)
+    assert pauses.unheard(101.0, tick) is None, "no pause"
+    pauses.pause(101.0)  # the instant is 101.14, the span 101.2 on
+    assert pauses.unheard(101.11, tick) is None
+    assert pauses.unheard(101.13, tick) == pytest.approx((0.01, tick))
+    assert pauses.unheard(101.5, tick) == pytest.approx((0.0, tick)), "open until resumed"
+    pauses.resume(102.0)  # the span ends at 102.2
+    assert pauses.unheard(102.187, tick) == pytest.approx((0.0, 0.013))
+    assert pauses.unheard(102.2, tick) is None
+    pauses.pause(103.0)  # the instant is 103.14
+    assert pauses.unheard(102.19, tick) == pytest.approx((0.0, 0.01)), "the one before"
+    assert pauses.unheard(103.125, tick) == pytest.approx((0.015, tick))

@@ -1,21 +1,31 @@
 from __future__ import annotations
 
+import math
+
 import av
 import numpy as np
+import pytest
 
-from cloudrec.sources import SourceId
+from cloudrec.sources import SoundId, SourceId
 from recorder.capture import Playout
-from recorder.tracks import STALL_SECONDS, FrameRef, TrackRegistry
+from recorder.tracks import NO_LAG, PICTURE_LAG_S, STALL_SECONDS, FrameRef, TrackRegistry
 
 DELAY = 0.05
 S = SourceId.parse
 
 
-def push(reg: TrackRegistry, source: str, frame: av.VideoFrame, captured: float) -> None:
+def push(
+    reg: TrackRegistry,
+    source: str,
+    frame: av.VideoFrame,
+    captured: float,
+    *,
+    reported: bool = False,
+) -> None:
     """A frame of a source, captured at ``captured``, as its decoding thread
     stores it at once."""
     slot = reg.resolve(S(source)) or reg.add(S(source))
-    slot.push(captured, frame, captured)
+    slot.push(captured, frame, captured, reported=reported)
 
 
 def frame() -> av.VideoFrame:
@@ -69,3 +79,70 @@ def test_current_share_is_the_latest_sharer() -> None:
         S("*.screen"): FrameRef(None, "*"),
         S("alice.screen"): FrameRef(None, "alice"),
     }
+
+
+TICK_S = 1 / 30
+# A sender's frames come this much either side of their rate, in turn.
+JITTER_S = 0.002
+# The first tick's lag is a frame's, jitter and all; ten ticks in, their
+# average is within a tenth of it.
+SETTLED_WITHIN_S = JITTER_S / 10 + 1e-9
+# Frames still shown from before a stall count for half a tick and 5 ms:
+# two at most, each weighing a tick of PICTURE_LAG_S (1/150).
+STALL_MOVES_WITHIN_S = 0.0005
+
+
+def show(reg: TrackRegistry, ticks: range, phase: float, *, reported: bool = False) -> None:
+    """Ticks of a 30 fps clock from 100 s, each with a frame captured
+    ``phase`` after its moment (give or take JITTER_S), shown on it."""
+    for n in ticks:
+        moment = 100.0 + n * TICK_S
+        jitter = JITTER_S if n % 2 else -JITTER_S
+        push(reg, "alice.0", frame(), moment + phase + jitter, reported=reported)
+        reg.snapshot({S("alice.-1")}, moment + DELAY, spacing=TICK_S)
+
+
+def test_sound_follows_how_late_its_picture_is_shown() -> None:
+    """Frames captured 12 ms after each tick's moment (the phase of the
+    sender's frames against our ticks) are shown 12 ms early: their sender's
+    sound is to be played as much earlier. The estimate starts at the first
+    tick that shows the camera and averages the ticks since; once its capture
+    times are read anew (a first sender report) a new estimate starts. A
+    phase that moves is followed over PICTURE_LAG_S; a picture that stalls
+    is no rounding."""
+    reg = TrackRegistry(Playout(DELAY))
+    alice = SoundId("alice")
+    assert reg.picture_lag(alice) == NO_LAG
+    push(reg, "alice.0", frame(), 99.0)
+    reg.snapshot({S("alice.-1")}, 99.0 + DELAY)
+    assert reg.picture_lag(alice) == NO_LAG, "not a tick of a video clock"
+
+    show(reg, range(1), 0.012)
+    first = reg.picture_lag(alice)
+    assert first.estimate != 0 and first.seconds == pytest.approx(-0.012 + JITTER_S)
+    show(reg, range(1, 10), 0.012)
+    assert abs(reg.picture_lag(alice).seconds + 0.012) < SETTLED_WITHIN_S
+    assert reg.picture_lag(alice).estimate == first.estimate
+
+    # Read through sender reports, every capture time is 8 ms earlier.
+    show(reg, range(10, 11), 0.004, reported=True)
+    anew = reg.picture_lag(alice)
+    assert anew.estimate not in (0, first.estimate)
+    assert anew.seconds == pytest.approx(-0.004 + JITTER_S)
+
+    # The phase turns by 10 ms: a time constant on, 1 - 1/e of the way.
+    settled = range(11, 11 + round(PICTURE_LAG_S / TICK_S))
+    show(reg, settled, 0.004, reported=True)
+    turn = range(settled.stop, settled.stop + round(PICTURE_LAG_S / TICK_S))
+    show(reg, turn, 0.014, reported=True)
+    followed = (reg.picture_lag(alice).seconds + 0.004) / -0.010
+    assert followed == pytest.approx(1 - math.exp(-1), abs=0.02)
+    assert reg.picture_lag(alice).estimate == anew.estimate
+
+    held = reg.picture_lag(alice).seconds
+    end = 100.0 + turn.stop * TICK_S
+    for n in range(round(2 / TICK_S)):  # no new frame for two seconds
+        reg.snapshot({S("alice.-1")}, end + n * TICK_S + DELAY, spacing=TICK_S)
+    assert abs(reg.picture_lag(alice).seconds - held) < STALL_MOVES_WITHIN_S
+    assert reg.picture_lag(SoundId("alice", shared_file=True)) == NO_LAG
+    assert reg.picture_lag(SoundId("nobody")) == NO_LAG
