@@ -55,6 +55,9 @@ class LeastDelay:
     def __init__(self) -> None:
         self.offset: float | None = None
         self._at = 0.0  # when the offset was last updated
+        # The streams whose media it has taken, so far: one that joins may
+        # come with less delay than the others and move the offset at once.
+        self.streams = 0
 
     def observe(self, sent: float, handled: float) -> float:
         """The offset after media sent at ``sent`` (their clock) was handled at

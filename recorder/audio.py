@@ -57,6 +57,10 @@ EXACT_SPEED = 1e-5
 # such a change at once, and sound must too to stay with it. Below it are the
 # estimates' own wobbles (a few ms), which slewing absorbs unheard.
 JUMP_S = 0.020
+# Timestamps read anew or a new estimate of the picture's lag is jumped to at
+# once where it moves the sound further than this; less is slewed, unheard,
+# rather than letting go of what was decoded and making up the packet cut into.
+REREAD_JUMP_S = 0.002
 # A gap made up by concealment at most: libopus fades a concealment to
 # silence over this much anyway; longer gaps are left silent.
 MAX_CONCEAL_SAMPLES = 5 * TICK_SAMPLES
@@ -86,9 +90,9 @@ class AudioStream:
         self._start = 0
         self._read: float | None = None  # the timestamp played next
         self._delay = 0.0  # the playout delay at the last pull
-        # Whether the clock was read through sender reports, and the estimate
-        # of the picture's lag followed, at the last pull.
-        self._placing = (False, 0)
+        # The reading of the clock's timestamps, and the estimate of the
+        # picture's lag followed, at the last pull.
+        self._placing = (0, 0)
         self._target: float | None = None  # the target at the last pull
         self._speed = 1.0  # sender samples per one of ours, smoothed
         self._owed = 0  # samples still to wait, for a delay that rose
@@ -126,13 +130,16 @@ class AudioStream:
             return None
         target = captured + OPUS_DELAY_SAMPLES
         read = self._read
-        placing = (self._clock.reported, picture.estimate)
-        if read is None or placing != self._placing:
-            # A start, the first sender report or a first estimate of the
-            # picture's lag: the sound starts on its place at once, as the
-            # picture does, rather than slewing to it for seconds.
+        placing = (self._clock.reading, picture.estimate)
+        placed_anew = placing != self._placing
+        self._placing = placing
+        if read is None or (
+            placed_anew and abs(read - target - self._owed) > REREAD_JUMP_S * self._clock.rate
+        ):
+            # A start, timestamps read anew (sender reports) or a new estimate
+            # of the picture's lag: the sound starts on its place at once, as
+            # the picture does, rather than slewing to it for seconds.
             read = self._jump(target)
-            self._placing = placing
         elif delay > self._delay:
             # The delay rose, and video with it at once: so does sound, by
             # waiting exactly as long, however little.

@@ -166,10 +166,12 @@ class StreamClock:
         self._own = LeastDelay()
 
     @property
-    def reported(self) -> bool:
-        """Whether the stream is read through its sender reports (else by its
-        own least delayed media, until the first)."""
-        return self._reported.anchored
+    def reading(self) -> int:
+        """Which reading of its timestamps the stream's media get: 0 by its
+        own least delayed media; then one more each time a stream of its
+        sender is first read through reports (its media, if less delayed,
+        move every capture time read through the sender's least delay)."""
+        return self._sender.streams if self._reported.anchored else 0
 
     @property
     def rate(self) -> float:
@@ -182,6 +184,8 @@ class StreamClock:
         ``rtp_timestamp``. Ignored before the stream's first media, whose
         timestamps it is read against."""
         if self._unwrap.started:
+            if not self._reported.anchored:
+                self._sender.streams += 1  # its media join the sender's from now on
             self._reported.report(self._unwrap.near(rtp_timestamp), ntp_s)
 
     def place(self, timestamp: int, handled: float) -> tuple[int, float]:

@@ -233,7 +233,7 @@ def _video_sink(slot: CameraSlot, clock: StreamClock) -> Sink:
         now = time.monotonic()
         # Shown by when it was captured (recorder/capture.py).
         captured = clock.place(frame.pts, now)[1] if frame.pts is not None else now
-        slot.push(captured, frame, now, reported=clock.reported)
+        slot.push(captured, frame, now, clock.reading)
 
     return store
 

@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import av
 
@@ -45,7 +46,8 @@ class PictureLag:
     """How much later than its capture a person's picture is shown, on
     average, and which estimate that is (0 while there is none): a new one
     starts when their camera is first shown and when its capture times are
-    read anew (its first sender report), and sound jumps to it at once."""
+    read anew (recorder/capture.py, StreamClock.reading), and sound jumps to
+    it at once."""
 
     seconds: float = 0.0
     estimate: int = 0
@@ -53,6 +55,15 @@ class PictureLag:
 
 # Sound that has no picture to follow: played as captured.
 NO_LAG = PictureLag()
+
+
+class Kept(NamedTuple):
+    """A frame kept to be shown, captured at ``captured`` by the ``reading``
+    of its stream's timestamps (StreamClock.reading)."""
+
+    captured: float
+    frame: av.VideoFrame
+    reading: int = 0
 
 
 @dataclass
@@ -63,41 +74,39 @@ class CameraSlot:
 
     user: str
     playout: Playout
-    frames: deque[tuple[float, av.VideoFrame]] = field(
-        default_factory=lambda: deque(maxlen=HISTORY_FRAMES)
-    )
+    frames: deque[Kept] = field(default_factory=lambda: deque(maxlen=HISTORY_FRAMES))
     gone: bool = False
     # Whether a layout shows it: an unshown source is not decoded (recorder/ingest.py).
     shown: bool = True
-    # How much older than its tick's moment the frame shown is (the loop's alone).
+    # How much older than its tick's moment the frame shown is; the ticks
+    # and the reading of capture times it is averaged over (the loop's alone).
     lag: PictureLag = NO_LAG
-    _lags: int = field(default=0, repr=False)  # ticks the estimate averages
-    _reported: bool = field(default=False, repr=False)  # how its capture times are read
+    _lags: int = field(default=0, repr=False)
+    _reading: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def push(
-        self, captured: float, frame: av.VideoFrame, now: float, *, reported: bool = False
-    ) -> None:
-        """A frame captured at ``captured``, handled at ``now``; ``reported``:
-        whether that is read through its sender's reports."""
+    def push(self, captured: float, frame: av.VideoFrame, now: float, reading: int = 0) -> None:
+        """A frame captured at ``captured`` by the ``reading`` of its stream's
+        timestamps, handled at ``now``."""
         # A late tick of the video clock may still look this far back.
         shown_from = now - self.playout.delay(now) - LATE_TICK_S
         with self._lock:
-            if reported != self._reported:
-                # Every capture time moved with the reading: so did the lag.
-                self._reported, self._lags = reported, 0
-            self.frames.append((captured, frame))
+            self.frames.append(Kept(captured, frame, reading))
             # Older than the one shown now, a frame is never shown again.
-            while len(self.frames) > 2 and self.frames[1][0] <= shown_from:
+            while len(self.frames) > 2 and self.frames[1].captured <= shown_from:
                 self.frames.popleft()
 
-    def shown_lagging(self, lag: float, spacing: float) -> None:
+    def shown_lagging(self, lag: float, spacing: float, reading: int) -> None:
         """A tick of a video clock whose ticks are ``spacing`` apart showed a
-        frame captured ``lag`` before its moment."""
+        frame captured ``lag`` before its moment, by the ``reading`` of its
+        stream's timestamps."""
         if abs(lag) > spacing / 2 + ROUNDING_SLACK_S:
             return
-        with self._lock:
-            lags, self._lags = self._lags, self._lags + 1
+        if reading != self._reading:
+            # Every capture time moved with the reading: so did the lag.
+            self._reading, self._lags = reading, 0
+        lags = self._lags
+        self._lags += 1
         if not lags:
             self.lag = PictureLag(lag, next(_estimates))
             return
@@ -105,20 +114,18 @@ class CameraSlot:
         seconds += (lag - seconds) * max(1 / (lags + 1), spacing / PICTURE_LAG_S)
         self.lag = PictureLag(seconds, self.lag.estimate)
 
-    def frame_at(
-        self, when: float, left_out: tuple[float, float] | None = None
-    ) -> tuple[float, av.VideoFrame] | None:
+    def frame_at(self, when: float, left_out: tuple[float, float] | None = None) -> Kept | None:
         """The frame captured nearest to ``when``, but not in the ``left_out``
         span of capture times where another is kept. The newest captured by then
         would show every frame up to a frame period after the sound captured
         with it (at 30 fps, 0 to 33 ms, by the phase of the sender's frames
         against our ticks); the nearest is within half a period either way."""
         with self._lock:
-            frames: Iterable[tuple[float, av.VideoFrame]] = self.frames
+            frames: Iterable[Kept] = self.frames
             if left_out is not None:
                 start, end = left_out
-                frames = [f for f in self.frames if not start < f[0] < end] or self.frames
-            return min(frames, key=lambda item: abs(item[0] - when), default=None)
+                frames = [f for f in self.frames if not start < f.captured < end] or self.frames
+            return min(frames, key=lambda kept: abs(kept.captured - when), default=None)
 
 
 @dataclass(frozen=True)
@@ -231,10 +238,10 @@ class TrackRegistry:
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                item = slot.frame_at(shown_from, left_out)
-                if item is not None and shown_from - item[0] <= STALL_SECONDS:
-                    shown, age = item[1], max(0.0, shown_from - item[0])
+                kept = slot.frame_at(shown_from, left_out)
+                if kept is not None and shown_from - kept.captured <= STALL_SECONDS:
+                    shown, age = kept.frame, max(0.0, shown_from - kept.captured)
                     if spacing is not None:
-                        slot.shown_lagging(shown_from - item[0], spacing)
+                        slot.shown_lagging(shown_from - kept.captured, spacing, kept.reading)
             refs[source] = FrameRef(shown, label, age)
         return refs

@@ -164,3 +164,36 @@ def test_the_playout_delay_rises_at_once_and_falls_back_slowly() -> None:
     assert playout.delay(1000.0) == BASE_DELAY_S
     playout.forget(stream)
     assert playout.delay(1000.0) == BASE_DELAY_S
+
+
+def test_a_stream_is_read_anew_whenever_a_stream_of_its_sender_joins() -> None:
+    """Video comes 30 ms later than sound (encoding, pacing). Read through
+    its reports alone, its capture times take that wait for the path's; once
+    the sound's first report comes, its less delayed packets move every one
+    of them 30 ms earlier, at once: a new reading, which what follows the
+    picture's rounding onto the ticks starts over on (recorder/tracks.py)."""
+    playout, sender = Playout(), LeastDelay()
+    audio = StreamClock(AUDIO_RATE, sender, playout)
+    video = StreamClock(VIDEO_RATE, sender, playout)
+    their_audio, their_video = Sender(AUDIO_RATE, 5), Sender(VIDEO_RATE, 77)
+    video_extra = 0.030
+    placed: dict[int, tuple[int, float]] = {}  # ms -> (reading, error)
+    for ms in range(0, 3000, 10):
+        t = ms / 1000
+        if ms == 500:
+            video.report(*their_video.report(t))
+        if ms == 1500:
+            audio.report(*their_audio.report(t))
+        if ms % 20 == 0:
+            audio.place(their_audio.timestamp(t), OUR_EPOCH + t + TRANSIT_S)
+        if ms % 30 == 0:
+            _, at = video.place(their_video.timestamp(t), OUR_EPOCH + t + TRANSIT_S + video_extra)
+            placed[ms] = (video.reading, at - (OUR_EPOCH + t + TRANSIT_S))
+    assert {reading for ms, (reading, _) in placed.items() if ms < 500} == {0}
+    assert {reading for ms, (reading, _) in placed.items() if 500 < ms < 1500} == {1}
+    assert {reading for ms, (reading, _) in placed.items() if ms > 1500} == {2}
+    assert audio.reading == 2
+    assert all(abs(e - video_extra) < 1e-3 for ms, (_, e) in placed.items() if 500 < ms < 1500)
+    assert all(abs(e) < 1e-3 for ms, (_, e) in placed.items() if ms > 1500)
+    video.report(*their_video.report(3.0))
+    assert video.reading == audio.reading == 2, "a stream joins once"

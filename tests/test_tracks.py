@@ -19,13 +19,12 @@ def push(
     source: str,
     frame: av.VideoFrame,
     captured: float,
-    *,
-    reported: bool = False,
+    reading: int = 0,
 ) -> None:
-    """A frame of a source, captured at ``captured``, as its decoding thread
-    stores it at once."""
+    """A frame of a source, captured at ``captured`` by the ``reading`` of its
+    timestamps, as its decoding thread stores it at once."""
     slot = reg.resolve(S(source)) or reg.add(S(source))
-    slot.push(captured, frame, captured, reported=reported)
+    slot.push(captured, frame, captured, reading)
 
 
 def frame() -> av.VideoFrame:
@@ -92,13 +91,13 @@ SETTLED_WITHIN_S = JITTER_S / 10 + 1e-9
 STALL_MOVES_WITHIN_S = 0.0005
 
 
-def show(reg: TrackRegistry, ticks: range, phase: float, *, reported: bool = False) -> None:
+def show(reg: TrackRegistry, ticks: range, phase: float, reading: int = 0) -> None:
     """Ticks of a 30 fps clock from 100 s, each with a frame captured
     ``phase`` after its moment (give or take JITTER_S), shown on it."""
     for n in ticks:
         moment = 100.0 + n * TICK_S
         jitter = JITTER_S if n % 2 else -JITTER_S
-        push(reg, "alice.0", frame(), moment + phase + jitter, reported=reported)
+        push(reg, "alice.0", frame(), moment + phase + jitter, reading)
         reg.snapshot({S("alice.-1")}, moment + DELAY, spacing=TICK_S)
 
 
@@ -107,7 +106,7 @@ def test_sound_follows_how_late_its_picture_is_shown() -> None:
     sender's frames against our ticks) are shown 12 ms early: their sender's
     sound is to be played as much earlier. The estimate starts at the first
     tick that shows the camera and averages the ticks since; once its capture
-    times are read anew (a first sender report) a new estimate starts. A
+    times are read anew (sender reports) a new estimate starts. A
     phase that moves is followed over PICTURE_LAG_S; a picture that stalls
     is no rounding."""
     reg = TrackRegistry(Playout(DELAY))
@@ -124,17 +123,22 @@ def test_sound_follows_how_late_its_picture_is_shown() -> None:
     assert abs(reg.picture_lag(alice).seconds + 0.012) < SETTLED_WITHIN_S
     assert reg.picture_lag(alice).estimate == first.estimate
 
-    # Read through sender reports, every capture time is 8 ms earlier.
-    show(reg, range(10, 11), 0.004, reported=True)
+    # Read through sender reports, every capture time is 8 ms earlier; the
+    # first frame so read comes before the tick that shows it, and the ticks
+    # until then still show frames read as before.
+    push(reg, "alice.0", frame(), 100.0 + 12 * TICK_S + 0.004, 1)
+    show(reg, range(10, 11), 0.012)
+    assert reg.picture_lag(alice).estimate == first.estimate
+    show(reg, range(11, 12), 0.004, 1)
     anew = reg.picture_lag(alice)
     assert anew.estimate not in (0, first.estimate)
-    assert anew.seconds == pytest.approx(-0.004 + JITTER_S)
+    assert anew.seconds == pytest.approx(-0.004 - JITTER_S)
 
     # The phase turns by 10 ms: a time constant on, 1 - 1/e of the way.
-    settled = range(11, 11 + round(PICTURE_LAG_S / TICK_S))
-    show(reg, settled, 0.004, reported=True)
+    settled = range(12, 12 + round(PICTURE_LAG_S / TICK_S))
+    show(reg, settled, 0.004, 1)
     turn = range(settled.stop, settled.stop + round(PICTURE_LAG_S / TICK_S))
-    show(reg, turn, 0.014, reported=True)
+    show(reg, turn, 0.014, 1)
     followed = (reg.picture_lag(alice).seconds + 0.004) / -0.010
     assert followed == pytest.approx(1 - math.exp(-1), abs=0.02)
     assert reg.picture_lag(alice).estimate == anew.estimate
