@@ -63,7 +63,7 @@ class Kept(NamedTuple):
 
     captured: float
     frame: av.VideoFrame
-    reading: int = 0
+    reading: int
 
 
 @dataclass
