@@ -86,6 +86,9 @@ JITTER_S = 0.002
 # The first tick's lag is a frame's, jitter and all; ten ticks in, their
 # average is within a tenth of it.
 SETTLED_WITHIN_S = JITTER_S / 10 + 1e-9
+# How far a time constant follows a turn of the phase: 1 - (1 - 1/150)^150
+# against 1 - 1/e, 0.1 % apart, and the frames' jitter, averaged in turn.
+FOLLOWED_WITHIN = 0.02
 # Frames still shown from before a stall count for half a tick and 5 ms:
 # two at most, each weighing a tick of PICTURE_LAG_S (1/150).
 STALL_MOVES_WITHIN_S = 0.0005
@@ -140,7 +143,7 @@ def test_sound_follows_how_late_its_picture_is_shown() -> None:
     turn = range(settled.stop, settled.stop + round(PICTURE_LAG_S / TICK_S))
     show(reg, turn, 0.014, 1)
     followed = (reg.picture_lag(alice).seconds + 0.004) / -0.010
-    assert followed == pytest.approx(1 - math.exp(-1), abs=0.02)
+    assert followed == pytest.approx(1 - math.exp(-1), abs=FOLLOWED_WITHIN)
     assert reg.picture_lag(alice).estimate == anew.estimate
 
     held = reg.picture_lag(alice).seconds
