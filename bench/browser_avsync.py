@@ -18,8 +18,11 @@ the offset is audio minus video, positive when the sound comes late.
 ``--isolate`` gives the flashing page a CPU of its own; ``--no-mesh`` has the
 pages send to the recorder alone, not also to each other.
 
+``--keep DIR`` copies each run's recording there, to look at a flash that
+came out far from its beep.
+
     python -m bench.browser_avsync [--publishers 1,4] [--runs 3] [--seconds 20]
-        [--isolate] [--no-mesh]
+        [--isolate] [--no-mesh] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
 from pathlib import Path
 
@@ -163,9 +167,10 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
 
 
 async def one_run(
-    publishers: int, seconds: float, fps: int, isolate: bool, mesh: bool
+    publishers: int, seconds: float, fps: int, isolate: bool, mesh: bool, keep: Path | None
 ) -> list[float]:
-    """The flash/beep offsets of one recording, in seconds. ``isolate``: the
+    """The flash/beep offsets of one recording, in seconds, the recording
+    copied to ``keep`` where given. ``isolate``: the
     flashing page on CPU 1 alone, the recorder and the other pages (at the
     benchmark publishers' lower priority) on CPU 0, as if the page that times
     the flashes were on a machine of its own."""
@@ -193,16 +198,27 @@ async def one_run(
             for browser in browsers:
                 await browser.close()
         path = str(Path(bench.data_dir) / "recordings" / "browser" / "s.mp4")
+        if keep is not None:
+            shutil.copyfile(path, keep)
         return offsets(flash_times(path), beep_times(path), SETTLE_S)
 
 
 async def run(
-    counts: list[int], runs: int, seconds: float, fps: int, isolate: bool, mesh: bool
+    counts: list[int],
+    runs: int,
+    seconds: float,
+    fps: int,
+    isolate: bool,
+    mesh: bool,
+    keep: Path | None,
 ) -> None:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     for publishers in counts:
         means, worst = [], 0.0
         for number in range(1, runs + 1):
-            found = await one_run(publishers, seconds, fps, isolate, mesh)
+            kept = None if keep is None else keep / f"{publishers}p-run{number}.mp4"
+            found = await one_run(publishers, seconds, fps, isolate, mesh, kept)
             if not found:
                 print(f"{publishers} publisher(s), run {number}: no flash/beep pairs found")
                 continue
@@ -238,9 +254,13 @@ def main() -> None:
         action="store_true",
         help="the pages send to the recorder alone, not to each other",
     )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="copy each run's recording into DIR"
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.publishers.split(",")]
-    run_all = run(counts, args.runs, args.seconds, args.fps, args.isolate, not args.no_mesh)
+    mesh = not args.no_mesh
+    run_all = run(counts, args.runs, args.seconds, args.fps, args.isolate, mesh, args.keep)
     asyncio.run(run_all)
 
 

@@ -133,13 +133,22 @@ class AudioStream:
         placing = (self._clock.reading, picture.estimate)
         placed_anew = placing != self._placing
         self._placing = placing
-        if read is None or (
-            placed_anew and abs(read - target - self._owed) > REREAD_JUMP_S * self._clock.rate
-        ):
+        # Ahead of its place (positive) or behind it, in seconds, once it has
+        # waited what it owes.
+        ahead = 0.0 if read is None else (read - target - self._owed) / self._clock.rate
+        if read is None or (placed_anew and ahead < -REREAD_JUMP_S):
             # A start, timestamps read anew (sender reports) or a new estimate
-            # of the picture's lag: the sound starts on its place at once, as
-            # the picture does, rather than slewing to it for seconds.
+            # of the picture's lag that put the sound behind its place: it
+            # starts on its place at once, as the picture does, rather than
+            # slewing to it for seconds.
             read = self._jump(target)
+        elif placed_anew:
+            # Ahead: it waits, drawn out as for a delay that rose, rather than
+            # letting go of what was decoded. A rise of the delay at the same
+            # pull (which moves the picture against the ticks, so that its
+            # lag is estimated anew) is in what it is ahead by.
+            if ahead > REREAD_JUMP_S:
+                self._owed += round(ahead * SAMPLE_RATE)
         elif delay > self._delay:
             # The delay rose, and video with it at once: so does sound, by
             # waiting exactly as long, however little.

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -37,6 +36,10 @@ PICTURE_LAG_S = 5.0
 # rounding: a picture frozen, late or still to come, which sound does not
 # follow.
 ROUNDING_SLACK_S = 0.005
+# A playout delay that rises further than this between two ticks moves every
+# sender's frames against the ticks (by the rise, modulo a frame): how late
+# each picture is shown is estimated anew. Smaller rises are followed.
+REPHASE_S = 0.005
 # Numbers each estimate of a picture's lag, never the same twice: 0 is none.
 _estimates = itertools.count(1)
 
@@ -83,6 +86,8 @@ class CameraSlot:
     lag: PictureLag = NO_LAG
     _lags: int = field(default=0, repr=False)
     _reading: int = field(default=0, repr=False)
+    # The newest frame a tick has shown (the loop's alone).
+    _shown: Kept | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def push(self, captured: float, frame: av.VideoFrame, now: float, reading: int = 0) -> None:
@@ -114,18 +119,39 @@ class CameraSlot:
         seconds += (lag - seconds) * max(1 / (lags + 1), spacing / PICTURE_LAG_S)
         self.lag = PictureLag(seconds, self.lag.estimate)
 
-    def frame_at(self, when: float, left_out: tuple[float, float] | None = None) -> Kept | None:
+    def rephased(self) -> None:
+        """Its frames moved against the ticks at once (a playout delay that
+        rose): how late they are shown is estimated anew from the next tick."""
+        self._lags = 0
+
+    def frame_at(
+        self, when: float, left_out: tuple[float, float] | None = None, onward: bool = False
+    ) -> Kept | None:
         """The frame captured nearest to ``when``, but not in the ``left_out``
         span of capture times where another is kept. The newest captured by then
         would show every frame up to a frame period after the sound captured
         with it (at 30 fps, 0 to 33 ms, by the phase of the sender's frames
-        against our ticks); the nearest is within half a period either way."""
+        against our ticks); the nearest is within half a period either way.
+        ``onward``: for a tick of a video clock, which never shows a frame
+        older than one a tick showed before: when the playout delay rises the
+        picture waits on the frame it shows, as sound waits on what it plays
+        (recorder/stretch.py), rather than showing again what it just showed."""
         with self._lock:
-            frames: Iterable[Kept] = self.frames
-            if left_out is not None:
-                start, end = left_out
-                frames = [f for f in self.frames if not start < f.captured < end] or self.frames
-            return min(frames, key=lambda kept: abs(kept.captured - when), default=None)
+            frames = list(self.frames)
+        if onward and self._shown is not None:
+            # The newest shown, found by identity: capture times may have been
+            # read anew since, and a frame pruned is older than all kept.
+            for n in range(len(frames) - 1, -1, -1):
+                if frames[n] is self._shown:
+                    frames = frames[n:]
+                    break
+        if left_out is not None:
+            start, end = left_out
+            frames = [f for f in frames if not start < f.captured < end] or frames
+        kept = min(frames, key=lambda kept: abs(kept.captured - when), default=None)
+        if onward and kept is not None:
+            self._shown = kept
+        return kept
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,8 @@ class TrackRegistry:
         self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
         # Set whenever a source appears or ends: mode-1 recordings follow it.
         self.changed = asyncio.Event()
+        # The playout delay at the last tick of a video clock.
+        self._delay = 0.0
 
     def add(self, source: SourceId) -> CameraSlot:
         """``source``: one user's camera (by number) or share."""
@@ -230,15 +258,22 @@ class TrackRegistry:
         the playout delay before (not in the ``left_out`` capture times, where
         another frame is kept). ``spacing``: where ``now`` is a tick of a
         video clock, its ticks' spacing; how late each picture is shown on
-        them is then kept (CameraSlot.lag)."""
+        them is then kept (CameraSlot.lag), and no picture goes back to a
+        frame older than one a tick showed."""
         refs: dict[SourceId, FrameRef] = {}
-        shown_from = now - self.playout.delay(now)
+        delay = self.playout.delay(now)
+        shown_from = now - delay
+        if spacing is not None:
+            if delay > self._delay + REPHASE_S:
+                for each in self._slots.values():
+                    each.rephased()
+            self._delay = delay
         for source in sources:
             slot = self.resolve(source)
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                kept = slot.frame_at(shown_from, left_out)
+                kept = slot.frame_at(shown_from, left_out, onward=spacing is not None)
                 if kept is not None and shown_from - kept.captured <= STALL_SECONDS:
                     shown, age = kept.frame, max(0.0, shown_from - kept.captured)
                     if spacing is not None:

@@ -206,6 +206,33 @@ def test_sound_is_played_as_late_as_its_picture_is_shown() -> None:
     assert played.silent_ticks == 0 and played.stream.underruns == 0
 
 
+def test_sound_that_a_new_estimate_puts_ahead_waits_rather_than_skips_back() -> None:
+    """The room's playout delay rises by 170 ms at 2 s, and at the same tick
+    the speaker's picture, moved against the ticks by the rise, is estimated
+    20 ms later than before: sound waits for both, once, drawn out; going
+    back to its place would let go of what was decoded and make up with
+    concealment what it had already played."""
+    before, after = PictureLag(0.010, 1), PictureLag(0.030, 2)
+
+    def picture(at: float) -> PictureLag:
+        return before if at < 2.0 - TICK_S / 2 else after
+
+    beeps = [1.0, 3.0]
+    # Both within what a wait draws out before it fades (recorder/stretch.py).
+    played = play(talk(4, beeps), 4.1, others_late=(2.0, 0.270), picture=picture)
+    rise = played.delay_at(EPOCH + 2.0 + TICK_S) - played.delay_at(EPOCH + 2.0 - TICK_S)
+    assert rise > 0.1
+    found = onsets(played.samples)
+    assert len(found) == len(beeps)
+    for onset, beep, lag in zip(found, beeps, (before, after), strict=True):
+        on_time = EPOCH + beep + TRANSIT_S + played.delay_at(onset) + lag.seconds
+        assert abs(onset - on_time) < ONSET_WITHIN_S
+    waited = round((rise + after.seconds - before.seconds) * SAMPLE_RATE)
+    assert abs(played.stream.stretched_samples - waited) <= 1
+    assert played.stream.concealed_samples == 0
+    assert holes(played.samples) < HOLE_SAMPLES
+
+
 def test_late_and_reordered_packets_play_in_their_place() -> None:
     beeps = [1.5, 2.5, 3.5]
     packets = talk(4, beeps)

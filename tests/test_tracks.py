@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cloudrec.sources import SoundId, SourceId
-from recorder.capture import Playout
+from recorder.capture import MARGIN_S, Playout
 from recorder.tracks import NO_LAG, PICTURE_LAG_S, STALL_SECONDS, FrameRef, TrackRegistry
 
 DELAY = 0.05
@@ -153,3 +153,38 @@ def test_sound_follows_how_late_its_picture_is_shown() -> None:
     assert abs(reg.picture_lag(alice).seconds - held) < STALL_MOVES_WITHIN_S
     assert reg.picture_lag(SoundId("alice", shared_file=True)) == NO_LAG
     assert reg.picture_lag(SoundId("nobody")) == NO_LAG
+
+
+def test_a_picture_waits_on_its_frame_when_the_playout_delay_rises() -> None:
+    """Another stream comes 100 ms late: the room's playout delay rises by
+    as much, and each tick's moment moves 100 ms back. The picture waits on
+    the frame it shows until its frames are due again, as sound waits (a
+    flash shown twice, before and after the rise, was seen in a recording),
+    and how late it is shown is estimated anew, its phase against the ticks
+    having moved with the rise."""
+    playout = Playout(DELAY)
+    reg = TrackRegistry(playout)
+    alice = SoundId("alice")
+    shown = []
+
+    def tick(n: int) -> None:
+        moment = 100.0 + n * TICK_S
+        pushed = frame()
+        push(reg, "alice.0", pushed, moment + 0.012)
+        ref = reg.snapshot({S("alice.-1")}, moment + DELAY, spacing=TICK_S)
+        shown.append(ref[S("alice.-1")].frame)
+
+    for n in range(30):
+        tick(n)
+    before = reg.picture_lag(alice)
+    last = shown[-1]
+    playout.late("camera", DELAY + 0.100 - MARGIN_S, 100.0 + 30 * TICK_S)
+    for n in range(30, 60):
+        tick(n)
+    # Each tick's moment moved 100 ms back; a frame is pushed per tick.
+    held = round(0.100 / TICK_S)
+    assert shown[30 : 30 + held] == [last] * held
+    assert len(set(map(id, shown[30 + held :]))) == len(shown[30 + held :])
+    assert shown[30 + held] is not last
+    after = reg.picture_lag(alice)
+    assert after.estimate not in (0, before.estimate)
