@@ -164,14 +164,16 @@ class StreamClock:
         self._unwrap = Unwrapper()
         self._reported = ReportedClock(rate)
         self._own = LeastDelay()
+        # Whether its media have been read through its reports yet.
+        self._joined = False
 
     @property
     def reading(self) -> int:
         """Which reading of its timestamps the stream's media get: 0 by its
-        own least delayed media; then one more each time a stream of its
-        sender is first read through reports (its media, if less delayed,
-        move every capture time read through the sender's least delay)."""
-        return self._sender.streams if self._reported.anchored else 0
+        own least delayed media; then one more each time media of a stream of
+        its sender are first read through reports (if less delayed, they move
+        every capture time read through the sender's least delay)."""
+        return self._sender.streams if self._joined else 0
 
     @property
     def rate(self) -> float:
@@ -184,8 +186,6 @@ class StreamClock:
         ``rtp_timestamp``. Ignored before the stream's first media, whose
         timestamps it is read against."""
         if self._unwrap.started:
-            if not self._reported.anchored:
-                self._sender.streams += 1  # its media join the sender's from now on
             self._reported.report(self._unwrap.near(rtp_timestamp), ntp_s)
 
     def place(self, timestamp: int, handled: float) -> tuple[int, float]:
@@ -195,6 +195,14 @@ class StreamClock:
         if self._reported.anchored:
             wall = self._reported.wall(extended)
             captured = wall + self._sender.observe(wall, handled)
+            if not self._joined:
+                # The new reading begins with the first media that may move
+                # the sender's least delay, not with the report: the sender's
+                # media placed between the two are read as before, and are
+                # counted so (a Chromium frame placed between its sound's
+                # first report and next packet was counted new, 21 ms off).
+                self._joined = True
+                self._sender.streams += 1
         else:
             sent = extended / self._nominal
             captured = sent + self._own.observe(sent, handled)
@@ -206,7 +214,7 @@ class StreamClock:
     def extended_at(self, when: float) -> float | None:
         """The (extended, fractional) timestamp captured at our time ``when``;
         None before the stream's first media."""
-        if self._reported.anchored and self._sender.offset is not None:
+        if self._joined and self._sender.offset is not None:
             return self._reported.extended_at(when - self._sender.offset)
         if self._own.offset is None:
             return None

@@ -182,18 +182,20 @@ def test_a_stream_is_read_anew_whenever_a_stream_of_its_sender_joins() -> None:
         t = ms / 1000
         if ms == 500:
             video.report(*their_video.report(t))
-        if ms == 1500:
+        if ms == 1490:
             audio.report(*their_audio.report(t))
-        if ms % 20 == 0:
-            audio.place(their_audio.timestamp(t), OUR_EPOCH + t + TRANSIT_S)
+        # At 1500 a frame is placed after the sound's first report and before
+        # its next packet: read as before, in both reading and capture time.
         if ms % 30 == 0:
             _, at = video.place(their_video.timestamp(t), OUR_EPOCH + t + TRANSIT_S + video_extra)
             placed[ms] = (video.reading, at - (OUR_EPOCH + t + TRANSIT_S))
+        if ms % 20 == 0:
+            audio.place(their_audio.timestamp(t), OUR_EPOCH + t + TRANSIT_S)
     assert {reading for ms, (reading, _) in placed.items() if ms < 500} == {0}
-    assert {reading for ms, (reading, _) in placed.items() if 500 < ms < 1500} == {1}
+    assert {reading for ms, (reading, _) in placed.items() if 500 < ms <= 1500} == {1}
     assert {reading for ms, (reading, _) in placed.items() if ms > 1500} == {2}
     assert audio.reading == 2
-    assert all(abs(e - video_extra) < 1e-3 for ms, (_, e) in placed.items() if 500 < ms < 1500)
+    assert all(abs(e - video_extra) < 1e-3 for ms, (_, e) in placed.items() if 500 < ms <= 1500)
     assert all(abs(e) < 1e-3 for ms, (_, e) in placed.items() if ms > 1500)
     video.report(*their_video.report(3.0))
     assert video.reading == audio.reading == 2, "a stream joins once"
