@@ -19,10 +19,9 @@ the offset is audio minus video, positive when the sound comes late.
 pages send to the recorder alone, not also to each other.
 
 Each run also prints how late the flashing page's source ran at worst while
-recording; a run whose source stalled (SOURCE_STALL_MS) measures the stall,
-and the runs whose source kept time are summed up apart as well. ``--keep
-DIR`` copies each run's recording there, to look at a flash that came out far
-from its beep.
+recording (its timers held up by the CPU it shares), to tell a source that
+kept time from one that did not. ``--keep DIR`` copies each run's recording
+there, to look at a flash that came out far from its beep.
 
     python -m bench.browser_avsync [--publishers 1,4] [--runs 3] [--seconds 20]
         [--isolate] [--no-mesh] [--keep DIR]
@@ -111,12 +110,6 @@ SOURCE = """
   };
 })();
 """
-# A source that ran this late (its page's timers held up: a CPU shared with
-# the encoder, a collection) handed over sound that Chromium's sender then
-# kept that late, for the rest of the run, behind its picture, and stamped it
-# as captured then (bench/README.md): the file is faithful to the stamps, the
-# source no longer to its own flash and beep.
-SOURCE_STALL_MS = 50.0
 COLORS = ("#d04040", "#4060d0", "#40a040", "#a040a0")
 # The demo page also sends its camera to every other participant (a mesh):
 # with four pages on one machine, four encodes and three decodes each that
@@ -243,19 +236,16 @@ async def run(
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     for publishers in counts:
-        means, kept_time, worst = [], [], 0.0
+        means, worst = [], 0.0
         for number in range(1, runs + 1):
             kept = None if keep is None else keep / f"{publishers}p-run{number}.mp4"
             found, late = await one_run(publishers, seconds, fps, isolate, mesh, kept)
-            stalled = late > SOURCE_STALL_MS
-            source = f"source late up to {late:.0f} ms" + (" (stalled)" if stalled else "")
+            source = f"source late up to {late:.0f} ms"
             if not found:
                 print(f"{publishers} publisher(s), run {number}: no flash/beep pairs; {source}")
                 continue
             ms = np.array(found) * 1000
             means.append(float(ms.mean()))
-            if not stalled:
-                kept_time.append(float(ms.mean()))
             worst = max(worst, float(np.abs(ms).max()))
             each = " ".join(f"{v:+.0f}" for v in ms)
             print(
@@ -267,12 +257,6 @@ async def run(
             print(
                 f"browser_avsync_{publishers}p mean of runs {statistics.fmean(means):+.1f} ms"
                 f" (run means {runs_text}), max |offset| {worst:.1f} ms"
-            )
-        if kept_time and len(kept_time) < len(means):
-            runs_text = ", ".join(f"{m:+.1f}" for m in kept_time)
-            print(
-                f"browser_avsync_{publishers}p where the source kept time:"
-                f" mean of runs {statistics.fmean(kept_time):+.1f} ms (run means {runs_text})"
             )
 
 
