@@ -19,6 +19,7 @@ publisher, so that publishers are aligned by when they were captured.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from recorder.arrival import RESTART_S, LeastDelay, Unwrapper
@@ -54,6 +55,11 @@ MAX_DELAY_S = 1.0
 FALL_S_PER_S = 0.002
 # Media this close to the peak lateness keeps the peak where it is.
 KEEP_WITHIN_S = 0.010
+# A delay that rises by more than this between two readings of it rose:
+# sound and picture each wait out the rise from where sound had been played
+# to (Playout.rose_from). Smaller moves are the slow fall read at moments a
+# few ms apart (a decoding thread's, the loop's).
+RISE_S = 0.005
 
 
 class Playout:
@@ -64,6 +70,25 @@ class Playout:
     def __init__(self, base: float = BASE_DELAY_S) -> None:
         self._base = base
         self._peaks: dict[object, tuple[float, float]] = {}  # stream -> (peak, when)
+        self._last = base  # the delay last read
+        # The capture time sound has been played up to, and where it had got
+        # to when the delay last rose.
+        self._played = -math.inf
+        self._rose_from = -math.inf
+
+    def played(self, upto: float) -> None:
+        """Sound captured up to ``upto`` (by the room's delay, before each
+        person's picture lag, recorder/tracks.py) has been played."""
+        self._played = max(self._played, upto)
+
+    @property
+    def rose_from(self) -> float:
+        """Where sound had been played up to when the delay last rose: what
+        was captured before it was heard before the rise, and is shown before
+        it too (recorder/tracks.py). Sound's blocks reach 20 ms past their
+        tick, so a frame whose sound was heard may not have been shown yet;
+        shown after the rise, it comes a whole rise after its sound."""
+        return self._rose_from
 
     def late(self, stream: object, lateness: float, now: float) -> None:
         """Media of ``stream`` was handled ``lateness`` after its capture time."""
@@ -83,7 +108,11 @@ class Playout:
             if peak <= 0:  # forgotten: gone, or long on time
                 self._peaks.pop(stream, None)
         need = max((peak for _, peak in held), default=0.0) + MARGIN_S
-        return min(MAX_DELAY_S, max(self._base, need))
+        delay = min(MAX_DELAY_S, max(self._base, need))
+        if delay > self._last + RISE_S:
+            self._rose_from = self._played
+        self._last = delay
+        return delay
 
     def _held(self, stream: object, now: float) -> float:
         peak, at = self._peaks.get(stream, (0.0, now))

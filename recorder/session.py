@@ -412,6 +412,8 @@ class RecordingSession:
                     block = block.copy()  # a view of what the stream keeps
                     block[:, round(unheard[0] * SAMPLE_RATE) : round(unheard[1] * SAMPLE_RATE)] = 0
                 blocks[sound] = block
+            playout = self._registry.playout
+            playout.played(due + AUDIO_TICK_S - playout.delay(due))
             paused = self.pauses.covers(due)
             for mixer in self.mixers:
                 mixer.submit_audio(tick * TICK_SAMPLES, blocks, TICK_SAMPLES, paused)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import av
 
 from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SoundId, SourceId
-from recorder.capture import Playout
+from recorder.capture import RISE_S, Playout
 
 # A camera silent this long shows the placeholder instead of its frozen frame.
 STALL_SECONDS = 3.0
@@ -36,10 +36,6 @@ PICTURE_LAG_S = 5.0
 # rounding: a picture frozen, late or still to come, which sound does not
 # follow.
 ROUNDING_SLACK_S = 0.005
-# A playout delay that rises further than this between two ticks moves every
-# sender's frames against the ticks (by the rise, modulo a frame): how late
-# each picture is shown is estimated anew. Smaller rises are followed.
-REPHASE_S = 0.005
 # Numbers each estimate of a picture's lag, never the same twice: 0 is none.
 _estimates = itertools.count(1)
 
@@ -125,7 +121,11 @@ class CameraSlot:
         self._lags = 0
 
     def frame_at(
-        self, when: float, left_out: tuple[float, float] | None = None, onward: bool = False
+        self,
+        when: float,
+        left_out: tuple[float, float] | None = None,
+        onward: bool = False,
+        heard: float | None = None,
     ) -> Kept | None:
         """The frame captured nearest to ``when``, but not in the ``left_out``
         span of capture times where another is kept. The newest captured by then
@@ -135,7 +135,10 @@ class CameraSlot:
         ``onward``: for a tick of a video clock, which never shows a frame
         older than one a tick showed before: when the playout delay rises the
         picture waits on the frame it shows, as sound waits on what it plays
-        (recorder/stretch.py), rather than showing again what it just showed."""
+        (recorder/stretch.py), rather than showing again what it just showed;
+        and up to ``heard``, the capture time its sound had been played to
+        when the delay rose, it shows the newest frame captured by then
+        before it waits, as its sound was heard before waiting."""
         with self._lock:
             frames = list(self.frames)
         if onward and self._shown is not None:
@@ -149,6 +152,8 @@ class CameraSlot:
             start, end = left_out
             frames = [f for f in frames if not start < f.captured < end] or frames
         kept = min(frames, key=lambda kept: abs(kept.captured - when), default=None)
+        if kept is not None and heard is not None and kept.captured <= heard:
+            kept = [f for f in frames if f.captured <= heard][-1]
         if onward and kept is not None:
             self._shown = kept
         return kept
@@ -263,8 +268,11 @@ class TrackRegistry:
         refs: dict[SourceId, FrameRef] = {}
         delay = self.playout.delay(now)
         shown_from = now - delay
+        rose_from = self.playout.rose_from
         if spacing is not None:
-            if delay > self._delay + REPHASE_S:
+            # A rise moves every sender's frames against the ticks (by the
+            # rise, modulo a frame): how late each is shown is estimated anew.
+            if delay > self._delay + RISE_S:
                 for each in self._slots.values():
                     each.rephased()
             self._delay = delay
@@ -273,7 +281,11 @@ class TrackRegistry:
             label = source.user
             shown, age = None, 0.0
             if slot is not None and not slot.gone:
-                kept = slot.frame_at(shown_from, left_out, onward=spacing is not None)
+                if spacing is None:
+                    kept = slot.frame_at(shown_from, left_out)
+                else:
+                    heard = rose_from - slot.lag.seconds
+                    kept = slot.frame_at(shown_from, left_out, onward=True, heard=heard)
                 if kept is not None and shown_from - kept.captured <= STALL_SECONDS:
                     shown, age = kept.frame, max(0.0, shown_from - kept.captured)
                     if spacing is not None:

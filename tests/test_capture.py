@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from recorder.arrival import LeastDelay
 from recorder.capture import (
     BASE_DELAY_S,
     FALL_S_PER_S,
     MARGIN_S,
     MIN_RATE_SPAN_S,
+    RISE_S,
     Playout,
     ReportedClock,
     StreamClock,
@@ -149,6 +152,25 @@ def test_timestamps_wrap_within_a_stream() -> None:
     assert after - first == 1920
     reordered, _ = clock.place(WRAP - 960 + 960, 1.05)
     assert reordered == first + 960
+
+
+def test_a_rise_is_waited_from_where_sound_had_been_played() -> None:
+    """Sound played through 10.02 s of capture time when a stream comes
+    late: the delay rises, and what was captured by then is not to wait
+    (recorder/tracks.py). Its slow fall, and a rise within RISE_S (the fall
+    read at moments apart), are no rise."""
+    playout = Playout()
+    assert playout.rose_from == float("-inf")
+    playout.played(10.02)
+    playout.late("camera", 0.300, 10.1)
+    assert playout.delay(10.1) == 0.300 + MARGIN_S
+    assert playout.rose_from == 10.02
+    playout.played(10.5)
+    fallen = playout.delay(20.0)
+    assert fallen < 0.300 + MARGIN_S
+    playout.late("camera", fallen - MARGIN_S + RISE_S / 2, 20.0)
+    assert playout.delay(20.0) == pytest.approx(fallen + RISE_S / 2)
+    assert playout.rose_from == 10.02
 
 
 def test_the_playout_delay_rises_at_once_and_falls_back_slowly() -> None:
