@@ -75,6 +75,9 @@ class Playout:
         # to when the delay last rose.
         self._played = -math.inf
         self._rose_from = -math.inf
+        # How many times the delay has risen: each moves every sender's
+        # frames against the video ticks (recorder/tracks.py).
+        self.rises = 0
 
     def played(self, upto: float) -> None:
         """Sound captured up to ``upto`` (by the room's delay, before each
@@ -111,6 +114,7 @@ class Playout:
         delay = min(MAX_DELAY_S, max(self._base, need))
         if delay > self._last + RISE_S:
             self._rose_from = self._played
+            self.rises += 1
         self._last = delay
         return delay
 

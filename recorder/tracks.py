@@ -13,7 +13,7 @@ from typing import NamedTuple
 import av
 
 from cloudrec.sources import DEFAULT_CAMERA, SHARE_KINDS, SoundId, SourceId
-from recorder.capture import RISE_S, Playout
+from recorder.capture import Playout
 
 # A camera silent this long shows the placeholder instead of its frozen frame.
 STALL_SECONDS = 3.0
@@ -183,8 +183,8 @@ class TrackRegistry:
         self._sharers: dict[str, list[str]] = {kind: [] for kind in SHARE_KINDS}
         # Set whenever a source appears or ends: mode-1 recordings follow it.
         self.changed = asyncio.Event()
-        # The playout delay at the last tick of a video clock.
-        self._delay = 0.0
+        # The playout delay's rises as of the last tick of a video clock.
+        self._rises = 0
 
     def add(self, source: SourceId) -> CameraSlot:
         """``source``: one user's camera (by number) or share."""
@@ -266,16 +266,14 @@ class TrackRegistry:
         them is then kept (CameraSlot.lag), and no picture goes back to a
         frame older than one a tick showed."""
         refs: dict[SourceId, FrameRef] = {}
-        delay = self.playout.delay(now)
-        shown_from = now - delay
+        shown_from = now - self.playout.delay(now)
         rose_from = self.playout.rose_from
-        if spacing is not None:
+        if spacing is not None and self.playout.rises != self._rises:
             # A rise moves every sender's frames against the ticks (by the
             # rise, modulo a frame): how late each is shown is estimated anew.
-            if delay > self._delay + RISE_S:
-                for each in self._slots.values():
-                    each.rephased()
-            self._delay = delay
+            self._rises = self.playout.rises
+            for each in self._slots.values():
+                each.rephased()
         for source in sources:
             slot = self.resolve(source)
             label = source.user
