@@ -75,6 +75,7 @@ class Playout:
         # to when the delay last rose.
         self._played = -math.inf
         self._rose_from = -math.inf
+        self._before = base  # the delay before the last rise
         # How many times the delay has risen: each moves every sender's
         # frames against the video ticks (recorder/tracks.py).
         self.rises = 0
@@ -85,13 +86,14 @@ class Playout:
         self._played = max(self._played, upto)
 
     @property
-    def rose_from(self) -> float:
-        """Where sound had been played up to when the delay last rose: what
-        was captured before it was heard before the rise, and is shown before
-        it too (recorder/tracks.py). Sound's blocks reach 20 ms past their
-        tick, so a frame whose sound was heard may not have been shown yet;
-        shown after the rise, it comes a whole rise after its sound."""
-        return self._rose_from
+    def rose_from(self) -> tuple[float, float]:
+        """Where sound had been played up to when the delay last rose, and
+        the delay before that rise: what was captured before that point was
+        heard at that delay, and is shown at it too (recorder/tracks.py).
+        Sound's blocks reach 20 ms past their tick, so a frame whose sound
+        was heard may not have been shown yet; shown after the rise, it
+        comes a whole rise after its sound."""
+        return self._rose_from, self._before
 
     def late(self, stream: object, lateness: float, now: float) -> None:
         """Media of ``stream`` was handled ``lateness`` after its capture time."""
@@ -113,7 +115,7 @@ class Playout:
         need = max((peak for _, peak in held), default=0.0) + MARGIN_S
         delay = min(MAX_DELAY_S, max(self._base, need))
         if delay > self._last + RISE_S:
-            self._rose_from = self._played
+            self._rose_from, self._before = self._played, self._last
             self.rises += 1
         self._last = delay
         return delay

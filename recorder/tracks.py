@@ -125,7 +125,7 @@ class CameraSlot:
         when: float,
         left_out: tuple[float, float] | None = None,
         onward: bool = False,
-        heard: float | None = None,
+        heard: tuple[float, float] | None = None,
     ) -> Kept | None:
         """The frame captured nearest to ``when``, but not in the ``left_out``
         span of capture times where another is kept. The newest captured by then
@@ -135,10 +135,11 @@ class CameraSlot:
         ``onward``: for a tick of a video clock, which never shows a frame
         older than one a tick showed before: when the playout delay rises the
         picture waits on the frame it shows, as sound waits on what it plays
-        (recorder/stretch.py), rather than showing again what it just showed;
-        and up to ``heard``, the capture time its sound had been played to
-        when the delay rose, it shows the newest frame captured by then
-        before it waits, as its sound was heard before waiting."""
+        (recorder/stretch.py), rather than showing again what it just showed.
+        ``heard``: the capture time its sound had been played to when the
+        delay rose, and the moment ``when`` would be at the delay before the
+        rise: the frames captured by then are shown at that delay, as their
+        sound was heard, before the picture waits."""
         with self._lock:
             frames = list(self.frames)
         if onward and self._shown is not None:
@@ -152,8 +153,10 @@ class CameraSlot:
             start, end = left_out
             frames = [f for f in frames if not start < f.captured < end] or frames
         kept = min(frames, key=lambda kept: abs(kept.captured - when), default=None)
-        if kept is not None and heard is not None and kept.captured <= heard:
-            kept = [f for f in frames if f.captured <= heard][-1]
+        if kept is not None and heard is not None and kept.captured <= heard[0]:
+            upto, before = heard
+            frames = [f for f in frames if f.captured <= upto]
+            kept = min(frames, key=lambda kept: abs(kept.captured - before))
         if onward and kept is not None:
             self._shown = kept
         return kept
@@ -267,7 +270,7 @@ class TrackRegistry:
         frame older than one a tick showed."""
         refs: dict[SourceId, FrameRef] = {}
         shown_from = now - self.playout.delay(now)
-        rose_from = self.playout.rose_from
+        rose_from, before = self.playout.rose_from
         if spacing is not None and self.playout.rises != self._rises:
             # A rise moves every sender's frames against the ticks (by the
             # rise, modulo a frame): how late each is shown is estimated anew.
@@ -282,7 +285,7 @@ class TrackRegistry:
                 if spacing is None:
                     kept = slot.frame_at(shown_from, left_out)
                 else:
-                    heard = rose_from - slot.lag.seconds
+                    heard = (rose_from - slot.lag.seconds, now - before)
                     kept = slot.frame_at(shown_from, left_out, onward=True, heard=heard)
                 if kept is not None and shown_from - kept.captured <= STALL_SECONDS:
                     shown, age = kept.frame, max(0.0, shown_from - kept.captured)

@@ -160,17 +160,17 @@ def test_a_rise_is_waited_from_where_sound_had_been_played() -> None:
     (recorder/tracks.py). Its slow fall, and a rise within RISE_S (the fall
     read at moments apart), are no rise."""
     playout = Playout()
-    assert playout.rose_from == float("-inf")
+    assert playout.rose_from == (float("-inf"), BASE_DELAY_S)
     playout.played(10.02)
     playout.late("camera", 0.300, 10.1)
     assert playout.delay(10.1) == 0.300 + MARGIN_S
-    assert playout.rose_from == 10.02 and playout.rises == 1
+    assert playout.rose_from == (10.02, BASE_DELAY_S) and playout.rises == 1
     playout.played(10.5)
     fallen = playout.delay(20.0)
     assert fallen < 0.300 + MARGIN_S
     playout.late("camera", fallen - MARGIN_S + RISE_S / 2, 20.0)
     assert playout.delay(20.0) == pytest.approx(fallen + RISE_S / 2)
-    assert playout.rose_from == 10.02 and playout.rises == 1
+    assert playout.rose_from == (10.02, BASE_DELAY_S) and playout.rises == 1
 
 
 def test_the_playout_delay_rises_at_once_and_falls_back_slowly() -> None:

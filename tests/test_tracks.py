@@ -191,24 +191,32 @@ def test_a_picture_waits_on_its_frame_when_the_playout_delay_rises() -> None:
 
 
 def test_a_picture_shows_what_its_sound_was_heard_with_before_it_waits() -> None:
-    """Sound is played up to a frame ahead of the picture (its blocks reach
-    20 ms past their tick, and the two clocks' ticks fall apart). When the
-    playout delay rises, the frame whose sound was heard before the rise is
-    shown before the picture waits, as its sound was: left for after the
-    wait, a flash came out a whole rise after its beep (-274 ms, seen)."""
+    """Sound is played up to two frames ahead of the picture here (its
+    blocks reach 20 ms past their tick, and the two clocks' ticks fall
+    apart). When the playout delay rises, the frames whose sound was heard
+    before the rise are shown before the picture waits, each on its own tick
+    as before the rise, as their sound was: left for after the wait, a flash
+    came out a whole rise after its beep (-274 ms, seen); shown at once, a
+    frame early (+46 ms)."""
     playout = Playout(DELAY)
     reg = TrackRegistry(playout)
     pushed: list[av.VideoFrame] = []
     shown = []
 
+    def arrives(n: int) -> None:
+        pushed.append(frame())
+        push(reg, "alice.0", pushed[-1], 100.0 + n * TICK_S + 0.012)
+
     def tick(n: int) -> None:
         moment = 100.0 + n * TICK_S
-        pushed.append(frame())
-        push(reg, "alice.0", pushed[-1], moment + 0.012)
+        arrives(n + 2)  # frames come ahead of their ticks, by the delay
         ref = reg.snapshot({S("alice.-1")}, moment + DELAY, spacing=TICK_S)
         shown.append(ref[S("alice.-1")].frame)
-        # Sound played through the next frame's capture, with its picture's lag.
-        playout.played(moment + TICK_S + 0.012 - reg.picture_lag(SoundId("alice")).seconds)
+        # Sound played through the capture of the frame after next.
+        playout.played(moment + 2 * TICK_S + 0.012 - reg.picture_lag(SoundId("alice")).seconds)
+
+    arrives(0)
+    arrives(1)
 
     for n in range(30):
         tick(n)
@@ -216,7 +224,9 @@ def test_a_picture_shows_what_its_sound_was_heard_with_before_it_waits() -> None
     playout.late("camera", DELAY + 0.100 - MARGIN_S, 100.0 + 30 * TICK_S)
     for n in range(30, 60):
         tick(n)
-    # Frame 30 on its own tick and the three the rise waits; then on in order.
+    # Frames 30 and 31 on their own ticks, 31 on the three the rise waits;
+    # then on in order.
+    assert shown[30:32] == pushed[30:32]
     held = 1 + round(0.100 / TICK_S)
-    assert shown[30 : 30 + held] == [pushed[30]] * held
-    assert shown[30 + held :] == pushed[31 : 60 - held + 1]
+    assert shown[31 : 31 + held] == [pushed[31]] * held
+    assert shown[31 + held :] == pushed[32 : 60 - held + 1]
