@@ -105,6 +105,14 @@ class EventLog:
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
 
+    def file_time(self, at: float) -> float:
+        """Where loop time ``at`` falls in the file, from the last output info
+        received by then: its duration counts the frames written, so the
+        estimate errs early, by that event's delivery and the encoder's queue,
+        never late, however loaded the machine."""
+        last = [e for e in self.named("svrMixerOutputInfo") if e.at <= at][-1]
+        return float(last.data["duration"]) / 1000 + at - last.at
+
 
 def add_row(
     index: RecordingIndex, room: str, file_name: str, path: Path, state: str = RECORDING

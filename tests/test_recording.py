@@ -109,12 +109,14 @@ async def test_update_swaps_tiles(server: RunningServer) -> None:
             CFG_360P15, side_by_side("alice", "bob"), file_output("/t/swap.mp4")
         )
         settled = await _wait_media(log, alice, bob)
-        running = await log.wait_state(2)
         await log.wait_duration(int((settled + 1.0) * 1000))
-        swap_at = asyncio.get_running_loop().time() - running.at
+        swap_at = log.file_time(asyncio.get_running_loop().time())
         await alice.update_svr_mixer_content(side_by_side("bob", "alice"))
-        await log.wait_for(lambda e: e.name == "svrMixerCfgChanged")
-        await log.wait_duration(int((swap_at + 2.0) * 1000))
+        # Confirmed once the recorder has taken the layout: the swap is in the
+        # file by then, however long the round trip took.
+        changed = await log.wait_for(lambda e: e.name == "svrMixerCfgChanged")
+        swapped_by = log.file_time(changed.at)
+        await log.wait_duration(int((swapped_by + 2.0) * 1000))
         await alice.stop_svr_mixer()
         await log.wait_state(0)
     finally:
@@ -123,7 +125,7 @@ async def test_update_swaps_tiles(server: RunningServer) -> None:
 
     media = decode(server.config.recordings_dir / "t" / "swap.mp4")
     before = media.frame_at(swap_at - EVENT_TO_FILE_S)
-    after = media.frame_at(swap_at + EVENT_TO_FILE_S)
+    after = media.frame_at(swapped_by + EVENT_TO_FILE_S)
     assert shows_color(before, LEFT_TILE, RED[1]) and shows_color(before, RIGHT_TILE, BLUE[1])
     assert shows_color(after, LEFT_TILE, BLUE[1]) and shows_color(after, RIGHT_TILE, RED[1])
     end = media.frame_at(media.duration - 0.2)
