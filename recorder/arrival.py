@@ -18,9 +18,16 @@ _WRAP = 1 << 32
 # followed within seconds; far below a batch's spread, which the minimum
 # would otherwise follow back up between the least delayed packets.
 RISE_S_PER_S = 0.002
-# An offset this far from the estimate is a new timeline (the sender restarted
-# or skipped), not delay: the estimate starts again from it.
+# An offset this far above the estimate is a new timeline (the sender restarted
+# or stepped its clock back), not delay, once media has kept to it for
+# RESTART_HOLD_S: the estimate then starts again from it.
 RESTART_S = 1.0
+# Until then it is media come late. A sender's streams share one estimate, and
+# one of them can lag the others by more than RESTART_S while they confirm it
+# (Chromium's video, its encoder short of CPU, over a second behind its sound):
+# taken at once, each late frame moved the estimate up and the next packet of
+# sound moved it back, and every frame was read as captured when it came.
+RESTART_HOLD_S = 0.5
 
 
 class Unwrapper:
@@ -55,6 +62,9 @@ class LeastDelay:
     def __init__(self) -> None:
         self.offset: float | None = None
         self._at = 0.0  # when the offset was last updated
+        # When media began to come RESTART_S and more above the estimate, with
+        # none nearer since; None while media keeps to it.
+        self._above_since: float | None = None
         # The streams whose media it has taken, so far: one that joins may
         # come with less delay than the others and move the offset at once.
         self.streams = 0
@@ -63,9 +73,17 @@ class LeastDelay:
         """The offset after media sent at ``sent`` (their clock) was handled at
         ``handled`` (ours)."""
         offset = handled - sent
-        if self.offset is None or abs(offset - self.offset) > RESTART_S:
+        if self.offset is not None and offset - self.offset > RESTART_S:
+            if self._above_since is None:
+                self._above_since = handled
+            if handled - self._above_since < RESTART_HOLD_S:
+                return self.offset
+            self.offset = None
+        self._above_since = None
+        if self.offset is None:
             self.offset = offset
         else:
+            # Far below is the least delay yet, taken as any lower one is.
             self.offset = min(offset, self.offset + RISE_S_PER_S * (handled - self._at))
         self._at = handled
         return self.offset

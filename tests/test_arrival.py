@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from recorder.arrival import RESTART_S, RISE_S_PER_S, LeastDelay, Unwrapper
+from recorder.arrival import RESTART_HOLD_S, RESTART_S, RISE_S_PER_S, LeastDelay, Unwrapper
 from recorder.capture import VIDEO_CLOCK_RATE
 
 FRAME_S = 1 / 30
@@ -78,7 +78,27 @@ def test_a_longer_path_is_followed_and_a_new_timeline_restarts() -> None:
         now = 10.0 + n * FRAME_S + 0.020 + rng.uniform(0, 0.001)
         got = clock.arrival(n * 3000, now)
     assert abs(got - (now - 0.001)) < 0.002
-    # The sender starts over from another timestamp: taken as it comes.
-    jumped = clock.arrival(7, now + FRAME_S)
-    assert jumped == now + FRAME_S
+    # The sender starts over from a timestamp far back: late media, until
+    # its frames have kept to the new timeline for RESTART_HOLD_S.
+    restarted = now + FRAME_S
+    for n in range(round(RESTART_HOLD_S / FRAME_S) + 2):
+        now = restarted + n * FRAME_S
+        got = clock.arrival(7 + n * 3000, now)
+        if now - restarted < RESTART_HOLD_S:
+            assert now - got > RESTART_S, "read on the old timeline while held"
+    assert got == now, "taken from the new timeline as it comes"
     assert RESTART_S > BATCH_S
+
+
+def test_a_stream_far_behind_the_others_of_its_sender_leaves_their_estimate() -> None:
+    """Sound on time and video 1.5 s behind it, as from a page whose encoder
+    is short of CPU: the video is late, and the sound's estimate stands."""
+    sender = LeastDelay()
+    video_lag_s = 1.5
+    assert video_lag_s > RESTART_S
+    sound = [(100.0 + n * 0.020 + TRANSIT_S, n * 0.020) for n in range(300)]  # 6 s
+    video = [(100.0 + n * 0.040 + video_lag_s, n * 0.040) for n in range(150)]
+    for handled, sent in sorted(sound + video):
+        if handled > sound[-1][0]:
+            break  # video alone from here: for all it shows, a new timeline
+        assert abs(sender.observe(sent, handled) - 100.0 - TRANSIT_S) < 1e-9
