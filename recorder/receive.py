@@ -59,6 +59,9 @@ MAX_PER_BATCH = 256
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 # Linux's SO_TIMESTAMPNS (asm-generic/socket.h; Python does not name it): each
 # datagram comes with when it arrived, a struct timespec on the real-time clock.
+# The kernel turns the stamps on for the whole system a moment after the first
+# socket asks: a datagram that comes before then is stamped when read, as it
+# would be known without stamps (at most the first few of a call's ICE checks).
 SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
 _ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size)

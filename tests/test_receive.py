@@ -4,14 +4,16 @@ closed endpoint is let go; real aiortc peers connect and carry media over it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
 
-from recorder.receive import BatchedReceiveLoop, arrival_time
+from recorder.receive import SO_TIMESTAMPNS, BatchedReceiveLoop, arrival_time
 
 # Long enough that a burst sent right after the endpoint opens lands before the
 # first read; still short enough to keep the test quick.
@@ -72,6 +74,30 @@ def test_a_burst_is_handed_over_in_one_batch_in_order() -> None:
 APART_S = 0.08
 # The kernel's stamp against our own reading of the clock around the send.
 STAMP_WITHIN_S = 0.005
+# How long a probe waits to be read: a stamp that early is the kernel's.
+PROBE_WAIT_S = 0.02
+
+
+@contextlib.contextmanager
+def _kernel_stamping() -> Iterator[None]:
+    """Holds the kernel's arrival stamps on. Linux turns them on for the whole
+    system a moment after the first socket asks (a deferred static key), and
+    stamps a datagram that came before then when it is read: with no other
+    stamping socket open, this test's first datagram read as its batch's time."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        probe.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            sent = time.time()
+            probe.sendto(b"probe", probe.getsockname())
+            time.sleep(PROBE_WAIT_S)  # the stimulus: read well after it came
+            _, ancillary, _, _ = probe.recvmsg(16, socket.CMSG_SPACE(16))
+            seconds, nanoseconds = struct.unpack_from("qq", ancillary[0][2])
+            if seconds + nanoseconds * 1e-9 < sent + PROBE_WAIT_S / 2:
+                break
+            assert time.monotonic() < deadline, "the kernel never stamped a datagram"
+        yield
 
 
 class _Stamped(asyncio.DatagramProtocol):
@@ -87,6 +113,10 @@ class _Stamped(asyncio.DatagramProtocol):
 
 def test_each_datagram_is_known_by_when_it_came_not_when_its_batch_was_read() -> None:
     async def main(loop: BatchedReceiveLoop) -> None:
+        with _kernel_stamping():
+            await stamped_pair(loop)
+
+    async def stamped_pair(loop: BatchedReceiveLoop) -> None:
         transport, protocol = await loop.create_datagram_endpoint(
             _Stamped, local_addr=("127.0.0.1", 0)
         )
