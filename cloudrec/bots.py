@@ -69,13 +69,8 @@ class BotProcesses:
         """Ends the spare and waits for every bot to leave (their control node
         has told them to by now); a bot that does not is killed."""
         spare, self._spare = self._spare, None
-        if spare is not None:
-            # It holds nothing but its imports: not waited on to finish loading
-            # them (1.7 s here, longer on a busy machine) only to read no job.
-            if spare.stdin is not None:
-                spare.stdin.close()
-            with contextlib.suppress(ProcessLookupError):
-                spare.kill()
+        if spare is not None and spare.stdin is not None:
+            spare.stdin.close()
             await spare.wait()
         if self._bots:
             await self.wait_all(EXIT_TIMEOUT_S)
